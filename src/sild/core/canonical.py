@@ -1,0 +1,71 @@
+"""Canonical JSON: the exact bytes that get signed.
+
+Keys sorted, no insignificant whitespace, UTF-8, no NaN/Infinity, and only
+str/int/bool/None/list/dict values (floats are refused: their text form is not
+stable across implementations). Parsing is strict: duplicate keys are an error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sild.errors import InvalidRequest
+
+__all__ = ["canonical_json", "parse_json_object"]
+
+
+def _check(value: Any, depth: int = 0) -> None:
+    if depth > 32:
+        raise InvalidRequest("JSON nested too deeply")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidRequest("JSON object keys must be strings")
+            _check(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _check(v, depth + 1)
+    elif isinstance(value, float):
+        raise InvalidRequest("floats are not allowed in canonical JSON")
+    elif value is not None and not isinstance(value, str | int | bool):
+        raise InvalidRequest(f"{type(value).__name__} is not a JSON value")
+
+
+def canonical_json(value: Any) -> bytes:
+    _check(value)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise InvalidRequest(f"duplicate JSON key {k!r}")
+        out[k] = v
+    return out
+
+
+def _no_constants(name: str) -> None:
+    raise InvalidRequest(f"{name} is not allowed in JSON")
+
+
+def parse_json_object(data: bytes, what: str) -> dict[str, Any]:
+    """Parse bytes as one JSON object; :class:`InvalidRequest` naming ``what`` otherwise."""
+    try:
+        value = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+        )
+    except UnicodeDecodeError as e:
+        raise InvalidRequest(f"{what} is not UTF-8") from e
+    except (ValueError, RecursionError) as e:
+        if isinstance(e, InvalidRequest):
+            raise
+        raise InvalidRequest(f"{what} is not valid JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{what} must be a JSON object")
+    return value
