@@ -1,0 +1,61 @@
+"""The ``sild`` command: parse arguments, call the library, print with Rich.
+
+Every role has one module here exposing ``add_parser(subparsers)``; each
+sub-command sets ``func`` to a function taking the parsed namespace and
+returning an exit code. Errors of the :class:`~sild.errors.SildError` tree
+become one line on stderr and exit code 1 (our side) or 2 (bad input); a
+traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from sild import __version__
+from sild.errors import LocalError, SildError
+
+__all__ = ["main"]
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]  # argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sild.cli import ca, conf, demo, gateway, init, keys, registry
+
+    parser = _Parser(prog="sild", description="Sild: a secure data exchange layer.")
+    parser.add_argument("--version", action="version", version=f"sild {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for module in (init, demo, keys, ca, registry, gateway, conf):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sild`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except SildError as e:
+        err_console.print(f"sild: error: {e}", markup=False)
+        return 1 if isinstance(e, LocalError) else 2
+    except KeyboardInterrupt:
+        err_console.print("sild: interrupted")
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

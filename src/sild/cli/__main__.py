@@ -1,0 +1,5 @@
+import sys
+
+from sild.cli import main
+
+sys.exit(main())
