@@ -1,0 +1,211 @@
+"""The global configuration document as frozen values (docs/spec/globalconf.md §2).
+
+Constructors sort every list the way the spec orders it on the wire ("Lists are
+sorted by id (or name/serial) so that the bytes are stable"), so two equal
+documents are equal values and encode to the same bytes. Validation of foreign
+input lives in the codec; these constructors only refuse programming errors
+(naive or sub-second times) with :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sild.core.identifiers import ClientId, GlobalGroupId, MemberId, ServerId, SubsystemId
+
+__all__ = [
+    "CaEntry",
+    "GatewayEntry",
+    "GlobalConf",
+    "GlobalGroupEntry",
+    "LedgerSettings",
+    "MemberEntry",
+    "RevokedCert",
+    "SigningKey",
+]
+
+
+def _set(obj: object, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)  # normalising a frozen dataclass in __post_init__
+
+
+def _aware_whole_seconds(when: datetime, what: str) -> None:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware")
+    if when.microsecond:
+        raise ValueError(f"{what} must be whole seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A configuration-signing public key (§1 anchor ``keys``, §2 ``signing_keys``)."""
+
+    key_id: str
+    algorithm: str
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedCert:
+    """One revoked certificate of an approved CA, by serial number in lower-case hex."""
+
+    serial: str
+    revoked_at: datetime
+
+    def __post_init__(self) -> None:
+        _aware_whole_seconds(self.revoked_at, "revoked_at")
+
+
+@dataclass(frozen=True, slots=True)
+class CaEntry:
+    """An approved certification authority and its revocations (§2 ``cas``)."""
+
+    name: str
+    certificate_pem: str
+    fingerprint: str
+    revoked: tuple[RevokedCert, ...] = ()
+
+    def __post_init__(self) -> None:
+        _set(self, "revoked", tuple(sorted(self.revoked, key=lambda r: r.serial)))
+
+
+@dataclass(frozen=True, slots=True)
+class MemberEntry:
+    """A member organisation and the codes of its subsystems (§2 ``members``)."""
+
+    id: MemberId
+    name: str
+    subsystems: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _set(self, "subsystems", tuple(sorted(self.subsystems)))
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayEntry:
+    """A gateway: where to reach it, its auth certificate, whom it hosts (§2 ``gateways``)."""
+
+    id: ServerId
+    address: str
+    auth_fingerprint: str
+    clients: tuple[ClientId, ...] = ()
+
+    def __post_init__(self) -> None:
+        _set(self, "clients", tuple(sorted(self.clients, key=str)))
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalGroupEntry:
+    """A registry-defined group of clients (§2 ``global_groups``)."""
+
+    id: GlobalGroupId
+    description: str
+    members: tuple[ClientId, ...] = ()
+
+    def __post_init__(self) -> None:
+        _set(self, "members", tuple(sorted(self.members, key=str)))
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSettings:
+    """Ledger endpoints, keys and witnesses: a placeholder until the ledger spec fills it."""
+
+    endpoints: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    witnesses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("endpoints", "keys", "witnesses"):
+            _set(self, name, tuple(sorted(getattr(self, name))))
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalConf:
+    """One version of the global configuration (docs/spec/globalconf.md §2).
+
+    Lookups are answered from indexes built once at construction, because
+    gateways consult them on every exchange.
+    """
+
+    instance: str
+    version: int
+    issued_at: datetime
+    expires_at: datetime
+    refresh_interval: int
+    signing_keys: tuple[SigningKey, ...]
+    cas: tuple[CaEntry, ...] = ()
+    members: tuple[MemberEntry, ...] = ()
+    gateways: tuple[GatewayEntry, ...] = ()
+    global_groups: tuple[GlobalGroupEntry, ...] = ()
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    _members: dict[MemberId, MemberEntry] = field(init=False, repr=False, compare=False, hash=False)
+    _gateways: dict[ServerId, GatewayEntry] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _hosts: dict[ClientId, tuple[GatewayEntry, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _groups: dict[GlobalGroupId, GlobalGroupEntry] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _revoked: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        _aware_whole_seconds(self.issued_at, "issued_at")
+        _aware_whole_seconds(self.expires_at, "expires_at")
+        _set(self, "signing_keys", tuple(sorted(self.signing_keys, key=lambda k: k.key_id)))
+        _set(self, "cas", tuple(sorted(self.cas, key=lambda c: (c.name, c.fingerprint))))
+        _set(self, "members", tuple(sorted(self.members, key=lambda m: str(m.id))))
+        _set(self, "gateways", tuple(sorted(self.gateways, key=lambda g: str(g.id))))
+        _set(self, "global_groups", tuple(sorted(self.global_groups, key=lambda g: str(g.id))))
+        _set(self, "_members", {m.id: m for m in self.members})
+        _set(self, "_gateways", {g.id: g for g in self.gateways})
+        hosts: dict[ClientId, list[GatewayEntry]] = {}
+        for g in self.gateways:
+            for c in g.clients:
+                hosts.setdefault(c, []).append(g)
+        _set(self, "_hosts", {c: tuple(gs) for c, gs in hosts.items()})
+        _set(self, "_groups", {g.id: g for g in self.global_groups})
+        _set(
+            self,
+            "_revoked",
+            {ca.fingerprint: frozenset(r.serial for r in ca.revoked) for ca in self.cas},
+        )
+
+    def member(self, member_id: MemberId) -> MemberEntry | None:
+        """The registered member, or ``None``."""
+        return self._members.get(member_id)
+
+    def has_client(self, client_id: ClientId) -> bool:
+        """Whether the member (and, for a subsystem, the subsystem) is registered."""
+        if isinstance(client_id, SubsystemId):
+            entry = self._members.get(client_id.member)
+            return entry is not None and client_id.subsystem_code in entry.subsystems
+        return client_id in self._members
+
+    def gateway(self, server_id: ServerId) -> GatewayEntry | None:
+        """The registered gateway, or ``None``."""
+        return self._gateways.get(server_id)
+
+    def gateways_for(self, client_id: ClientId) -> tuple[GatewayEntry, ...]:
+        """The gateways that host ``client_id``, sorted by id; empty if none."""
+        return self._hosts.get(client_id, ())
+
+    def group_members(self, group_id: GlobalGroupId) -> tuple[ClientId, ...]:
+        """Members of a global group; empty for an unknown group."""
+        group = self._groups.get(group_id)
+        return group.members if group is not None else ()
+
+    def ca(self, fingerprint: str) -> CaEntry | None:
+        """The approved CA with this certificate fingerprint, or ``None``."""
+        for ca in self.cas:
+            if ca.fingerprint == fingerprint:
+                return ca
+        return None
+
+    def is_revoked(self, ca_fingerprint: str, serial: int | str) -> bool:
+        """Whether the CA lists ``serial`` (an int, or hex text in any case) as revoked."""
+        text = format(serial, "x") if isinstance(serial, int) else serial.lower()
+        return text in self._revoked.get(ca_fingerprint, frozenset())
