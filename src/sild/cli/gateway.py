@@ -1,11 +1,119 @@
-"""`sild gateway`: placeholder until its part lands."""
+"""``sild gateway``: the gateway owner's side of registration (serve comes with the exchange)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+from pathlib import Path
 from typing import Any
+
+import aiohttp
+
+from sild.cli._common import add_passphrase_arg, console
+from sild.core.identifiers import ServerId, SubsystemId
+from sild.core.timefmt import utc_now
+from sild.crypto.certs import load_certificate
+from sild.crypto.keys import load_private_key
+from sild.errors import ConfigurationError, InvalidRequest, TransportError
+from sild.instance import read_passphrase
+from sild.registry.requests import build_client_request, build_gateway_request
 
 
 def add_parser(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("gateway", help="(not yet available)")
-    p.set_defaults(func=lambda args: 0)
+    p: argparse.ArgumentParser = sub.add_parser("gateway", help="gateway (security server)")
+    s = p.add_subparsers(dest="gateway_command", metavar="ACTION", required=True)
+    reg = s.add_parser("register", help="ask the registry to register this gateway")
+    reg.add_argument("--server", required=True, help="INSTANCE/CLASS/MEMBER/SERVERCODE")
+    reg.add_argument("--address", required=True, help="host:port other gateways connect to")
+    reg.add_argument("--auth-key", required=True, metavar="FILE")
+    reg.add_argument("--auth-cert", required=True, metavar="FILE")
+    _owner_args(reg)
+    reg.set_defaults(func=run_register)
+    cli = s.add_parser("add-client", help="ask the registry to host a subsystem on this gateway")
+    cli.add_argument("--server", required=True, help="INSTANCE/CLASS/MEMBER/SERVERCODE")
+    cli.add_argument("--client", required=True, help="INSTANCE/CLASS/MEMBER/SUBSYSTEM")
+    cli.add_argument("--client-sign-key", metavar="FILE",
+                     help="the client member's sign key, when it is not the owner")
+    cli.add_argument("--client-sign-cert", metavar="FILE")
+    _owner_args(cli)
+    cli.set_defaults(func=run_add_client)
+
+
+def _owner_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sign-key", required=True, metavar="FILE", help="the owner's sign key")
+    p.add_argument("--sign-cert", required=True, metavar="FILE", help="the owner's sign cert")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--registry", metavar="URL", help="registry base URL, e.g. "
+                        "http://127.0.0.1:4000")
+    target.add_argument("--out", metavar="FILE", help="write the signed request to a file")
+    add_passphrase_arg(p)
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigurationError(f"cannot read {path}: {e.strerror}") from e
+
+
+async def _post(url: str, body: bytes) -> dict[str, Any]:
+    timeout = aiohttp.ClientTimeout(total=30)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
+            url.rstrip("/") + "/requests", data=body,
+            headers={"Content-Type": "application/json"},
+        ) as resp:
+            text = await resp.text()
+            try:
+                data: dict[str, Any] = json.loads(text)
+            except ValueError:
+                data = {"message": text[:200]}
+            if resp.status != 202:
+                raise InvalidRequest(
+                    f"registry refused the request: {data.get('type', resp.status)}: "
+                    f"{data.get('message', '')}")
+            return data
+    except (aiohttp.ClientError, TimeoutError) as e:
+        raise TransportError(f"cannot reach the registry at {url}: {e}") from e
+
+
+def _deliver(args: argparse.Namespace, body: bytes) -> int:
+    if args.out:
+        Path(args.out).write_bytes(body)
+        console.print(f"wrote signed request to {args.out}")
+        return 0
+    data = asyncio.run(_post(args.registry, body))
+    console.print(f"request {data['id']} submitted ({data['state']}); an administrator "
+                  f"approves it with `sild registry approve {data['id']}`")
+    return 0
+
+
+def run_register(args: argparse.Namespace) -> int:
+    pw = read_passphrase(args.passphrase_file)
+    body = build_gateway_request(
+        server=ServerId.parse(args.server), address=args.address,
+        auth_certificate=load_certificate(_read(args.auth_cert)),
+        auth_key=load_private_key(Path(args.auth_key), passphrase=pw),
+        owner_certificate=load_certificate(_read(args.sign_cert)),
+        owner_key=load_private_key(Path(args.sign_key), passphrase=pw),
+        at=utc_now(),
+    )
+    return _deliver(args, body)
+
+
+def run_add_client(args: argparse.Namespace) -> int:
+    pw = read_passphrase(args.passphrase_file)
+    if bool(args.client_sign_key) != bool(args.client_sign_cert):
+        raise ConfigurationError("give both --client-sign-key and --client-sign-cert, or neither")
+    body = build_client_request(
+        server=ServerId.parse(args.server), client=SubsystemId.parse(args.client),
+        owner_certificate=load_certificate(_read(args.sign_cert)),
+        owner_key=load_private_key(Path(args.sign_key), passphrase=pw),
+        client_certificate=(load_certificate(_read(args.client_sign_cert))
+                            if args.client_sign_cert else None),
+        client_key=(load_private_key(Path(args.client_sign_key), passphrase=pw)
+                    if args.client_sign_key else None),
+        at=utc_now(),
+    )
+    return _deliver(args, body)

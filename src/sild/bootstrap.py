@@ -1,0 +1,109 @@
+"""``sild init``: create a working instance in one folder (see :mod:`sild.instance`)."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sild.ca import CertificateAuthority
+from sild.core.anchor import Anchor, encode_anchor
+from sild.core.identifiers import MemberId
+from sild.crypto.keys import KeyType, key_id, save_private_key, write_private_file
+from sild.errors import ConfigurationError
+from sild.instance import CONFIG_FILE, Instance, parse_listen
+from sild.registry.service import Registry
+from sild.store import make_engine, migrate
+
+__all__ = ["create_instance", "new_config_key", "write_anchor"]
+
+
+def new_config_key(registry: Registry, instance: Instance, passphrase: bytes | None) -> str:
+    """Generate an Ed25519 configuration key, store it 0600 and register it as active."""
+    key = Ed25519PrivateKey.generate()
+    kid = key_id(key.public_key())
+    save_private_key(instance.config_keys_dir / f"{kid}.key", key, passphrase=passphrase)
+    registry.add_config_key(key.public_key())
+    return kid
+
+
+def write_anchor(registry: Registry, instance: Instance, at: datetime) -> Anchor:
+    """(Re)write ``anchor.json`` with every active configuration key."""
+    conf = registry.snapshot(at=at, expire_after=timedelta(seconds=instance.expire_seconds),
+                             refresh_interval=instance.refresh_interval)
+    anchor = Anchor(
+        instance=instance.instance_id,
+        generated_at=at.replace(microsecond=0),
+        sources=(instance.registry_url.rstrip("/") + "/globalconf",),
+        keys=conf.signing_keys,
+    )
+    instance.anchor_path.write_bytes(encode_anchor(anchor))
+    return anchor
+
+
+def create_instance(
+    root: Path,
+    *,
+    instance_id: str,
+    at: datetime,
+    listen: str = "127.0.0.1:4000",
+    public_url: str | None = None,
+    database_url: str | None = None,
+    passphrase: bytes | None = None,
+    ca_key_type: KeyType = KeyType.P256,
+    ca_name: str | None = None,
+) -> Instance:
+    """Folder, settings, CA, configuration key, database, admin token and anchor."""
+    if (root / CONFIG_FILE).exists():
+        raise ConfigurationError(f"{root} already holds an instance; choose another folder")
+    if root.exists() and any(root.iterdir()):
+        raise ConfigurationError(f"{root} is not empty; choose a new or empty folder")
+    MemberId(instance_id, "X", "X")  # validates the instance code before anything is written
+    host, port = parse_listen(listen)
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _populate(root, instance_id=instance_id, at=at, host=host, port=port,
+                         listen=listen, public_url=public_url, database_url=database_url,
+                         passphrase=passphrase, ca_key_type=ca_key_type, ca_name=ca_name)
+    except BaseException:
+        # Nothing half-written: a failed init leaves no folder behind to trip the next one.
+        if created:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            for child in root.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+
+
+def _populate(
+    root: Path, *, instance_id: str, at: datetime, host: str, port: int, listen: str,
+    public_url: str | None, database_url: str | None, passphrase: bytes | None,
+    ca_key_type: KeyType, ca_name: str | None,
+) -> Instance:
+    instance = Instance(
+        root=root.resolve(),
+        instance_id=instance_id,
+        registry_listen=listen,
+        registry_url=public_url or f"http://{host}:{port}",
+        database_url=database_url or f"sqlite:///{root.resolve()}/registry.db",
+        expire_seconds=600,
+        refresh_interval=60,
+    )
+    engine = make_engine(instance.database_url)
+    migrate(engine)
+    registry = Registry(engine, instance_id, clock=lambda: at)
+    ca = CertificateAuthority.create(
+        instance.ca_dir, name=ca_name or f"{instance_id} Sild Root CA", at=at,
+        key_type=ca_key_type, passphrase=passphrase,
+    )
+    registry.add_ca(ca.certificate, ca_name or f"{instance_id} Sild Root CA")
+    new_config_key(registry, instance, passphrase)
+    write_private_file(instance.admin_token_path, secrets.token_urlsafe(32).encode() + b"\n")
+    write_anchor(registry, instance, at)
+    instance.write_config()
+    engine.dispose()
+    return instance

@@ -1,0 +1,53 @@
+"""Helpers shared by the CLI modules: the console, instance lookup, tables."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from sild.instance import Instance, find_instance
+from sild.registry.service import Registry
+from sild.store import make_engine, migrate
+
+console = Console(highlight=False, soft_wrap=True)
+if not console.is_terminal:
+    # Piped output (scripts, tests, CI logs): wide enough that ids are not folded.
+    console.width = 200
+
+
+def add_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", metavar="DIR",
+                   help="instance folder (default: $SILD_HOME or the current folder)")
+
+
+def add_passphrase_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--passphrase-file", metavar="FILE",
+                   help="file whose first line is the key passphrase "
+                        "(default: $SILD_PASSPHRASE_FILE; none = unencrypted keys)")
+
+
+def instance_of(args: argparse.Namespace) -> Instance:
+    return find_instance(getattr(args, "dir", None))
+
+
+def open_registry(instance: Instance) -> Registry:
+    engine = make_engine(instance.database_url)
+    migrate(engine)
+    return Registry(engine, instance.instance_id)
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    n = 0
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+        n += 1
+    if n:
+        console.print(t)
+    else:
+        console.print(f"{title}: none")
