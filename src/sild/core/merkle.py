@@ -29,6 +29,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MAX_PROOF_HASHES",
+    "MAX_TREE_SIZE",
     "CompactRange",
     "LeafHash",
     "MerkleTree",
