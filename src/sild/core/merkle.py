@@ -252,6 +252,16 @@ class MerkleTree:
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """RFC 9162 §2.1.3.1 inclusion proof of leaf ``index`` in the tree of ``size``."""
+        if size is None or size == self.size:
+            # Fast path for the whole tree: with odd nodes carried up, the RFC path is the
+            # sibling at each level, skipping levels where the node has none.
+            _check_index(index, self.size)
+            path = []
+            for level in self._levels[:-1]:
+                if index ^ 1 < len(level):
+                    path.append(level[index ^ 1])
+                index >>= 1
+            return path
         return inclusion_proof_from(
             self.node, index, self.size if size is None else self._size_ok(size)
         )

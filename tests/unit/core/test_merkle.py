@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 
 import pytest
 from hypothesis import given, settings
@@ -367,3 +369,36 @@ def test_sigstore_helpers_accept_our_inclusion_proofs(data: st.DataObject, n: in
     assert seed == leaves[index]
     got = merkle._chain_border_right(merkle._chain_inner(seed, proof[:inner], index), proof[inner:])
     assert got == root_of(leaves)
+
+
+# --- Purity (STYLE.md rule 1) -----------------------------------------------------------
+
+LEDGER_CORE = [
+    "merkle",
+    "imprint",
+    "note",
+    "checkpoint",
+    "tiles",
+    "tlogproof",
+    "ledger_errors",
+    "_b64",
+]
+IO_MODULES = {"socket", "sqlite3", "sqlalchemy", "asyncio", "time", "os", "io", "pathlib", "ssl"}
+
+
+@pytest.mark.parametrize("module", LEDGER_CORE)
+def test_ledger_core_imports_no_io(module: str) -> None:
+    """The ledger's pure core imports no socket, database, file or clock module."""
+    spec = importlib.util.find_spec(f"sild.core.{module}")
+    assert spec is not None
+    assert spec.origin is not None
+    with open(spec.origin, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & IO_MODULES
+    assert "now(" not in ast.unparse(tree)
