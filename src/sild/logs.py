@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 
 __all__ = ["configure_logging"]
+
+
+class _StderrLogger:
+    """Writes each event to whatever ``sys.stderr`` is *now* (tests swap it)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _factory(*_args: Any) -> _StderrLogger:
+    return _StderrLogger()
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -19,6 +33,7 @@ def configure_logging(level: int = logging.INFO) -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=_factory,
+        # Not cached: structlog.testing.capture_logs must be able to swap processors.
+        cache_logger_on_first_use=False,
     )

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from sild import __version__
 from sild.errors import LocalError, SildError
+from sild.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sild`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging()  # JSON lines on stderr; stdout stays for results
     try:
         code: int = args.func(args)
     except SildError as e:
@@ -54,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("sild: interrupted")
         return 130
+    finally:
+        from sild.cli._common import close_all
+
+        close_all()
     return code
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import Engine
 
 from sild.instance import Instance, find_instance
 from sild.registry.service import Registry
@@ -33,10 +34,21 @@ def instance_of(args: argparse.Namespace) -> Instance:
     return find_instance(getattr(args, "dir", None))
 
 
+_engines: list[Engine] = []
+
+
 def open_registry(instance: Instance) -> Registry:
+    """The instance's registry; its engine is disposed when the command ends."""
     engine = make_engine(instance.database_url)
+    _engines.append(engine)
     migrate(engine)
     return Registry(engine, instance.instance_id)
+
+
+def close_all() -> None:
+    """Dispose every engine a command opened (closes database connections cleanly)."""
+    while _engines:
+        _engines.pop().dispose()
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

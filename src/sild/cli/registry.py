@@ -98,7 +98,6 @@ def add_parser(sub: Any) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from sild.logs import configure_logging
     from sild.registry.api import create_app
     from sild.registry.publisher import Publisher
 
@@ -110,7 +109,6 @@ def run_serve(args: argparse.Namespace) -> int:
                           refresh_interval=inst.refresh_interval,
                           passphrase=read_passphrase(args.passphrase_file))
     publisher.current()  # fail now, not at the first request, if a key cannot be read
-    configure_logging()
     app = create_app(registry, publisher, inst.admin_token())
     console.print(f"registry for {inst.instance_id} on http://{host}:{port} "
                   f"(global configuration at /globalconf, admin API docs at /docs)")

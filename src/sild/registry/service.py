@@ -60,7 +60,7 @@ from sild.errors import (
 )
 from sild.registry.requests import SignedRequest, parse_request
 from sild.registry.workflow import Action, State, next_state
-from sild.store import tables as t
+from sild.store import registry_tables as t
 
 __all__ = ["GatewayRow", "Registry", "RequestRow"]
 

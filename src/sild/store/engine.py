@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from sild.errors import ConfigurationError, StorageError
 
-__all__ = ["make_engine", "migrate", "normalise_url"]
+__all__ = ["COMPONENTS", "alembic_config", "make_engine", "migrate", "normalise_url"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -58,10 +58,22 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema up to date (Alembic ``upgrade head``)."""
+# component → its migrations folder under store/migrations/ (and version table name)
+COMPONENTS = ("registry",)
+
+
+def alembic_config(component: str) -> Config:
+    if component not in COMPONENTS:
+        raise ConfigurationError(f"unknown storage component {component!r}")
     cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.set_main_option("script_location", str(_MIGRATIONS / component))
+    cfg.attributes["version_table"] = f"alembic_version_{component}"
+    return cfg
+
+
+def migrate(engine: Engine, component: str = "registry") -> None:
+    """Bring one component's tables up to date (Alembic ``upgrade head``)."""
+    cfg = alembic_config(component)
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn

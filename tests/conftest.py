@@ -1,0 +1,64 @@
+"""Shared fixtures: database URLs for SQLite and (for real) PostgreSQL, a test PKI."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from sild.testing.clock import FIXED_NOW as NOW
+from sild.testing.pki import TestPki
+
+PG_URL = os.environ.get("SILD_PG_URL", "")
+REQUIRE_PG = os.environ.get("SILD_REQUIRE_PG") == "1"
+PG_SKIP_REASON = (
+    "PostgreSQL tests need SILD_PG_URL, e.g. "
+    "SILD_PG_URL=postgresql://postgres@127.0.0.1:5432/test (CI sets it)"
+)
+
+
+
+def _pg_admin_url() -> str:
+    url = PG_URL
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("SILD_REQUIRE_PG=1 but SILD_PG_URL is not set")
+        pytest.skip(PG_SKIP_REASON)
+    admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"sild_test_{secrets.token_hex(6)}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = sa.engine.make_url(_pg_admin_url())
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs twice: on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/test.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> TestPki:
+    return TestPki.create(tmp_path / "ca", at=NOW)
