@@ -1,0 +1,171 @@
+"""A gateway's folder and settings (``gateway.toml``), and its limits.
+
+::
+
+    gateway.toml          settings below
+    anchor.json           the instance's configuration anchor (copied in at init)
+    keys/auth.key, .pem   the gateway's auth key and certificate (TLS identity)
+    keys/sign/CODE.key/.pem  sign keys of the members whose clients it hosts,
+                          CODE = the member id with '/' replaced by '_'
+    confcache/            the configuration client's last good copy
+    gateway.db            SQLite (unless [gateway].database points elsewhere)
+
+``gateway.toml``::
+
+    [gateway]
+    server = "EE/GOV/70000001/gw1"
+    database = "sqlite:////abs/gateway.db"
+    is_listen = "127.0.0.1:8080"      # IS-facing, plain HTTP (X-Road 8080)
+    peer_listen = "127.0.0.1:5500"    # inter-gateway mutual TLS (X-Road 5500)
+    admin_listen = "127.0.0.1:5566"   # admin API + /health + /metrics, localhost only
+
+    [limits]
+    max_body = 10485760               # bytes; X-Road max-loggable-message-body-size 10 MiB
+    is_timeout = 30                   # seconds for a provider IS to answer
+    peer_timeout = 60                 # seconds for a provider gateway to answer
+    freshness = 300                   # seconds a signed request stays acceptable (replay window)
+
+    [messagelog]
+    body = "full"                     # or "digest": keep only SHA-512 of bodies
+    retention_days = 30               # X-Road keep-records-for
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sild.core.identifiers import MemberId, ServerId
+from sild.errors import ConfigurationError, InvalidIdentifier
+from sild.instance import parse_listen
+
+__all__ = ["GATEWAY_FILE", "GatewayLimits", "GatewaySettings", "sign_key_stem"]
+
+GATEWAY_FILE = "gateway.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayLimits:
+    """Limits of one gateway, each with its reason (STYLE.md rule 8)."""
+
+    # Largest request or response body accepted and logged (X-Road: 10 MiB loggable).
+    max_body: int = 10 * 1024 * 1024
+    # A provider IS slower than this gets Server.ServerProxy.NetworkError (X-Road 30 s).
+    is_timeout: float = 30.0
+    # A provider gateway slower than this gets Server.ClientProxy.NetworkError.
+    peer_timeout: float = 60.0
+    # Signed requests older or newer than this are refused; message ids are remembered
+    # this long, so the replay cache is bounded by rate × window.
+    freshness: int = 300
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    root: Path
+    server: ServerId
+    database_url: str
+    is_listen: str = "127.0.0.1:8080"
+    peer_listen: str = "127.0.0.1:5500"
+    admin_listen: str = "127.0.0.1:5566"
+    limits: GatewayLimits = field(default_factory=GatewayLimits)
+    log_body: str = "full"
+    retention_days: int = 30
+
+    @property
+    def anchor_path(self) -> Path:
+        return self.root / "anchor.json"
+
+    @property
+    def auth_key_path(self) -> Path:
+        return self.root / "keys" / "auth.key"
+
+    @property
+    def auth_cert_path(self) -> Path:
+        return self.root / "keys" / "auth.pem"
+
+    @property
+    def sign_dir(self) -> Path:
+        return self.root / "keys" / "sign"
+
+    @property
+    def conf_cache(self) -> Path:
+        return self.root / "confcache"
+
+    def sign_key_path(self, member: MemberId) -> Path:
+        return self.sign_dir / f"{sign_key_stem(member)}.key"
+
+    def sign_cert_path(self, member: MemberId) -> Path:
+        return self.sign_dir / f"{sign_key_stem(member)}.pem"
+
+    @classmethod
+    def load(cls, root: Path) -> GatewaySettings:
+        path = root / GATEWAY_FILE
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as e:
+            raise ConfigurationError(
+                f"{root} is not a gateway folder ({GATEWAY_FILE} missing); "
+                "run `sild gateway init` first") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigurationError(f"{path}: {e}") from e
+        try:
+            gw: dict[str, Any] = data["gateway"]
+            lim: dict[str, Any] = data.get("limits", {})
+            mlog: dict[str, Any] = data.get("messagelog", {})
+            settings = cls(
+                root=root.resolve(),
+                server=ServerId.parse(str(gw["server"])),
+                database_url=str(gw.get("database", f"sqlite:///{root.resolve()}/gateway.db")),
+                is_listen=str(gw.get("is_listen", "127.0.0.1:8080")),
+                peer_listen=str(gw.get("peer_listen", "127.0.0.1:5500")),
+                admin_listen=str(gw.get("admin_listen", "127.0.0.1:5566")),
+                limits=GatewayLimits(
+                    max_body=int(lim.get("max_body", GatewayLimits.max_body)),
+                    is_timeout=float(lim.get("is_timeout", GatewayLimits.is_timeout)),
+                    peer_timeout=float(lim.get("peer_timeout", GatewayLimits.peer_timeout)),
+                    freshness=int(lim.get("freshness", GatewayLimits.freshness)),
+                ),
+                log_body=str(mlog.get("body", "full")),
+                retention_days=int(mlog.get("retention_days", 30)),
+            )
+        except (KeyError, TypeError, ValueError, InvalidIdentifier) as e:
+            raise ConfigurationError(f"{path}: missing or malformed setting ({e})") from e
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for listen in (self.is_listen, self.peer_listen, self.admin_listen):
+            parse_listen(listen)
+        if self.log_body not in ("full", "digest"):
+            raise ConfigurationError("[messagelog] body must be 'full' or 'digest'")
+        if self.limits.max_body <= 0 or self.limits.freshness <= 0:
+            raise ConfigurationError("[limits] values must be positive")
+
+    def write(self) -> None:
+        q = json.dumps  # TOML basic strings accept JSON string escapes
+        lim = self.limits
+        text = (
+            "[gateway]\n"
+            f"server = {q(str(self.server))}\n"
+            f"database = {q(self.database_url)}\n"
+            f"is_listen = {q(self.is_listen)}\n"
+            f"peer_listen = {q(self.peer_listen)}\n"
+            f"admin_listen = {q(self.admin_listen)}\n\n"
+            "[limits]\n"
+            f"max_body = {lim.max_body}\n"
+            f"is_timeout = {lim.is_timeout}\n"
+            f"peer_timeout = {lim.peer_timeout}\n"
+            f"freshness = {lim.freshness}\n\n"
+            "[messagelog]\n"
+            f"body = {q(self.log_body)}\n"
+            f"retention_days = {self.retention_days}\n"
+        )
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / GATEWAY_FILE).write_text(text)
+
+
+def sign_key_stem(member: MemberId) -> str:
+    return str(member).replace("/", "_")
