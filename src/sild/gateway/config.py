@@ -47,7 +47,7 @@ __all__ = ["GATEWAY_FILE", "GatewayLimits", "GatewaySettings", "sign_key_stem"]
 GATEWAY_FILE = "gateway.toml"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GatewayLimits:
     """Limits of one gateway, each with its reason (STYLE.md rule 8)."""
 
@@ -114,6 +114,7 @@ class GatewaySettings:
         try:
             gw: dict[str, Any] = data["gateway"]
             lim: dict[str, Any] = data.get("limits", {})
+            d = GatewayLimits()
             mlog: dict[str, Any] = data.get("messagelog", {})
             settings = cls(
                 root=root.resolve(),
@@ -123,10 +124,10 @@ class GatewaySettings:
                 peer_listen=str(gw.get("peer_listen", "127.0.0.1:5500")),
                 admin_listen=str(gw.get("admin_listen", "127.0.0.1:5566")),
                 limits=GatewayLimits(
-                    max_body=int(lim.get("max_body", GatewayLimits.max_body)),
-                    is_timeout=float(lim.get("is_timeout", GatewayLimits.is_timeout)),
-                    peer_timeout=float(lim.get("peer_timeout", GatewayLimits.peer_timeout)),
-                    freshness=int(lim.get("freshness", GatewayLimits.freshness)),
+                    max_body=int(lim.get("max_body", d.max_body)),
+                    is_timeout=float(lim.get("is_timeout", d.is_timeout)),
+                    peer_timeout=float(lim.get("peer_timeout", d.peer_timeout)),
+                    freshness=int(lim.get("freshness", d.freshness)),
                 ),
                 log_body=str(mlog.get("body", "full")),
                 retention_days=int(mlog.get("retention_days", 30)),
