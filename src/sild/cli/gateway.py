@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from sild.cli import gateway_log, gateway_services
 from sild.cli._common import add_passphrase_arg, console
 from sild.core.identifiers import ServerId, SubsystemId
 from sild.core.timefmt import utc_now
@@ -38,6 +39,8 @@ def add_parser(sub: Any) -> None:
     cli.add_argument("--client-sign-cert", metavar="FILE")
     _owner_args(cli)
     cli.set_defaults(func=run_add_client)
+    gateway_services.add_subcommands(s)
+    gateway_log.add_subcommands(s)
 
 
 def _owner_args(p: argparse.ArgumentParser) -> None:
