@@ -5,12 +5,16 @@
     SildError                       code, message, fields; never shown as a traceback
     ├── RemoteError                 the other side sent something wrong  ("Client.*" → 400)
     │   ├── InvalidIdentifier       Client.InvalidClientIdentifier
+    │   ├── MissingHeader           Client.MissingHeader
+    │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── InvalidRequest          Client.InvalidRequest
     │   ├── CertificateError        Client.CertValidation
     │   │   └── CertificateRevoked  Client.CertValidation
     │   ├── SignatureError          Client.InvalidSignatureValue
     │   ├── UnknownMember           Client.UnknownMember
     │   ├── DuplicateEntry          Client.Duplicate
+    │   ├── AccessDenied            Server.AccessDenied
+    │   ├── SslAuthenticationFailed Server.SslAuthenticationFailed
     │   └── GlobalConfError         Server.MalformedGlobalConf  (a registry sent a bad document)
     │       ├── GlobalConfSignatureError
     │       ├── GlobalConfRollback
@@ -21,7 +25,12 @@
     │   ├── InvalidStateTransition  Server.InvalidState
     │   ├── KeyFileError            Server.InternalError
     │   └── StorageError            Server.DatabaseError
+    ├── ServiceUnavailable          Server.MaintenanceMode / Server.TimestampingFailed
     └── TransportError              Server.NetworkError   (could not reach a peer)
+
+At a gateway boundary a ``Server.*`` code gets the X-Road component prefix:
+``Server.ClientProxy.*`` on the consumer gateway, ``Server.ServerProxy.*`` on the
+provider gateway (:func:`xroad_code_at`); ``Client.*`` codes stay as they are.
 
 Every error maps to exactly one X-Road-style code (research/xroad.md §2.4). Foreign
 exceptions are wrapped with ``raise ... from e`` at the boundary.
@@ -32,6 +41,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessDenied",
     "CertificateError",
     "CertificateRevoked",
     "ConfigurationError",
@@ -41,17 +51,22 @@ __all__ = [
     "GlobalConfRollback",
     "GlobalConfSignatureError",
     "InvalidIdentifier",
+    "InvalidMessage",
     "InvalidRequest",
     "InvalidStateTransition",
     "KeyFileError",
     "LocalError",
+    "MissingHeader",
     "NotFound",
     "RemoteError",
+    "ServiceUnavailable",
     "SignatureError",
     "SildError",
+    "SslAuthenticationFailed",
     "StorageError",
     "TransportError",
     "UnknownMember",
+    "xroad_code_at",
 ]
 
 
@@ -98,6 +113,34 @@ class InvalidRequest(RemoteError):
     """A request body or file that does not follow its format."""
 
     code = "InvalidRequest"
+
+
+class MissingHeader(RemoteError):
+    """A required protocol header is absent."""
+
+    code = "MissingHeader"
+
+
+class InvalidMessage(RemoteError):
+    """A signed message that is stale, replayed or inconsistent with its envelope."""
+
+    code = "InvalidMessage"
+
+
+class AccessDenied(RemoteError):
+    """The client has no access right to the service (research/xroad.md §4.1)."""
+
+    fault = "Server"
+    code = "AccessDenied"
+    http_status = 500
+
+
+class SslAuthenticationFailed(RemoteError):
+    """The peer's TLS certificate is not a registered, unrevoked gateway auth certificate."""
+
+    fault = "Server"
+    code = "SslAuthenticationFailed"
+    http_status = 500
 
 
 class CertificateError(RemoteError):
@@ -185,3 +228,24 @@ class TransportError(SildError):
     """A peer could not be reached or answered at the transport level."""
 
     code = "NetworkError"
+
+
+class ServiceUnavailable(SildError):
+    """This gateway refuses traffic on purpose (maintenance mode, logging stopped)."""
+
+    code = "MaintenanceMode"
+    http_status = 503
+
+
+def xroad_code_at(error: SildError, component: str) -> str:
+    """The code as a gateway component reports it (X-Road ``translateWithPrefix``).
+
+    ``component`` is ``"ClientProxy"`` or ``"ServerProxy"``. ``Server.X`` becomes
+    ``Server.<component>.X``; codes that already carry a component, and ``Client.*``
+    codes, are unchanged.
+    """
+    code = error.xroad_code
+    if code.startswith("Server.") and not code.startswith(("Server.ClientProxy.",
+                                                            "Server.ServerProxy.")):
+        return f"Server.{component}.{code[len('Server.'):]}"
+    return code

@@ -23,7 +23,7 @@
     max_body = 10485760               # bytes; X-Road max-loggable-message-body-size 10 MiB
     is_timeout = 30                   # seconds for a provider IS to answer
     peer_timeout = 60                 # seconds for a provider gateway to answer
-    freshness = 300                   # seconds a signed request stays acceptable (replay window)
+    freshness = 120                   # seconds a signed request stays acceptable (replay window)
 
     [messagelog]
     body = "full"                     # or "digest": keep only SHA-512 of bodies
@@ -59,7 +59,7 @@ class GatewayLimits:
     peer_timeout: float = 60.0
     # Signed requests older or newer than this are refused; message ids are remembered
     # this long, so the replay cache is bounded by rate × window.
-    freshness: int = 300
+    freshness: int = 120
 
 
 @dataclass(frozen=True)
