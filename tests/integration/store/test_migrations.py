@@ -8,9 +8,10 @@ from alembic.migration import MigrationContext
 
 from sild.store import make_engine, migrate
 from sild.store.engine import COMPONENTS
+from sild.store.messagelog_tables import metadata as messagelog_metadata
 from sild.store.registry_tables import metadata as registry_metadata
 
-METADATA = {"registry": registry_metadata}
+METADATA = {"registry": registry_metadata, "messagelog": messagelog_metadata}
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
