@@ -59,7 +59,7 @@ def make_engine(url: str) -> Engine:
 
 
 # component → its migrations folder under store/migrations/ (and version table name)
-COMPONENTS = ("registry", "messagelog")
+COMPONENTS = ("registry", "messagelog", "serverconf")
 
 
 def alembic_config(component: str) -> Config:

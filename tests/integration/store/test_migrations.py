@@ -10,8 +10,10 @@ from sild.store import make_engine, migrate
 from sild.store.engine import COMPONENTS
 from sild.store.messagelog_tables import metadata as messagelog_metadata
 from sild.store.registry_tables import metadata as registry_metadata
+from sild.store.serverconf_tables import metadata as serverconf_metadata
 
-METADATA = {"registry": registry_metadata, "messagelog": messagelog_metadata}
+METADATA = {"registry": registry_metadata, "messagelog": messagelog_metadata,
+            "serverconf": serverconf_metadata}
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
