@@ -1,0 +1,48 @@
+"""Run an ASGI app on uvicorn inside an event loop the caller owns (no signal capture)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from sild.errors import ConfigurationError
+
+__all__ = ["EmbeddedServer", "free_port", "start_embedded"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the process that embeds it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def start_embedded(app: Any, host: str, port: int) -> tuple[EmbeddedServer,
+                                                                  asyncio.Task[None]]:
+    """Start serving ``app``; returns once it listens (``server.should_exit = True`` stops)."""
+    server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            with contextlib.suppress(BaseException):
+                task.result()
+            raise ConfigurationError(f"cannot listen on {host}:{port}")
+        await asyncio.sleep(0.01)
+    return server, task

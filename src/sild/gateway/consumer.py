@@ -1,0 +1,267 @@
+"""The consumer gateway: the IS-facing REST endpoint (docs/spec/exchange.md §3).
+
+``{METHOD} /r1/{INSTANCE}/{CLASS}/{MEMBER}/{SUBSYSTEM}/{SERVICE}/{path}?{query}`` with
+``X-Road-Client`` (X-Road PR-REST §4). Steps (1)–(3) and (6) of ARCHITECTURE.md §4.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import uuid
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from sild.core.envelope import RequestHeader, ResponseHeader, body_digest, request_hash
+from sild.core.globalconf import GatewayEntry
+from sild.core.identifiers import ClientId, ServiceId, parse_client
+from sild.crypto.keys import verify
+from sild.errors import (
+    ConfigurationError,
+    InvalidMessage,
+    InvalidRequest,
+    MissingHeader,
+    SignatureError,
+    SildError,
+    SslAuthenticationFailed,
+    TransportError,
+    UnknownMember,
+    xroad_code_at,
+)
+from sild.gateway.context import ExchangeRecord, GatewayContext, OpMonEntry
+from sild.gateway.http import forwardable, read_body, sild_error_response
+from sild.gateway.pinning import PeerMismatch
+from sild.gateway.trust import TrustView
+
+__all__ = ["MESSAGE_PATH", "ConsumerGateway"]
+
+log = structlog.get_logger("sild.gateway.consumer")
+
+MESSAGE_PATH = "/sild/v1/message"
+COMPONENT = "ClientProxy"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(value: str | None, what: str) -> bytes:
+    if not value:
+        raise InvalidMessage(f"provider gateway response lacks {what}")
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError as e:
+        raise InvalidMessage(f"provider gateway response: {what} is not base64") from e
+
+
+class ConsumerGateway:
+    def __init__(self, ctx: GatewayContext, peer_session: aiohttp.ClientSession) -> None:
+        self.ctx = ctx
+        self.peers = peer_session
+
+    # -- (1) parse and validate -------------------------------------------------
+
+    @staticmethod
+    def parse_target(raw_path: str) -> tuple[ServiceId, str, str]:
+        """Service id, remaining path and query from a raw (still encoded) ``/r1/`` path."""
+        path, _, query = raw_path.partition("?")
+        segments = path.split("/")
+        if len(segments) < 7 or segments[1] != "r1":
+            raise InvalidRequest(
+                "REST path must be /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/path]")
+        service = ServiceId.parse("/".join(segments[2:7]))
+        rest = "/" + "/".join(segments[7:]) if len(segments) > 7 else ""
+        return service, rest, query
+
+    @staticmethod
+    def parse_client_header(request: web.Request) -> ClientId:
+        values = request.headers.getall("X-Road-Client", [])
+        if not values:
+            raise MissingHeader("X-Road-Client header is missing")
+        return parse_client(values[-1].strip())  # PR-REST: the last one wins
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        request_in = self.ctx.clock()
+        accept = request.headers.get("Accept", "")
+        state: dict[str, Any] = {"client": "", "service": "", "message_id": "",
+                                 "request_id": "", "size": 0}
+        try:
+            response = await self._exchange(request, request_in, state)
+        except SildError as e:
+            code = xroad_code_at(e, COMPONENT)
+            log.info("exchange_failed", code=code, message=e.message,
+                     request_id=state["request_id"])
+            response = sild_error_response(e, COMPONENT, accept=accept)
+            await self._opmon(state, request, request_in, None, None, response, code, e.message)
+        return response
+
+    async def _exchange(self, request: web.Request, request_in: datetime,
+                        state: dict[str, Any]) -> web.StreamResponse:
+        ctx = self.ctx
+        # (1) parse, validate, check global configuration and the client
+        service, rest, query = self.parse_target(request.raw_path)
+        client = self.parse_client_header(request)
+        state["client"], state["service"] = str(client), str(service)
+        ctx.check_open()
+        view = ctx.trust()
+        own = ctx.own_entry(view)
+        if client not in own.clients:
+            raise UnknownMember(f"Client '{client}' is not registered on this gateway")
+        signer = ctx.keys.for_member(client.member)
+        if signer is None:
+            raise ConfigurationError(f"this gateway holds no sign key for {client.member}")
+        providers = view.conf.gateways_for(service.subsystem)
+        if not providers:
+            raise UnknownMember(f"no gateway hosts service provider '{service.subsystem}'")
+        body = await read_body(request, ctx.limits.max_body)
+        state["size"] = len(body)
+        message_id = request.headers.get("X-Road-Id") or f"{service.member.instance}-{uuid.uuid4()}"
+        request_id = str(uuid.uuid4())
+        state["message_id"], state["request_id"] = message_id, request_id
+        # (2) the signed envelope, and its log record (written while we forward)
+        header = RequestHeader(
+            protocol="rest", client=client, service=service, consumer=ctx.server,
+            message_id=message_id, request_id=request_id, time=request_in.replace(microsecond=0),
+            method=request.method, path=rest, query=query, headers=forwardable(request.headers),
+            body_digest=body_digest(body), body_length=len(body),
+            user_id=request.headers.get("X-Road-UserId", ""),
+            issue=request.headers.get("X-Road-Issue", ""),
+            represented_party=request.headers.get("X-Road-Represented-Party", ""),
+        )
+        encoded = header.encode()
+        signature = signer.sign(RequestHeader.signed_bytes(encoded))
+        expected_hash = request_hash(encoded, body)
+        log_request = asyncio.ensure_future(ctx.log.append(ExchangeRecord(
+            "consumer", "request", request_in, message_id, request_id, str(client), str(service),
+            encoded, signature, signer.certificate_der, body)))
+        try:
+            # (3) route to a provider gateway over mutual TLS
+            request_out = ctx.clock()
+            resp_header, resp_enc, resp_sig, resp_cert, resp_body, provider = await self._send(
+                view, providers, encoded, signature, signer.certificate_der, body)
+            response_in = ctx.clock()
+            # (6) verify the provider's signature and its binding to our request
+            if isinstance(resp_header, web.Response):  # an X-Road error from the provider
+                await log_request
+                await self._opmon(state, request, request_in, request_out, response_in,
+                                  resp_header, resp_header.headers.get("X-Road-Error", ""),
+                                  "", provider)
+                return resp_header
+            self._verify_response(view, resp_header, resp_enc, resp_sig, resp_cert, resp_body,
+                                  service, provider, request_id, expected_hash)
+            out = web.Response(status=resp_header.status, body=resp_body)
+            for name, value in resp_header.headers:
+                out.headers.add(name, value)
+            out.headers.update({
+                "X-Road-Client": str(client), "X-Road-Service": str(service),
+                "X-Road-Id": message_id, "X-Road-Request-Id": request_id,
+                "X-Road-Request-Hash": resp_header.request_hash,
+            })
+            # The response is released only when both log records are durable; the
+            # monitoring record rides in the same group commit.
+            await asyncio.gather(log_request, ctx.log.append(
+                ExchangeRecord("consumer", "response", response_in, message_id, request_id,
+                               str(client), str(service), resp_enc, resp_sig, resp_cert,
+                               resp_body, resp_header.status),
+                self._opmon_entry(state, request, request_in, request_out, response_in,
+                                  out.status, "", "", provider, len(resp_body))))
+        except BaseException:
+            if not log_request.done():
+                log_request.cancel()
+            raise
+        return out
+
+    async def _send(self, view: TrustView, providers: tuple[GatewayEntry, ...], encoded: bytes,
+                    signature: bytes, cert_der: bytes, body: bytes) -> tuple[Any, ...]:
+        """POST the envelope to the first provider gateway that accepts a connection."""
+        headers = {"Sild-Request": _b64(encoded), "Sild-Signature": _b64(signature),
+                   "Sild-Signer": _b64(cert_der), "Content-Type": "application/octet-stream"}
+        timeout = aiohttp.ClientTimeout(total=self.ctx.limits.peer_timeout)
+        last: Exception | None = None
+        for provider in providers:
+            url = f"https://{provider.address}{MESSAGE_PATH}"
+            try:
+                async with self.peers.post(url, data=body, headers=headers,
+                                           timeout=timeout) as resp:
+                    # The TLS peer was pinned to the registered certificate when the
+                    # connection was made (sild.gateway.pinning, ARCHITECTURE.md §3).
+                    payload = await resp.content.read(self.ctx.limits.max_body + 1)
+                    if len(payload) > self.ctx.limits.max_body:
+                        raise InvalidMessage("provider response exceeds the body limit")
+                    if "X-Road-Error" in resp.headers:
+                        passthrough = web.Response(
+                            status=resp.status, body=payload,
+                            content_type=resp.content_type or "application/json",
+                            headers={"X-Road-Error": resp.headers["X-Road-Error"]})
+                        return passthrough, b"", b"", b"", b"", provider
+                    enc = _unb64(resp.headers.get("Sild-Response"), "Sild-Response")
+                    sig = _unb64(resp.headers.get("Sild-Signature"), "Sild-Signature")
+                    cert = _unb64(resp.headers.get("Sild-Signer"), "Sild-Signer")
+                    return ResponseHeader.parse(enc), enc, sig, cert, payload, provider
+            except aiohttp.ClientConnectorError as e:
+                # Nothing was sent: safe to try the next gateway hosting the provider.
+                last = e
+                log.warning("provider_gateway_unreachable", address=provider.address,
+                            error=str(e))
+                continue
+            except PeerMismatch as e:
+                raise SslAuthenticationFailed(f"{provider.id}: {e}") from e
+            except (aiohttp.ClientSSLError, ssl.SSLError) as e:
+                raise SslAuthenticationFailed(
+                    f"TLS with {provider.address} failed: {e}") from e
+            except TimeoutError as e:
+                raise TransportError(f"provider gateway {provider.address} timed out") from e
+            except aiohttp.ClientError as e:
+                raise TransportError(f"provider gateway {provider.address}: {e}") from e
+        raise TransportError(f"no provider gateway reachable: {last}")
+
+    def _verify_response(self, view: TrustView, header: ResponseHeader, encoded: bytes,
+                         signature: bytes, cert_der: bytes, body: bytes, service: ServiceId,
+                         provider: GatewayEntry, request_id: str, expected_hash: str) -> None:
+        at = self.ctx.clock()
+        signer = view.check_signer(cert_der, member=service.member, at=at)
+        try:
+            verify(public_key=signer.public_key, signature=signature,
+                   data=ResponseHeader.signed_bytes(encoded))
+        except SignatureError as e:
+            raise SignatureError("provider response signature does not verify") from e
+        if header.request_id != request_id or header.request_hash != expected_hash:
+            raise InvalidMessage("provider response is not bound to this request "
+                                 "(X-Road-Request-Hash mismatch)")
+        if header.service != service or header.provider != provider.id:
+            raise InvalidMessage("provider response names another service or gateway")
+        if header.body_length != len(body) or header.body_digest != body_digest(body):
+            raise SignatureError("provider response body does not match its signed digest")
+
+    def _opmon_entry(self, state: dict[str, Any], request: web.Request, request_in: datetime,
+                     request_out: datetime | None, response_in: datetime | None, status: int,
+                     fault_code: str, fault_string: str, provider: GatewayEntry | None = None,
+                     response_size: int = 0) -> OpMonEntry:
+        return OpMonEntry(
+            side="Client", request_in=request_in, request_out=request_out,
+            response_in=response_in, response_out=self.ctx.clock(),
+            client=state["client"], service=state["service"], method=request.method,
+            path=request.path, message_id=state["message_id"],
+            request_id=state["request_id"], user_id=request.headers.get("X-Road-UserId", ""),
+            issue=request.headers.get("X-Road-Issue", ""), client_gateway=str(self.ctx.server),
+            service_gateway=str(provider.id) if provider else "",
+            request_size=state["size"], response_size=response_size,
+            succeeded=not fault_code and status < 400, status=status,
+            fault_code=fault_code, fault_string=fault_string)
+
+    async def _opmon(self, state: dict[str, Any], request: web.Request, request_in: datetime,
+                     request_out: datetime | None, response_in: datetime | None,
+                     response: web.StreamResponse, fault_code: str, fault_string: str,
+                     provider: GatewayEntry | None = None) -> None:
+        """Record a failed exchange; monitoring must never fail the answer itself."""
+        try:
+            await self.ctx.log.append(self._opmon_entry(
+                state, request, request_in, request_out, response_in, response.status,
+                fault_code, fault_string, provider))
+        except SildError as e:
+            log.warning("opmon_failed", error=str(e))

@@ -1,0 +1,58 @@
+"""Metaservices answered by the gateway itself (X-Road PR-META, PR-MREST; research §4.2).
+
+``GET /listClients`` on the IS port lists every member and subsystem in global
+configuration: XML ``clientList`` by default, JSON when ``Accept`` asks for it.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+from sild.errors import SildError
+from sild.gateway.context import GatewayContext
+from sild.gateway.http import sild_error_response
+
+__all__ = ["list_clients"]
+
+
+def list_clients(ctx: GatewayContext, request: web.Request) -> web.StreamResponse:
+    accept = request.headers.get("Accept", "")
+    try:
+        conf = ctx.trust().conf
+    except SildError as e:
+        return sild_error_response(e, "ClientProxy", accept=accept)
+    wanted = request.query.get("xRoadInstance")
+    rows: list[tuple[str, str, str, str, str | None]] = []
+    for m in conf.members:
+        if wanted and m.id.instance != wanted:
+            continue
+        rows.append((m.id.instance, m.id.member_class, m.id.member_code, m.name, None))
+        rows.extend((m.id.instance, m.id.member_class, m.id.member_code, m.name, sub)
+                    for sub in m.subsystems)
+    if "application/json" in accept.lower():
+        members = []
+        for inst, cls, code, name, sub in rows:
+            ident = {"member_class": cls, "member_code": code, "xroad_instance": inst,
+                     "object_type": "SUBSYSTEM" if sub else "MEMBER"}
+            if sub:
+                ident["subsystem_code"] = sub
+            members.append({"id": ident, "name": name})
+        return web.json_response({"member": members})
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<ns2:clientList xmlns:ns2="http://x-road.eu/xsd/xroad.xsd" '
+             'xmlns:ns3="http://x-road.eu/xsd/identifiers">']
+    for inst, cls, code, name, sub in rows:
+        kind = "SUBSYSTEM" if sub else "MEMBER"
+        sub_xml = f"<ns3:subsystemCode>{escape(sub)}</ns3:subsystemCode>" if sub else ""
+        parts.append(
+            f'<ns2:member><ns2:id ns3:objectType="{kind}">'
+            f"<ns3:xRoadInstance>{escape(inst)}</ns3:xRoadInstance>"
+            f"<ns3:memberClass>{escape(cls)}</ns3:memberClass>"
+            f"<ns3:memberCode>{escape(code)}</ns3:memberCode>{sub_xml}</ns2:id>"
+            f"<ns2:name>{escape(name)}</ns2:name></ns2:member>")
+    parts.append("</ns2:clientList>")
+    return web.Response(body="".join(parts).encode(), content_type="text/xml")
+
+

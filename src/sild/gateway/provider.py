@@ -1,0 +1,240 @@
+"""The provider gateway: the inter-gateway endpoint (docs/spec/exchange.md §4).
+
+``POST /sild/v1/message`` over mutual TLS. Steps (4) and (5) of ARCHITECTURE.md §4:
+verify the TLS peer, the envelope signature, freshness and replay window, access
+rights; log; call the provider IS; sign the response bound to the request hash; log;
+answer only when both log records are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import weakref
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+from cryptography import x509
+
+from sild.core.envelope import RequestHeader, ResponseHeader, body_digest, request_hash
+from sild.core.globalconf import GatewayEntry
+from sild.crypto.certs import fingerprint, serial_hex
+from sild.crypto.keys import verify
+from sild.crypto.tls import peer_fingerprint
+from sild.errors import (
+    ConfigurationError,
+    InvalidMessage,
+    MissingHeader,
+    SignatureError,
+    SildError,
+    SslAuthenticationFailed,
+    TransportError,
+    UnknownMember,
+    xroad_code_at,
+)
+from sild.gateway.context import ExchangeRecord, GatewayContext, OpMonEntry
+from sild.gateway.http import HOP_BY_HOP, read_body, sild_error_response
+from sild.gateway.trust import TrustView
+
+__all__ = ["METASERVICES", "ProviderGateway"]
+
+log = structlog.get_logger("sild.gateway.provider")
+
+COMPONENT = "ServerProxy"
+# REST metaservices answered by the provider gateway itself, without an ACL check
+# (X-Road PR-MREST; research/xroad.md §4.1 "Metaservices skip the ACL check").
+METASERVICES = frozenset({"listMethods", "allowedMethods", "getOpenAPI"})
+
+
+def _header_bytes(request: web.Request, name: str) -> bytes:
+    value = request.headers.get(name)
+    if not value:
+        raise MissingHeader(f"{name} header is missing")
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError as e:
+        raise InvalidMessage(f"{name} header is not base64") from e
+
+
+class ProviderGateway:
+    def __init__(self, ctx: GatewayContext, is_session: aiohttp.ClientSession) -> None:
+        self.ctx = ctx
+        self.is_session = is_session
+        # per TLS connection: (conf version, verified peer gateway); a connection is
+        # re-checked when the configuration changes (revocations, re-registrations)
+        self._peers: weakref.WeakKeyDictionary[Any, tuple[int, GatewayEntry]] = \
+            weakref.WeakKeyDictionary()
+
+    # -- (4a) the TLS peer ------------------------------------------------------
+
+    def _peer(self, request: web.Request, view: TrustView) -> GatewayEntry:
+        transport = request.transport
+        if transport is None:
+            raise SslAuthenticationFailed("connection closed")
+        cached = self._peers.get(transport)
+        if cached is not None and cached[0] == view.version:
+            return cached[1]
+        ssl_obj = transport.get_extra_info("ssl_object")
+        fp = peer_fingerprint(ssl_obj)
+        peer = view.gateway_by_fingerprint(fp)
+        if peer is None:
+            raise SslAuthenticationFailed(
+                "client certificate is not the auth certificate of a registered gateway")
+        der = ssl_obj.getpeercert(binary_form=True)
+        cert = x509.load_der_x509_certificate(der)
+        for ca in view.ca_certs:
+            if ca.subject == cert.issuer and view.conf.is_revoked(fingerprint(ca),
+                                                                  serial_hex(cert)):
+                raise SslAuthenticationFailed("client certificate is revoked")
+        self._peers[transport] = (view.version, peer)
+        return peer
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        request_in = self.ctx.clock()
+        state: dict[str, Any] = {"client": "", "service": "", "message_id": "",
+                                 "request_id": "", "user_id": "", "issue": "", "size": 0,
+                                 "method": "", "path": "", "peer": ""}
+        try:
+            return await self._exchange(request, request_in, state)
+        except SildError as e:
+            code = xroad_code_at(e, COMPONENT)
+            log.info("exchange_failed", code=code, message=e.message,
+                     request_id=state["request_id"])
+            try:
+                await self.ctx.log.append(self._opmon(state, request_in, None, None, 500
+                                                      if code.startswith("Server.") else 400,
+                                                      code, e.message, 0))
+            except SildError as le:
+                log.warning("opmon_failed", error=str(le))
+            return sild_error_response(e, COMPONENT)
+
+    async def _exchange(self, request: web.Request, request_in: datetime,
+                        state: dict[str, Any]) -> web.StreamResponse:
+        ctx = self.ctx
+        ctx.check_open()
+        view = ctx.trust()
+        peer = self._peer(request, view)
+        state["peer"] = str(peer.id)
+        # (4b) the signed envelope
+        encoded = _header_bytes(request, "Sild-Request")
+        signature = _header_bytes(request, "Sild-Signature")
+        cert_der = _header_bytes(request, "Sild-Signer")
+        header = RequestHeader.parse(encoded)
+        state.update(client=str(header.client), service=str(header.service),
+                     message_id=header.message_id, request_id=header.request_id,
+                     user_id=header.user_id, issue=header.issue, method=header.method,
+                     path=header.path)
+        signer = view.check_signer(cert_der, member=header.client.member, at=request_in)
+        try:
+            verify(public_key=signer.public_key, signature=signature,
+                   data=RequestHeader.signed_bytes(encoded))
+        except SignatureError as e:
+            raise SignatureError("request signature does not verify") from e
+        if header.consumer != peer.id:
+            raise InvalidMessage(f"envelope names {header.consumer} but the TLS peer is {peer.id}")
+        if header.client not in peer.clients:
+            raise InvalidMessage(f"{header.client} is not hosted by the sending gateway")
+        own = ctx.own_entry(view)
+        if header.service.subsystem not in own.clients:
+            raise UnknownMember(f"'{header.service.subsystem}' is not hosted on this gateway")
+        skew = timedelta(seconds=ctx.limits.freshness)
+        if not request_in - skew <= header.time <= request_in + skew:
+            raise InvalidMessage("request is outside the freshness window (clock skew or replay)")
+        body = await read_body(request, ctx.limits.max_body)
+        state["size"] = len(body)
+        if header.body_length != len(body) or header.body_digest != body_digest(body):
+            raise SignatureError("request body does not match its signed digest (tampered)")
+        ctx.replay.check_and_add(header.request_id)
+        provider_signer = ctx.keys.for_member(header.service.member)
+        if provider_signer is None:
+            raise ConfigurationError(f"this gateway holds no sign key for {header.service.member}")
+        log_request = asyncio.ensure_future(ctx.log.append(ExchangeRecord(
+            "provider", "request", request_in, header.message_id, header.request_id,
+            str(header.client), str(header.service), encoded, signature, cert_der, body)))
+        try:
+            # (4c) access rights, or a metaservice; (5) call the provider IS
+            request_out = ctx.clock()
+            if header.service.service_code in METASERVICES:
+                status, ctype, resp_body = ctx.access.metaservice(
+                    header.service, header.client, header.query, view.conf)
+                resp_headers: tuple[tuple[str, str], ...] = (("content-type", ctype),)
+            else:
+                target = ctx.access.check_access(header.service, header.client, header.method,
+                                                 header.path, view.conf)
+                status, resp_headers, resp_body = await self._call_is(target, header, body)
+            response_in = ctx.clock()
+            resp = ResponseHeader(
+                request_id=header.request_id, request_hash=request_hash(encoded, body),
+                service=header.service, provider=ctx.server,
+                time=response_in.replace(microsecond=0), status=status, headers=resp_headers,
+                body_digest=body_digest(resp_body), body_length=len(resp_body))
+            resp_enc = resp.encode()
+            resp_sig = provider_signer.sign(ResponseHeader.signed_bytes(resp_enc))
+            await asyncio.gather(log_request, ctx.log.append(
+                ExchangeRecord("provider", "response", response_in, header.message_id,
+                               header.request_id, str(header.client), str(header.service),
+                               resp_enc, resp_sig, provider_signer.certificate_der, resp_body,
+                               status),
+                self._opmon(state, request_in, request_out, response_in, status, "", "",
+                            len(resp_body))))
+        except BaseException:
+            if not log_request.done():
+                log_request.cancel()
+            raise
+        return web.Response(status=200, body=resp_body, headers={
+            "Sild-Response": base64.b64encode(resp_enc).decode(),
+            "Sild-Signature": base64.b64encode(resp_sig).decode(),
+            "Sild-Signer": base64.b64encode(provider_signer.certificate_der).decode(),
+            "Content-Type": "application/octet-stream",
+        })
+
+    async def _call_is(self, target: Any, header: RequestHeader,
+                       body: bytes) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
+        url = target.url.rstrip("/") + header.path + (f"?{header.query}" if header.query else "")
+        headers = [(k, v) for k, v in header.headers if k not in HOP_BY_HOP]
+        headers += [("X-Road-Client", str(header.client)), ("X-Road-Id", header.message_id),
+                    ("X-Road-Request-Id", header.request_id),
+                    ("X-Road-Service", str(header.service))]
+        if header.user_id:
+            headers.append(("X-Road-UserId", header.user_id))
+        if header.issue:
+            headers.append(("X-Road-Issue", header.issue))
+        if header.represented_party:
+            headers.append(("X-Road-Represented-Party", header.represented_party))
+        timeout = aiohttp.ClientTimeout(total=target.timeout)
+        ssl_arg: Any = None if target.verify_tls else False
+        if not target.verify_tls:
+            log.warning("is_tls_unverified", service=str(header.service), url=target.url)
+        try:
+            async with self.is_session.request(
+                header.method, url, data=body or None, headers=headers, timeout=timeout,
+                allow_redirects=False, ssl=ssl_arg,  # redirects go back, not followed
+            ) as resp:
+                payload = await resp.content.read(self.ctx.limits.max_body + 1)
+                if len(payload) > self.ctx.limits.max_body:
+                    raise TransportError("provider IS response exceeds the body limit")
+                out = tuple((k.lower(), v) for k, v in resp.headers.items()
+                            if k.lower() not in HOP_BY_HOP
+                            and not k.lower().startswith(("x-road-", "sild-")))
+                return resp.status, out, payload
+        except TimeoutError as e:
+            raise TransportError(
+                f"provider IS did not answer within {target.timeout:g} s ({target.url})") from e
+        except aiohttp.ClientError as e:
+            raise TransportError(f"cannot reach provider IS at {target.url}: {e}") from e
+
+    def _opmon(self, state: dict[str, Any], request_in: datetime, request_out: datetime | None,
+               response_in: datetime | None, status: int, fault_code: str, fault_string: str,
+               response_size: int) -> OpMonEntry:
+        return OpMonEntry(
+            side="Producer", request_in=request_in, request_out=request_out,
+            response_in=response_in, response_out=self.ctx.clock(), client=state["client"],
+            service=state["service"], method=state["method"], path=state["path"],
+            message_id=state["message_id"], request_id=state["request_id"],
+            user_id=state["user_id"], issue=state["issue"], client_gateway=state["peer"],
+            service_gateway=str(self.ctx.server), request_size=state["size"],
+            response_size=response_size, succeeded=not fault_code and status < 400,
+            status=status, fault_code=fault_code, fault_string=fault_string)

@@ -1,0 +1,49 @@
+"""In-memory doubles of the gateway's ports (STYLE.md rule 5): a message log that keeps
+records in a list, and an access policy from a dict. For unit tests of the pipeline;
+integration tests use the database-backed ones."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from sild.core.globalconf import GlobalConf
+from sild.core.identifiers import ClientId, ServiceId
+from sild.errors import AccessDenied, StorageError
+from sild.gateway.context import ServiceTarget
+
+__all__ = ["MemoryAccess", "MemoryLog"]
+
+
+@dataclass
+class MemoryLog:
+    records: list[Any] = field(default_factory=list)
+    fail: bool = False
+    delay: float = 0.0
+
+    async def append(self, *records: Any) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail:
+            raise StorageError("message log unavailable (test double set to fail)")
+        self.records.extend(records)
+
+
+@dataclass
+class MemoryAccess:
+    """Services by id and the clients allowed to call each (no endpoint rules)."""
+
+    services: dict[ServiceId, ServiceTarget] = field(default_factory=dict)
+    allowed: dict[ServiceId, set[ClientId]] = field(default_factory=dict)
+
+    def check_access(self, service: ServiceId, client: ClientId, method: str, path: str,
+                     conf: GlobalConf) -> ServiceTarget:
+        target = self.services.get(service)
+        if target is None or client not in self.allowed.get(service, set()):
+            raise AccessDenied(f"Request is not allowed: SERVICE:{service}")
+        return target
+
+    def metaservice(self, service: ServiceId, client: ClientId, query: str,
+                    conf: GlobalConf) -> tuple[int, str, bytes]:
+        return 200, "application/json", b'{"service":[]}'
