@@ -12,6 +12,7 @@
     │   │   └── CertificateRevoked  Client.CertValidation
     │   ├── SignatureError          Client.InvalidSignatureValue
     │   ├── UnknownMember           Client.UnknownMember
+    │   │   └── UnknownClient       Server.UnknownMember  (as gateways report it)
     │   ├── DuplicateEntry          Client.Duplicate
     │   ├── AccessDenied            Server.AccessDenied
     │   ├── SslAuthenticationFailed Server.SslAuthenticationFailed
@@ -163,6 +164,13 @@ class UnknownMember(RemoteError):
     """A member, subsystem or gateway that the registry does not know."""
 
     code = "UnknownMember"
+
+
+class UnknownClient(UnknownMember):
+    """A gateway does not know a client or provider (``Server.ClientProxy.UnknownMember``)."""
+
+    fault = "Server"
+    http_status = 500
 
 
 class DuplicateEntry(RemoteError):

@@ -19,9 +19,10 @@ HELLO = json.dumps({"message": "hello from the provider information system"}).en
 async def _echo(request: web.Request) -> web.Response:
     body = await request.read()
     return web.json_response({
-        "method": request.method, "path": request.path, "query": request.query_string,
-        "headers": {k: v for k, v in request.headers.items() if k.lower().startswith(
-            ("x-road-", "content-type", "x-custom", "accept"))},
+        "method": request.method, "path": request.path, "raw_path": request.raw_path,
+        "query": request.rel_url.raw_query_string,
+        "headers": {k.lower(): v for k, v in request.headers.items() if k.lower().startswith(
+            ("x-road-", "content-type", "x-custom", "accept", "connection", "keep-alive"))},
         "body": body.decode("utf-8", "replace"),
     })
 

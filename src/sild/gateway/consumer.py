@@ -30,7 +30,7 @@ from sild.errors import (
     SildError,
     SslAuthenticationFailed,
     TransportError,
-    UnknownMember,
+    UnknownClient,
     xroad_code_at,
 )
 from sild.gateway.context import ExchangeRecord, GatewayContext, OpMonEntry
@@ -111,13 +111,13 @@ class ConsumerGateway:
         view = ctx.trust()
         own = ctx.own_entry(view)
         if client not in own.clients:
-            raise UnknownMember(f"Client '{client}' is not registered on this gateway")
+            raise UnknownClient(f"Client '{client}' is not registered on this gateway")
         signer = ctx.keys.for_member(client.member)
         if signer is None:
             raise ConfigurationError(f"this gateway holds no sign key for {client.member}")
         providers = view.conf.gateways_for(service.subsystem)
         if not providers:
-            raise UnknownMember(f"no gateway hosts service provider '{service.subsystem}'")
+            raise UnknownClient(f"no gateway hosts service provider '{service.subsystem}'")
         body = await read_body(request, ctx.limits.max_body)
         state["size"] = len(body)
         message_id = request.headers.get("X-Road-Id") or f"{service.member.instance}-{uuid.uuid4()}"

@@ -32,7 +32,7 @@ from sild.errors import (
     SildError,
     SslAuthenticationFailed,
     TransportError,
-    UnknownMember,
+    UnknownClient,
     xroad_code_at,
 )
 from sild.gateway.context import ExchangeRecord, GatewayContext, OpMonEntry
@@ -139,7 +139,7 @@ class ProviderGateway:
             raise InvalidMessage(f"{header.client} is not hosted by the sending gateway")
         own = ctx.own_entry(view)
         if header.service.subsystem not in own.clients:
-            raise UnknownMember(f"'{header.service.subsystem}' is not hosted on this gateway")
+            raise UnknownClient(f"'{header.service.subsystem}' is not hosted on this gateway")
         skew = timedelta(seconds=ctx.limits.freshness)
         if not request_in - skew <= header.time <= request_in + skew:
             raise InvalidMessage("request is outside the freshness window (clock skew or replay)")
