@@ -1,9 +1,230 @@
-"""Sub-commands of `sild gateway` (placeholder until its part lands)."""
+"""``sild gateway service …`` and ``sild gateway local-group …`` (docs/spec/access.md §6).
+
+The provider's side of X-Road's UG-SS §6-8: services of hosted subsystems, their
+endpoints, access rights and local groups. A running gateway sees a change within
+its cache TTL (docs/spec/access.md §5).
+
+Subjects of ``grant``/``revoke``: a client id (``EE/COM/123/app`` or a member
+``EE/COM/123``), a global group ``group:INSTANCE/CODE``, a local group ``local:CODE``.
+"""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from typing import Any
+
+from sild.cli._common import _engines, console, table
+from sild.core.access import Endpoint, LocalGroupId, Subject
+from sild.core.identifiers import GlobalGroupId, ServiceId, SubsystemId, parse_client
+from sild.errors import ConfigurationError
+from sild.gateway.config import GatewaySettings
+from sild.gateway.serverconf import DEFAULT_TIMEOUT, ServerConf
+from sild.store import make_engine, migrate
+
+__all__ = ["add_subcommands", "parse_subject"]
+
+_SUBJECT_HELP = "client id, group:INSTANCE/CODE (global group) or local:CODE (local group)"
 
 
 def add_subcommands(s: Any) -> None:
-    """Add this module's actions to the `sild gateway` sub-parser group `s`."""
+    """Add ``service`` and ``local-group`` to the `sild gateway` sub-parser group ``s``."""
+    p: argparse.ArgumentParser = s.add_parser(
+        "service", help="services, endpoints and access rights of hosted subsystems")
+    a = p.add_subparsers(dest="service_command", metavar="ACTION", required=True)
+
+    add = a.add_parser("add", help="add a REST service")
+    _dir_arg(add)
+    add.add_argument("subsystem", metavar="SUBSYSTEM_ID")
+    add.add_argument("code", metavar="CODE")
+    add.add_argument("url", metavar="URL", help="the provider IS base URL (http or https)")
+    add.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="S",
+                     help=f"seconds to wait for the IS (default {DEFAULT_TIMEOUT})")
+    add.add_argument("--no-verify-tls", action="store_true",
+                     help="do NOT verify the IS's TLS certificate (logged on every use)")
+    add.add_argument("--openapi", metavar="FILE",
+                     help="OpenAPI 3 description (JSON or YAML); its operations become endpoints")
+    add.set_defaults(func=run_add)
+
+    ls = a.add_parser("list", help="list services with their endpoints and access rights")
+    _dir_arg(ls)
+    ls.add_argument("subsystem", metavar="SUBSYSTEM_ID", nargs="?")
+    ls.set_defaults(func=run_list)
+
+    rm = a.add_parser("remove", help="remove a service and its access rights")
+    _dir_arg(rm)
+    rm.add_argument("service", metavar="SERVICE_ID")
+    rm.set_defaults(func=run_remove)
+
+    dis = a.add_parser("disable", help="refuse calls with ServiceDisabled and a notice")
+    _dir_arg(dis)
+    dis.add_argument("service", metavar="SERVICE_ID")
+    dis.add_argument("--notice", default="", help="text clients see in the error")
+    dis.set_defaults(func=run_disable)
+
+    ena = a.add_parser("enable", help="accept calls again")
+    _dir_arg(ena)
+    ena.add_argument("service", metavar="SERVICE_ID")
+    ena.set_defaults(func=run_enable)
+
+    ep = a.add_parser("endpoint-add", help="add an endpoint (method + path, * wildcards)")
+    _dir_arg(ep)
+    ep.add_argument("service", metavar="SERVICE_ID")
+    ep.add_argument("method", metavar="METHOD", help="GET, POST, … or *")
+    ep.add_argument("path", metavar="PATH", help="e.g. /pets/* ('*' = one segment, '**' = any)")
+    ep.set_defaults(func=run_endpoint_add)
+
+    for name, func, verb in (("grant", run_grant, "allow"), ("revoke", run_revoke, "remove")):
+        g = a.add_parser(name, help=f"{verb} access to a service or one endpoint")
+        _dir_arg(g)
+        g.add_argument("service", metavar="SERVICE_ID")
+        g.add_argument("subject", metavar="SUBJECT", help=_SUBJECT_HELP)
+        g.add_argument("--endpoint", metavar='"METHOD /path"',
+                       help="one defined endpoint instead of the whole service")
+        g.set_defaults(func=func)
+
+    lg: argparse.ArgumentParser = s.add_parser("local-group", help="local access-right groups")
+    b = lg.add_subparsers(dest="local_group_command", metavar="ACTION", required=True)
+    lga = b.add_parser("add", help="create a local group of a subsystem")
+    _dir_arg(lga)
+    lga.add_argument("subsystem", metavar="SUBSYSTEM_ID")
+    lga.add_argument("code", metavar="CODE")
+    lga.add_argument("--description", default="")
+    lga.set_defaults(func=run_group_add)
+    lgm = b.add_parser("add-member", help="add a client to a local group")
+    _dir_arg(lgm)
+    lgm.add_argument("subsystem", metavar="SUBSYSTEM_ID")
+    lgm.add_argument("code", metavar="CODE")
+    lgm.add_argument("client", metavar="CLIENT_ID")
+    lgm.set_defaults(func=run_group_add_member)
+    lgl = b.add_parser("list", help="list local groups and their members")
+    _dir_arg(lgl)
+    lgl.add_argument("subsystem", metavar="SUBSYSTEM_ID", nargs="?")
+    lgl.set_defaults(func=run_group_list)
+
+
+def _dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", required=True, metavar="GWDIR", help="the gateway's folder")
+
+
+def _open(args: argparse.Namespace) -> ServerConf:
+    settings = GatewaySettings.load(Path(args.dir))
+    engine = make_engine(settings.database_url)
+    _engines.append(engine)  # disposed by the CLI root when the command ends
+    migrate(engine, "serverconf")
+    return ServerConf(engine)
+
+
+def parse_subject(text: str) -> Subject:
+    """``group:INSTANCE/CODE``, ``local:CODE`` or a client id (member or subsystem)."""
+    kind, sep, rest = text.partition(":")
+    if sep and kind == "group":
+        return GlobalGroupId.parse(rest)
+    if sep and kind == "local":
+        return LocalGroupId(rest)
+    return parse_client(text)
+
+
+def _endpoint(text: str | None) -> Endpoint | None:
+    return None if text is None else Endpoint.parse(text)
+
+
+def run_add(args: argparse.Namespace) -> int:
+    openapi: bytes | None = None
+    if args.openapi:
+        try:
+            openapi = Path(args.openapi).read_bytes()
+        except OSError as e:
+            raise ConfigurationError(f"cannot read {args.openapi}: {e.strerror}") from e
+    desc = _open(args).add_service(
+        SubsystemId.parse(args.subsystem), args.code, args.url, timeout=args.timeout,
+        verify_tls=not args.no_verify_tls, openapi=openapi)
+    console.print(f"added service {desc.id} → {desc.url} "
+                  f"({len(desc.endpoints)} endpoints, timeout {desc.timeout} s)")
+    if not desc.verify_tls:
+        console.print("warning: the IS's TLS certificate will NOT be verified for this service")
+    console.print("no client may call it yet: grant access with `sild gateway service grant`")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    sc = _open(args)
+    sub = SubsystemId.parse(args.subsystem) if args.subsystem else None
+    rows = []
+    for d in sc.services(sub):
+        rights = [f"{r.subject.object_type.lower()} {r.subject}"
+                  + (f" [{r.endpoint}]" if r.endpoint else "") for r in sc.access_rights(d.id)]
+        state = f"disabled: {d.disabled_notice}" if d.disabled else "enabled"
+        rows.append((str(d.id), d.url, f"{d.timeout} s", "verify" if d.verify_tls else "NO VERIFY",
+                     d.service_type, state, "\n".join(str(e) for e in d.endpoints),
+                     "\n".join(rights)))
+    table("Services", ["Service", "URL", "Timeout", "TLS", "Type", "State", "Endpoints",
+                       "Access rights"], rows)
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    service = ServiceId.parse(args.service)
+    _open(args).remove_service(service)
+    console.print(f"removed service {service}")
+    return 0
+
+
+def run_disable(args: argparse.Namespace) -> int:
+    service = ServiceId.parse(args.service)
+    _open(args).set_disabled(service, True, notice=args.notice)
+    console.print(f"disabled {service}")
+    return 0
+
+
+def run_enable(args: argparse.Namespace) -> int:
+    service = ServiceId.parse(args.service)
+    _open(args).set_disabled(service, False)
+    console.print(f"enabled {service}")
+    return 0
+
+
+def run_endpoint_add(args: argparse.Namespace) -> int:
+    service, endpoint = ServiceId.parse(args.service), Endpoint(args.method, args.path)
+    _open(args).add_endpoint(service, endpoint)
+    console.print(f"added endpoint {endpoint} to {service}")
+    return 0
+
+
+def run_grant(args: argparse.Namespace) -> int:
+    service, subject = ServiceId.parse(args.service), parse_subject(args.subject)
+    endpoint = _endpoint(args.endpoint)
+    _open(args).grant(service, subject, endpoint)
+    console.print(f"granted {subject} access to {service} ({endpoint or 'whole service'})")
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    service, subject = ServiceId.parse(args.service), parse_subject(args.subject)
+    endpoint = _endpoint(args.endpoint)
+    _open(args).revoke(service, subject, endpoint)
+    console.print(f"revoked {subject}'s access to {service} ({endpoint or 'whole service'})")
+    return 0
+
+
+def run_group_add(args: argparse.Namespace) -> int:
+    sub = SubsystemId.parse(args.subsystem)
+    _open(args).add_local_group(sub, args.code, args.description)
+    console.print(f"added local group {args.code} of {sub}")
+    return 0
+
+
+def run_group_add_member(args: argparse.Namespace) -> int:
+    sub, client = SubsystemId.parse(args.subsystem), parse_client(args.client)
+    _open(args).add_local_group_member(sub, args.code, client)
+    console.print(f"added {client} to local group {args.code} of {sub}")
+    return 0
+
+
+def run_group_list(args: argparse.Namespace) -> int:
+    sub = SubsystemId.parse(args.subsystem) if args.subsystem else None
+    groups = _open(args).local_groups(sub)
+    table("Local groups", ["Subsystem", "Code", "Description", "Members"],
+          [(str(g.subsystem), g.code, g.description, "\n".join(str(m) for m in g.members))
+           for g in groups])
+    return 0
