@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ class LocalNet:
         database_url: Callable[[str], str] | None = None,
         limits: GatewayLimits | None = None,
         registry_port: int | None = None,
+        expire_seconds: int = 600,
+        refresh_interval: int = 60,
     ) -> LocalNet:
         """Create the instance, register every gateway and subsystem, write gateway folders.
 
@@ -95,6 +98,11 @@ class LocalNet:
                                    listen=f"127.0.0.1:{registry_port or free_port()}",
                                    database_url=database_url("registry") if database_url
                                    else None)
+        if (expire_seconds, refresh_interval) != (instance.expire_seconds,
+                                                  instance.refresh_interval):
+            instance = dataclasses.replace(instance, expire_seconds=expire_seconds,
+                                           refresh_interval=refresh_interval)
+            instance.write_config()
         engine = make_engine(instance.database_url)
         migrate(engine)
         registry = Registry(engine, instance_id)
@@ -165,6 +173,14 @@ class LocalNet:
 
     def is_url_of(self, server: ServerId) -> str:
         return f"http://{self.gateway_settings[server].is_listen}"
+
+    async def stop_registry(self) -> None:
+        """Take the registry down (to test what gateways do without it)."""
+        for server in self._servers:
+            server.should_exit = True
+        for task in self._tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5)
 
     async def stop(self) -> None:
         for gw in self.gateways.values():
