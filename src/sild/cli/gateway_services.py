@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from sild.cli._common import _engines, console, table
-from sild.core.access import Endpoint, LocalGroupId, Subject
-from sild.core.identifiers import GlobalGroupId, ServiceId, SubsystemId, parse_client
+from sild.core.access import Endpoint, parse_subject
+from sild.core.identifiers import ServiceId, SubsystemId, parse_client
 from sild.errors import ConfigurationError
 from sild.gateway.config import GatewaySettings
 from sild.gateway.serverconf import DEFAULT_TIMEOUT, ServerConf
 from sild.store import make_engine, migrate
 
-__all__ = ["add_subcommands", "parse_subject"]
+__all__ = ["add_subcommands"]
 
 _SUBJECT_HELP = "client id, group:INSTANCE/CODE (global group) or local:CODE (local group)"
 
@@ -113,16 +113,6 @@ def _open(args: argparse.Namespace) -> ServerConf:
     _engines.append(engine)  # disposed by the CLI root when the command ends
     migrate(engine, "serverconf")
     return ServerConf(engine)
-
-
-def parse_subject(text: str) -> Subject:
-    """``group:INSTANCE/CODE``, ``local:CODE`` or a client id (member or subsystem)."""
-    kind, sep, rest = text.partition(":")
-    if sep and kind == "group":
-        return GlobalGroupId.parse(rest)
-    if sep and kind == "local":
-        return LocalGroupId(rest)
-    return parse_client(text)
 
 
 def _endpoint(text: str | None) -> Endpoint | None:

@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Union
 from urllib.parse import unquote_to_bytes
 
-from sild.core.identifiers import ClientId, GlobalGroupId, MemberId, SubsystemId
+from sild.core.identifiers import ClientId, GlobalGroupId, MemberId, SubsystemId, parse_client
 from sild.errors import InvalidIdentifier, InvalidRequest
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "allowed_endpoints",
     "decide",
     "normalise_request_path",
+    "parse_subject",
     "path_matches",
 ]
 
@@ -87,6 +88,16 @@ class LocalGroupId:
 
 
 Subject = Union[MemberId, SubsystemId, GlobalGroupId, LocalGroupId]  # noqa: UP007  (runtime alias)
+
+
+def parse_subject(text: str) -> Subject:
+    """An operator's subject: ``group:INSTANCE/CODE``, ``local:CODE`` or a client id."""
+    kind, sep, rest = text.partition(":")
+    if sep and kind == "group":
+        return GlobalGroupId.parse(rest)
+    if sep and kind == "local":
+        return LocalGroupId(rest)
+    return parse_client(text)
 
 
 @lru_cache(maxsize=1024)  # PathGlob.PATTERN_CACHE keeps 1000 compiled globs

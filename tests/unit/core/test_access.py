@@ -15,6 +15,7 @@ from sild.core.access import (
     allowed_endpoints,
     decide,
     normalise_request_path,
+    parse_subject,
     path_matches,
 )
 from sild.core.identifiers import ClientId, GlobalGroupId, MemberId, SubsystemId
@@ -310,3 +311,19 @@ def test_allowed_endpoints_filters_by_endpoint_rules() -> None:
     whole = allowed_endpoints([AccessRule(APP, "svc")], ENDPOINTS, client=APP,
                               service_code="svc", global_groups=no_global, local_groups={})
     assert whole == ENDPOINTS
+
+
+@pytest.mark.parametrize(("text", "subject"), [
+    ("EE/COM/12345/shop", OTHER), ("EE/GOV/70000001", ORG),
+    ("group:EE/security-servers", GROUP), ("local:partners", LocalGroupId("partners")),
+])
+def test_parse_subject(text: str, subject: object) -> None:
+    """Operators write clients as ids, global groups as group:…, local groups as local:…."""
+    assert parse_subject(text) == subject
+
+
+@pytest.mark.parametrize("text", ["group:EE", "local:", "EE/GOV", "other:EE/X"])
+def test_parse_subject_rejects_malformed(text: str) -> None:
+    """A malformed subject is InvalidIdentifier."""
+    with pytest.raises(InvalidIdentifier):
+        parse_subject(text)
