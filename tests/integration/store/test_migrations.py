@@ -8,12 +8,15 @@ from alembic.migration import MigrationContext
 
 from sild.store import make_engine, migrate
 from sild.store.engine import COMPONENTS
+from sild.store.ledger_tables import metadata as ledger_metadata
+from sild.store.ledger_tables import witness_metadata
 from sild.store.messagelog_tables import metadata as messagelog_metadata
 from sild.store.registry_tables import metadata as registry_metadata
 from sild.store.serverconf_tables import metadata as serverconf_metadata
 
 METADATA = {"registry": registry_metadata, "messagelog": messagelog_metadata,
-            "serverconf": serverconf_metadata}
+            "serverconf": serverconf_metadata, "ledger": ledger_metadata,
+            "witness": witness_metadata}
 
 
 @pytest.mark.parametrize("component", COMPONENTS)

@@ -1,0 +1,118 @@
+"""``sild ledger``: make, serve and use a ledger (docs/spec/ledger.md §7, §8)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sild.cli._common import console
+from sild.core.imprint import Imprint, parse_imprint
+from sild.errors import ConfigurationError, InvalidRequest
+from sild.ledger.client import LedgerClient
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("ledger", help="the KSI-style ledger")
+    s = p.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
+
+    init = s.add_parser("init", help="create a ledger folder: keys, ledger.json, database")
+    init.add_argument("dir", metavar="DIR")
+    init.add_argument("--origin", default="sild.local/ledger",
+                      help="checkpoint origin and key name (default: sild.local/ledger)")
+    init.add_argument("--period-ms", type=int, default=1000, help="round length, 100..20000 ms")
+    init.add_argument("--database-url", help="default: sqlite:///ledger.db in DIR")
+    init.add_argument("--publication-every", type=int, metavar="ROUNDS",
+                      help="rounds between publications (default: one day)")
+    init.set_defaults(func=run_init)
+
+    serve = s.add_parser("serve", help="run the ledger (rounds, calendar, tiles, receipts)")
+    serve.add_argument("--dir", required=True, metavar="DIR")
+    serve.add_argument("--listen", help="host:port (default from ledger.json)")
+    serve.set_defaults(func=run_serve)
+
+    submit = s.add_parser("submit", help="submit a file's or hash's imprint, wait for the receipt")
+    submit.add_argument("--url", required=True)
+    what = submit.add_mutually_exclusive_group(required=True)
+    what.add_argument("--file", metavar="F")
+    what.add_argument("--hash", metavar="H", help="hex imprint, or 64 hex digits of SHA-256")
+    submit.add_argument("--algorithm", default="SHA-256", help="for --file (default SHA-256)")
+    submit.add_argument("--out", required=True, metavar="RECEIPT")
+    submit.set_defaults(func=run_submit)
+
+
+def imprint_of_hash(text: str, *, at: datetime) -> bytes:
+    """``--hash``: a hex imprint, or a bare SHA-256 digest (64 hex digits)."""
+    try:
+        raw = bytes.fromhex(text.strip())
+    except ValueError as e:
+        raise InvalidRequest("--hash must be hexadecimal") from e
+    if len(raw) == 32:
+        raw = b"\x01" + raw
+    return parse_imprint(raw, at=at).to_bytes()
+
+
+def imprint_of_file(path: Path, *, algorithm: str, at: datetime) -> bytes:
+    """The imprint of a file's contents."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigurationError(f"cannot read {path}: {e}") from e
+    return Imprint.of(data, algorithm=algorithm, at=at).to_bytes()
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from sild.ledger.home import init_ledger, open_ledger
+
+    folder = Path(args.dir)
+    s = init_ledger(folder, origin=args.origin, period_ms=args.period_ms,
+                    database_url=args.database_url, publication_every=args.publication_every)
+    open_ledger(folder).engine.dispose()  # create the tables and the first checkpoint now
+    vkey = (folder / "ledger.vkey").read_text().strip()
+    console.print(f"ledger {s.origin} in {folder}: {s.period_ms} ms rounds; verifier key {vkey}")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sild.instance import parse_listen
+    from sild.ledger.api import create_app
+    from sild.ledger.home import open_ledger
+    from sild.ledger.witness import WitnessCosigner
+
+    folder = Path(args.dir)
+    from sild.ledger.settings import LedgerSettings
+
+    settings = LedgerSettings.load(folder / "ledger.json")
+    cosigner = WitnessCosigner(settings) if settings.witnesses else None
+    ledger = open_ledger(folder, cosigner=cosigner, settings=settings)
+    host, port = parse_listen(args.listen or settings.listen)
+    console.print(f"ledger {settings.origin} on http://{host}:{port} "
+                  f"(size {ledger.size}, {settings.period_ms} ms rounds)")
+    uvicorn.run(create_app(ledger), host=host, port=port, log_level="warning",
+                access_log=False, loop="uvloop", http="httptools")
+    ledger.engine.dispose()
+    return 0
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    if args.file:
+        imprint = imprint_of_file(Path(args.file), algorithm=args.algorithm, at=now)
+    else:
+        imprint = imprint_of_hash(args.hash, at=now)
+
+    async def go() -> bytes:
+        async with LedgerClient(args.url) as client:
+            return (await client.submit([imprint]))[0]
+
+    receipt = asyncio.run(go())
+    Path(args.out).write_bytes(receipt)
+    console.print(f"receipt for {imprint.hex()} written to {args.out}")
+    return 0
+
+
+__all__ = ["add_parser", "imprint_of_file", "imprint_of_hash"]

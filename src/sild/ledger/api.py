@@ -1,0 +1,217 @@
+"""The ledger's HTTP interface, raw ASGI (the hot path; research/limits.md §3).
+
+docs/spec/ledger.md §8:
+
+* ``POST /add``                      submit imprints (binary or JSON) → receipt ids
+* ``GET  /receipt/<round>.<leaf>``   one receipt (``?wait=S`` long-polls until the round closes)
+* ``GET  /receipts/<round>?first=&count=&wait=``  many receipts of one round, as JSON
+* ``GET  /checkpoint``, ``/tile/…``, ``/publications``, ``/publication/<size>``
+                                     the static files (any web server could serve them)
+* ``GET  /healthz``
+
+Errors: the status of the :class:`~sild.errors.SildError`, header ``X-Road-Error`` and
+JSON ``{"type", "message"}``. A receipt still pending after ``wait`` is ``202``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+import structlog
+
+from sild.core.ledger_errors import LedgerFormatError
+from sild.core.tiles import parse_entries_path, parse_tile_path
+from sild.errors import InvalidRequest, NotFound, SildError
+from sild.ledger.intake import BatchTooLarge, parse_batch
+from sild.ledger.service import Ledger
+
+__all__ = ["create_app"]
+
+log = structlog.get_logger("sild.ledger.api")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_RECEIPT = re.compile(r"/receipt/([0-9]{1,19})\.([0-9]{1,19})")
+_RECEIPTS = re.compile(r"/receipts/([0-9]{1,19})")
+_PUBLICATION = re.compile(r"/publication/([1-9][0-9]{0,19})")
+TLOG_PROOF = b"application/x-tlog-proof"
+TEXT = b"text/plain; charset=utf-8"
+JSON = b"application/json"
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, ctype: bytes = JSON, extra: list[Any] | None = None
+) -> None:
+    headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _error(send: Send, e: SildError) -> None:
+    body = orjson.dumps({"type": e.xroad_code, "message": e.message})
+    await _respond(send, e.http_status, body, extra=[(b"x-road-error", e.xroad_code.encode())])
+
+
+async def _body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        msg = await receive()
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BatchTooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+        more = msg.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return {k: v[-1] for k, v in q.items()}
+
+
+def _int(q: dict[str, str], name: str, default: int) -> int:
+    text = q.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 19:
+        raise InvalidRequest(f"query parameter {name} must be a non-negative integer")
+    return int(text)
+
+
+def _wait(q: dict[str, str], ledger: Ledger) -> float:
+    text = q.get("wait", "0")
+    try:
+        wait = float(text)
+    except ValueError as e:
+        raise InvalidRequest("wait must be a number of seconds") from e
+    if not wait >= 0:  # also refuses NaN
+        raise InvalidRequest("wait must be a number of seconds")
+    return min(wait, ledger.limits.max_wait_s)
+
+
+def create_app(ledger: Ledger) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The ASGI application of one ledger."""
+    limits = ledger.limits
+
+    async def add(scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _body(receive, limits.max_body)
+        ctype = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+        imprints = parse_batch(
+            body,
+            json=ctype.startswith(JSON),
+            at=_at(ledger),
+            max_batch=limits.max_batch,
+        )
+        sub = ledger.submit(imprints)
+        out = {"round": sub.round, "first": sub.first, "count": sub.count, "ids": sub.ids()}
+        await _respond(send, 200, orjson.dumps(out))
+
+    async def receipt(send: Send, r: int, leaf: int, q: dict[str, str]) -> None:
+        if not await ledger.wait_closed(r, _wait(q, ledger)):
+            await _pending(send, r)
+            return
+        await _respond(send, 200, ledger.receipts(r, leaf, 1)[0], TLOG_PROOF)
+
+    async def receipts(send: Send, r: int, q: dict[str, str]) -> None:
+        first, count = _int(q, "first", 0), _int(q, "count", 1)
+        if count > limits.max_batch:
+            raise BatchTooLarge(f"at most {limits.max_batch} receipts per request")
+        if not await ledger.wait_closed(r, _wait(q, ledger)):
+            await _pending(send, r)
+            return
+        out = [x.decode("utf-8") for x in ledger.receipts(r, first, count)]
+        await _respond(send, 200, orjson.dumps({"receipts": out}))
+
+    async def static(send: Send, path: str) -> None:
+        rel = path.lstrip("/")
+        try:
+            if rel.startswith("tile/entries/"):
+                parse_entries_path(rel)
+            elif rel.startswith("tile/"):
+                tile = parse_tile_path(rel)
+                # A partial tile may be gone once full: serve its prefix (§3.2).
+                await _respond(send, 200, ledger.store.tile(tile), b"application/octet-stream")
+                return
+            elif not (rel in ("checkpoint", "publications") or _PUBLICATION.fullmatch(path)):
+                raise NotFound(f"no such resource {path[:100]!r}")
+        except LedgerFormatError as e:
+            raise NotFound(f"no such resource {path[:100]!r}") from e
+        data = ledger.store.read(rel)
+        if data is None:
+            raise NotFound(f"no such resource {path[:100]!r}")
+        ctype = b"application/octet-stream" if rel.startswith("tile/") else TEXT
+        cache = b"no-cache" if rel in ("checkpoint", "publications") else b"max-age=31536000"
+        await _respond(send, 200, data, ctype, [(b"cache-control", cache)])
+
+    stop = asyncio.Event()
+    runner: list[asyncio.Task[None]] = []
+
+    def start() -> None:
+        # The round loop lives in the server's event loop: started by ASGI lifespan, or
+        # by the first request when the server runs without lifespan events.
+        if not runner:
+            runner.append(asyncio.get_running_loop().create_task(ledger.run(stop)))
+
+    async def lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                start()
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                stop.set()
+                if runner:
+                    await runner[0]
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if not runner:
+            start()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        try:
+            if method == "POST" and path == "/add":
+                await add(scope, receive, send)
+            elif method != "GET":
+                raise InvalidRequest(f"{method} is not supported here")
+            elif m := _RECEIPT.fullmatch(path):
+                await receipt(send, int(m[1]), int(m[2]), _query(scope))
+            elif m := _RECEIPTS.fullmatch(path):
+                await receipts(send, int(m[1]), _query(scope))
+            elif path == "/healthz":
+                await _respond(send, 200, orjson.dumps({"size": ledger.size}))
+            else:
+                await static(send, path)
+        except SildError as e:
+            await _error(send, e)
+
+    return app
+
+
+async def _pending(send: Send, r: int) -> None:
+    body = orjson.dumps({"status": "pending", "round": r})
+    await _respond(send, 202, body, extra=[(b"retry-after", b"1")])
+
+
+def _at(ledger: Ledger) -> datetime:
+    return datetime.fromtimestamp(ledger.clock() / 1000, tz=UTC)

@@ -1,0 +1,384 @@
+"""The ledger: rounds, the calendar, checkpoints and receipts (docs/spec/ledger.md §3, §4).
+
+One :class:`Ledger` is the single writer. It runs in one asyncio event loop:
+
+* :meth:`Ledger.submit` appends validated imprints to the round open *now* and returns
+  where they sit (round index, first leaf index); nothing is durable yet.
+* :meth:`Ledger.close_due` closes every round whose time has passed, empty ones
+  included, with the steps of docs/spec/ledger.md §3.1 numbered below: one durable
+  database commit per call, new tiles, a new signed checkpoint, witness cosignatures.
+* :meth:`Ledger.receipts` answers from the closed rounds: round path from the round
+  tree, calendar path from the tiles, the latest cosigned checkpoint.
+
+Only the database commit runs in a worker thread; everything touching the calendar
+writer runs on the loop, so readers never see it half-updated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from hashlib import sha256
+from pathlib import Path
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+
+from sild.core._b64 import b64encode
+from sild.core.calendar import CalendarRecord, Publication
+from sild.core.checkpoint import Checkpoint, add_cosignature, parse_checkpoint, sign_checkpoint
+from sild.core.merkle import (
+    EMPTY_ROOT,
+    LeafHash,
+    MerkleTree,
+    RootHash,
+    consistency_proof_from,
+    inclusion_proof_from,
+)
+from sild.core.note import Ed25519Signer, NoteSignature, parse_note, sign_note
+from sild.core.receipt import ReceiptExtra
+from sild.core.tlogproof import HEADER, RoundPath
+from sild.errors import NotFound, ServiceUnavailable, StorageError
+from sild.ledger.intake import usable_sizes
+from sild.ledger.settings import LedgerSettings
+from sild.ledger.tilestore import CalendarWriter, TileStore, replay
+from sild.store import migrate
+from sild.store.ledger_tables import ledger_publications, ledger_rounds, ledger_state
+
+__all__ = ["Cosigner", "Ledger", "RoundFull", "Submission", "now_ms"]
+
+log = structlog.get_logger("sild.ledger")
+
+Cosigner = Callable[[bytes, int, Callable[[int], list[bytes]]], Awaitable[list[NoteSignature]]]
+"""``(signed checkpoint, new size, proof(old_size)) -> cosignature lines``: asks witnesses."""
+
+
+def now_ms() -> int:
+    """The wall clock in Unix milliseconds (the default clock; tests pass their own)."""
+    return time.time_ns() // 1_000_000
+
+
+class RoundFull(ServiceUnavailable):
+    """The open round holds ``max_round`` hashes; retry in the next round."""
+
+    code = "RoundFull"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """Where a batch went: leaves ``first .. first + count - 1`` of round ``round``."""
+
+    round: int
+    first: int
+    count: int
+
+    def ids(self) -> list[str]:
+        """Receipt ids ``<round>.<leaf>``."""
+        return [f"{self.round}.{i}" for i in range(self.first, self.first + self.count)]
+
+
+class _Round:
+    """A closed round's imprints, its RFC 6962 tree and its calendar record."""
+
+    __slots__ = ("imprints", "record", "tree")
+
+    def __init__(self, imprints: list[bytes], time_ms: int) -> None:
+        self.imprints = imprints
+        self.tree = MerkleTree(_leaves(imprints))
+        self.record = CalendarRecord(time_ms, len(imprints), self.tree.root())
+
+
+def _leaves(imprints: Sequence[bytes]) -> list[LeafHash]:
+    """RFC 6962 leaf hashes of the imprints, in one comprehension (the hot loop)."""
+    return [LeafHash(sha256(b"\x00" + i).digest()) for i in imprints]
+
+
+def split_imprints(blob: bytes) -> list[bytes]:
+    """The imprints of a stored round (self-delimiting, as accepted at intake)."""
+    sizes = usable_sizes(datetime(1970, 1, 1, tzinfo=UTC))  # every algorithm ever accepted
+    out = []
+    pos = 0
+    while pos < len(blob):
+        n = sizes[blob[pos]]
+        out.append(blob[pos : pos + 1 + n])
+        pos += 1 + n
+    return out
+
+
+class Ledger:
+    """The single writer of one ledger; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        settings: LedgerSettings,
+        engine: Engine,
+        signer: Ed25519Signer,
+        tiles: Path,
+        clock: Callable[[], int] = now_ms,
+        cosigner: Cosigner | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.signer = signer
+        self.store = TileStore(tiles)
+        self.clock = clock
+        self.cosigner = cosigner
+        self.rounds = settings.clock
+        self.limits = settings.limits
+        self._pending: dict[int, list[bytes]] = {}
+        self._closed: OrderedDict[int, _Round] = OrderedDict()
+        self._writer = CalendarWriter(self.store)
+        self.checkpoint: bytes = b""  # the latest published (cosigned) checkpoint note
+        self.size = 0  # rounds closed and published
+        self._tick = asyncio.Event()
+        self._proofs: dict[int, bytes] = {}  # round → "index …\n<path>\n\n<checkpoint>"
+        self._lock = asyncio.Lock()
+
+    # --- start-up (docs/spec/ledger.md §3.3) ---------------------------------------------
+
+    def open(self) -> None:
+        """Create tables, load the state, and rebuild any tile the folder lacks."""
+        migrate(self.engine, "ledger")
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(ledger_state).where(ledger_state.c.id == 1)).first()
+        if row is None:
+            self.size, self.checkpoint = 0, self._sign(0, EMPTY_ROOT)
+            self.store.write("checkpoint", self.checkpoint)
+            return
+        self.size, self.checkpoint = int(row.size), bytes(row.checkpoint)
+        try:
+            self._writer = CalendarWriter(self.store, self.size)
+            ok = self._writer.root() == bytes(row.root)
+        except Exception as e:  # any unreadable tile means: rebuild from the database
+            log.warning("ledger.tiles_unreadable", error=str(e))
+            ok = False
+        if not ok:
+            log.warning("ledger.rebuilding_tiles", size=self.size)
+            self._writer = replay(self.store, self._stored_records())
+            if self._writer.root() != bytes(row.root):
+                raise StorageError("the stored rounds do not lead to the stored calendar root")
+        self.store.write("checkpoint", self.checkpoint)
+
+    def _stored_records(self) -> list[CalendarRecord]:
+        q = sa.select(ledger_rounds.c.time_ms, ledger_rounds.c.size, ledger_rounds.c.root)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.where(ledger_rounds.c.idx < self.size).order_by("idx"))
+            return [CalendarRecord(r.time_ms, r.size, RootHash(bytes(r.root))) for r in rows]
+
+    def _sign(self, size: int, root: RootHash) -> bytes:
+        return sign_checkpoint(Checkpoint(self.settings.origin, size, root), signer=self.signer)
+
+    # --- intake (docs/spec/ledger.md §2) ------------------------------------------------
+
+    def submit(self, imprints: list[bytes]) -> Submission:
+        """Queue validated imprints in the round open now (see :mod:`sild.ledger.intake`)."""
+        r = self.rounds.round_at(self.clock())
+        if r < self.size:  # before genesis, or the clock went back past a closed round
+            raise ServiceUnavailable("the ledger's clock is behind its calendar", round=r)
+        pending = self._pending.setdefault(r, [])
+        first = len(pending)
+        if first + len(imprints) > self.limits.max_round:
+            raise RoundFull(f"round {r} is full; retry after it closes", round=r)
+        pending.extend(imprints)
+        return Submission(r, first, len(imprints))
+
+    # --- closing rounds (docs/spec/ledger.md §3.1) --------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Close rounds at their boundaries until ``stop`` is set."""
+        while not stop.is_set():
+            now = self.clock()
+            nxt = self.rounds.end_ms(self.rounds.round_at(now))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, (nxt - now) / 1000))
+            try:
+                await self.close_due()
+            except Exception:  # keep serving; the next tick retries from the durable state
+                log.exception("ledger.close_failed")
+        aclose = getattr(self.cosigner, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def close_due(self) -> int:
+        """Close every round that has ended; return the calendar size."""
+        async with self._lock:
+            current = self.rounds.round_at(self.clock())
+            while self.size < current:
+                end = min(current, self.size + self.limits.catch_up_chunk)
+                await self._close(self.size, end)
+            return self.size
+
+    async def _close(self, first: int, end: int) -> None:
+        # (1) take the rounds' submissions; new ones go to the round open now.
+        batches = {r: self._pending.pop(r) for r in range(first, end) if r in self._pending}
+        # (2) one RFC 6962 tree per non-empty round; (3) its calendar record.
+        records: list[CalendarRecord] = []
+        closed: dict[int, _Round] = {}
+        for r in range(first, end):
+            t = self.rounds.end_ms(r)
+            imprints = batches.get(r)
+            if imprints:
+                rnd = _Round(imprints, t)
+                closed[r] = rnd
+                records.append(rnd.record)
+            else:
+                records.append(CalendarRecord.empty(t))
+        # (4) append to the calendar and write its tiles (before the commit: §3.3).
+        self._writer.append(records)
+        root = self._writer.root()
+        # (5) a new checkpoint, signed by the ledger key.
+        checkpoint = self._sign(end, root)
+        # (6) one durable commit: the rounds and the new state.
+        rows = [
+            {
+                "idx": r,
+                "time_ms": rec.time_ms,
+                "size": rec.size,
+                "root": rec.root,
+                "imprints": b"".join(closed[r].imprints) if r in closed else None,
+            }
+            for r, rec in zip(range(first, end), records, strict=True)
+        ]
+        try:
+            await asyncio.to_thread(self._commit, rows, end, root, checkpoint)
+        except BaseException:
+            # Nothing was acknowledged: forget the appended rounds, keep the durable state.
+            self._writer = CalendarWriter(self.store, self.size)
+            raise
+        # (7) witnesses cosign (tlog-witness), within a bounded time.
+        old_size = self.size
+        if self.cosigner is not None:
+            checkpoint = await self._cosign(checkpoint, end)
+        # (8) publish: the checkpoint file, receipts, the waiters.
+        self.store.write("checkpoint", checkpoint)
+        self.checkpoint, self.size = checkpoint, end
+        self._proofs.clear()
+        for r, rnd in closed.items():
+            self._closed[r] = rnd
+        while len(self._closed) > self.limits.keep_rounds:
+            self._closed.popitem(last=False)
+        # (9) a publication every `publication_every` rounds.
+        every = self.settings.publication_every
+        if end // every > old_size // every:
+            await asyncio.to_thread(self._publish, end, root, records[-1].time_ms, checkpoint)
+        old, self._tick = self._tick, asyncio.Event()
+        old.set()
+
+    def _commit(
+        self, rows: list[dict[str, int | bytes | None]], size: int, root: bytes, checkpoint: bytes
+    ) -> None:
+        state = {"size": size, "root": root, "checkpoint": checkpoint}
+        with self.engine.begin() as conn:
+            if rows:
+                conn.execute(ledger_rounds.insert(), rows)
+            done = conn.execute(ledger_state.update().where(ledger_state.c.id == 1), state)
+            if done.rowcount == 0:
+                conn.execute(ledger_state.insert(), {"id": 1, **state})
+
+    async def _cosign(self, checkpoint: bytes, size: int) -> bytes:
+        assert self.cosigner is not None
+        reader = self._writer.reader(size)
+
+        def proof(old: int) -> list[bytes]:
+            return consistency_proof_from(reader.node, old, size)
+
+        try:
+            sigs = await asyncio.wait_for(
+                self.cosigner(checkpoint, size, proof), self.limits.witness_timeout_s
+            )
+        except TimeoutError:
+            log.warning("ledger.witness_timeout", size=size)
+            return checkpoint
+        for s in sigs:
+            checkpoint = add_cosignature(checkpoint, s)
+        # Not committed again: one commit per round. After a restart the ledger-signed
+        # note is served until the next round is cosigned.
+        return checkpoint
+
+    def _publish(self, size: int, root: bytes, time_ms: int, checkpoint: bytes) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                ledger_publications.insert(),
+                {"size": size, "root": root, "time_ms": time_ms, "checkpoint": checkpoint},
+            )
+        self.store.write(f"publication/{size}", checkpoint)
+        self.store.write("publications", self.publications_file())
+
+    def publications(self) -> list[tuple[Publication, int, bytes]]:
+        """Every publication: (size and root, time in Unix ms, cosigned checkpoint)."""
+        q = sa.select(ledger_publications).order_by(ledger_publications.c.size)
+        with self.engine.connect() as conn:
+            return [
+                (Publication(r.size, RootHash(bytes(r.root))), r.time_ms, bytes(r.checkpoint))
+                for r in conn.execute(q)
+            ]
+
+    def publications_file(self) -> bytes:
+        """The publications file: a note signed by the ledger (docs/spec/ledger.md §6.2)."""
+        lines = [f"sild-publications/v1 {self.settings.origin}"]
+        for p, t, _ in self.publications():
+            lines.append(f"{p.size} {b64encode(p.root)} {t} {p.code()}")
+        return sign_note("".join(x + "\n" for x in lines), signer=self.signer)
+
+    # --- receipts (docs/spec/ledger.md §4) -----------------------------------------------
+
+    async def wait_closed(self, round_index: int, wait_s: float) -> bool:
+        """Wait until ``round_index`` is closed and published, or ``wait_s`` seconds pass."""
+        deadline = time.monotonic() + wait_s
+        while self.size <= round_index:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._tick.wait(), left)
+            except TimeoutError:
+                return False
+        return True
+
+    def _round(self, r: int) -> _Round:
+        rnd = self._closed.get(r)
+        if rnd is not None:
+            return rnd
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(ledger_rounds).where(ledger_rounds.c.idx == r)).first()
+        if row is None or row.imprints is None:
+            raise NotFound(f"round {r} has no receipts (empty, pruned or not closed)", round=r)
+        rnd = _Round(split_imprints(bytes(row.imprints)), row.time_ms)
+        if rnd.record.root != bytes(row.root):
+            raise StorageError(f"round {r}: stored imprints do not lead to its root", round=r)
+        return rnd
+
+    def _tail(self, r: int) -> bytes:
+        """``index r``, the calendar path and the checkpoint: shared by the round's receipts."""
+        tail = self._proofs.get(r)
+        if tail is None:
+            size = parse_checkpoint(parse_note(self.checkpoint).text).size
+            path = inclusion_proof_from(self._writer.reader(size).node, r, size)
+            lines = [b"index %d" % r, *(b64encode(h).encode() for h in path)]
+            tail = b"\n".join(lines) + b"\n\n" + self.checkpoint
+            self._proofs[r] = tail
+        return tail
+
+    def receipts(self, round_index: int, first: int, count: int) -> list[bytes]:
+        """The receipts of leaves ``first .. first + count - 1`` of a closed round."""
+        if round_index >= self.size:
+            raise NotFound(f"round {round_index} is not closed yet", round=round_index)
+        rnd = self._round(round_index)
+        k = len(rnd.imprints)
+        if first < 0 or count <= 0 or first + count > k:
+            raise NotFound(f"round {round_index} has {k} hashes", round=round_index)
+        tail = self._tail(round_index)
+        t = rnd.record.time_ms
+        out = []
+        for i in range(first, first + count):
+            rp = RoundPath(round_index, k, i, tuple(rnd.tree.inclusion_proof(i)))
+            extra = ReceiptExtra(rnd.imprints[i], t, rp).to_bytes()
+            out.append(HEADER + b"\nextra " + b64encode(extra).encode() + b"\n" + tail)
+        return out
