@@ -40,7 +40,7 @@ def check(rules: list[AccessRule], client: ClientId = APP, method: str = "GET",
                        global_groups=lambda gid: g.get(gid, ()), local_groups=local or {}))
 
 
-# -- X-Road's own PathGlobTest vectors (XR: proxy/conf/PathGlobTest.java) ------------
+# -- X-Road's own vectors (PathGlobTest, package ee.ria.xroad.proxy.conf) -------------
 
 XROAD_VECTORS = [
     ("**", "", True), ("***", "match/anything/*", True), ("**", "/a/b/c", True),
