@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import ssl
 import uuid
 from datetime import datetime
@@ -33,8 +34,10 @@ from sild.errors import (
     UnknownClient,
     xroad_code_at,
 )
-from sild.gateway.context import ExchangeRecord, GatewayContext, OpMonEntry
+from sild.gateway.context import GatewayContext, epoch_ms
 from sild.gateway.http import forwardable, read_body, sild_error_response
+from sild.gateway.messagelog import LogRecord
+from sild.gateway.opmon import OpMonRecord
 from sild.gateway.pinning import PeerMismatch
 from sild.gateway.trust import TrustView
 
@@ -88,7 +91,7 @@ class ConsumerGateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request_in = self.ctx.clock()
         accept = request.headers.get("Accept", "")
-        state: dict[str, Any] = {"client": "", "service": "", "message_id": "",
+        state: dict[str, Any] = {"client": None, "service": None, "message_id": "",
                                  "request_id": "", "size": 0}
         try:
             response = await self._exchange(request, request_in, state)
@@ -106,7 +109,7 @@ class ConsumerGateway:
         # (1) parse, validate, check global configuration and the client
         service, rest, query = self.parse_target(request.raw_path)
         client = self.parse_client_header(request)
-        state["client"], state["service"] = str(client), str(service)
+        state["client"], state["service"] = client, service
         ctx.check_open()
         view = ctx.trust()
         own = ctx.own_entry(view)
@@ -136,9 +139,11 @@ class ConsumerGateway:
         encoded = header.encode()
         signature = signer.sign(RequestHeader.signed_bytes(encoded))
         expected_hash = request_hash(encoded, body)
-        log_request = asyncio.ensure_future(ctx.log.append(ExchangeRecord(
-            "consumer", "request", request_in, message_id, request_id, str(client), str(service),
-            encoded, signature, signer.certificate_der, body)))
+        log_request = asyncio.ensure_future(ctx.log.append(LogRecord(
+            logged_at=request_in, side="consumer", kind="request", message_id=message_id,
+            request_id=request_id, client_id=str(client), service_id=str(service),
+            envelope=encoded, signature=signature, signer_cert_fingerprint=signer.fingerprint,
+            body=body, body_digest=header.body_digest)))
         try:
             # (3) route to a provider gateway over mutual TLS
             request_out = ctx.clock()
@@ -165,9 +170,12 @@ class ConsumerGateway:
             # The response is released only when both log records are durable; the
             # monitoring record rides in the same group commit.
             await asyncio.gather(log_request, ctx.log.append(
-                ExchangeRecord("consumer", "response", response_in, message_id, request_id,
-                               str(client), str(service), resp_enc, resp_sig, resp_cert,
-                               resp_body, resp_header.status),
+                LogRecord(logged_at=response_in, side="consumer", kind="response",
+                          message_id=message_id, request_id=request_id, client_id=str(client),
+                          service_id=str(service), envelope=resp_enc, signature=resp_sig,
+                          signer_cert_fingerprint=hashlib.sha256(resp_cert).hexdigest(),
+                          body=resp_body, body_digest=resp_header.body_digest,
+                          status=resp_header.status),
                 self._opmon_entry(state, request, request_in, request_out, response_in,
                                   out.status, "", "", provider, len(resp_body))))
         except BaseException:
@@ -241,18 +249,22 @@ class ConsumerGateway:
     def _opmon_entry(self, state: dict[str, Any], request: web.Request, request_in: datetime,
                      request_out: datetime | None, response_in: datetime | None, status: int,
                      fault_code: str, fault_string: str, provider: GatewayEntry | None = None,
-                     response_size: int = 0) -> OpMonEntry:
-        return OpMonEntry(
-            side="Client", request_in=request_in, request_out=request_out,
-            response_in=response_in, response_out=self.ctx.clock(),
-            client=state["client"], service=state["service"], method=request.method,
-            path=request.path, message_id=state["message_id"],
-            request_id=state["request_id"], user_id=request.headers.get("X-Road-UserId", ""),
-            issue=request.headers.get("X-Road-Issue", ""), client_gateway=str(self.ctx.server),
-            service_gateway=str(provider.id) if provider else "",
+                     response_size: int = 0) -> OpMonRecord:
+        return OpMonRecord(
+            security_server_type="Client", request_in_ts=epoch_ms(request_in),
+            request_out_ts=epoch_ms(request_out) if request_out else None,
+            response_in_ts=epoch_ms(response_in) if response_in else None,
+            response_out_ts=epoch_ms(self.ctx.clock()),
+            client=state["client"], service=state["service"], rest_method=request.method,
+            rest_path=request.path, message_id=state["message_id"] or None,
+            x_request_id=state["request_id"] or None,
+            message_user_id=request.headers.get("X-Road-UserId"),
+            message_issue=request.headers.get("X-Road-Issue"),
+            client_security_server_address=str(self.ctx.server),
+            service_security_server_address=provider.address if provider else None,
             request_size=state["size"], response_size=response_size,
-            succeeded=not fault_code and status < 400, status=status,
-            fault_code=fault_code, fault_string=fault_string)
+            succeeded=not fault_code and status < 400, status_code=status,
+            fault_code=fault_code or None, fault_string=fault_string or None)
 
     async def _opmon(self, state: dict[str, Any], request: web.Request, request_in: datetime,
                      request_out: datetime | None, response_in: datetime | None,

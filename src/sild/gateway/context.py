@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sild.confclient import ConfClient
 from sild.core.globalconf import GatewayEntry, GlobalConf
@@ -20,63 +20,18 @@ from sild.core.identifiers import ClientId, ServerId, ServiceId
 from sild.core.timefmt import utc_now
 from sild.errors import GlobalConfError, GlobalConfExpired, ServiceUnavailable
 from sild.gateway.config import GatewayLimits
+from sild.gateway.messagelog import LogRecord
+from sild.gateway.opmon import OpMonRecord
 from sild.gateway.replay import ReplayCache
 from sild.gateway.signer import SignKeys
 from sild.gateway.trust import TrustView
 
-__all__ = [
-    "AccessPort",
-    "ExchangeRecord",
-    "GatewayContext",
-    "LogPort",
-    "OpMonEntry",
-    "ServiceTarget",
-]
+__all__ = ["AccessPort", "GatewayContext", "LogPort", "ServiceTarget", "epoch_ms"]
 
 
-@dataclass(frozen=True, slots=True)
-class ExchangeRecord:
-    """One signed message as the message log keeps it (X-Road messagelog ``logrecord``)."""
-
-    side: str  # "consumer" | "provider"
-    kind: str  # "request" | "response"
-    at: datetime
-    message_id: str
-    request_id: str
-    client: str
-    service: str
-    header: bytes  # the canonical signed header (RequestHeader / ResponseHeader bytes)
-    signature: bytes
-    signer_certificate: bytes  # DER
-    body: bytes
-    status: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OpMonEntry:
-    """One operational-monitoring record (research/xroad.md §4.3)."""
-
-    side: str  # "Client" (consumer) | "Producer" (provider), as X-Road names them
-    request_in: datetime
-    request_out: datetime | None
-    response_in: datetime | None
-    response_out: datetime
-    client: str
-    service: str
-    method: str
-    path: str
-    message_id: str
-    request_id: str
-    user_id: str
-    issue: str
-    client_gateway: str
-    service_gateway: str
-    request_size: int
-    response_size: int
-    succeeded: bool
-    status: int
-    fault_code: str = ""
-    fault_string: str = ""
+def epoch_ms(when: datetime) -> int:
+    """Unix milliseconds, the unit of X-Road's monitoring timestamps (§4.3)."""
+    return int(when.timestamp() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +56,7 @@ class AccessPort(Protocol):
 
 
 class LogPort(Protocol):
-    async def append(self, *records: Any) -> None:
+    async def append(self, *records: LogRecord | OpMonRecord) -> None:
         """Return once every record is durable (ARCHITECTURE.md §4 durability rule)."""
         ...
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import weakref
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,8 +36,10 @@ from sild.errors import (
     UnknownClient,
     xroad_code_at,
 )
-from sild.gateway.context import ExchangeRecord, GatewayContext, OpMonEntry
+from sild.gateway.context import GatewayContext, epoch_ms
 from sild.gateway.http import HOP_BY_HOP, read_body, sild_error_response
+from sild.gateway.messagelog import LogRecord
+from sild.gateway.opmon import OpMonRecord
 from sild.gateway.trust import TrustView
 
 __all__ = ["METASERVICES", "ProviderGateway"]
@@ -94,7 +97,7 @@ class ProviderGateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request_in = self.ctx.clock()
-        state: dict[str, Any] = {"client": "", "service": "", "message_id": "",
+        state: dict[str, Any] = {"client": None, "service": None, "message_id": "",
                                  "request_id": "", "user_id": "", "issue": "", "size": 0,
                                  "method": "", "path": "", "peer": ""}
         try:
@@ -123,7 +126,7 @@ class ProviderGateway:
         signature = _header_bytes(request, "Sild-Signature")
         cert_der = _header_bytes(request, "Sild-Signer")
         header = RequestHeader.parse(encoded)
-        state.update(client=str(header.client), service=str(header.service),
+        state.update(client=header.client, service=header.service,
                      message_id=header.message_id, request_id=header.request_id,
                      user_id=header.user_id, issue=header.issue, method=header.method,
                      path=header.path)
@@ -151,9 +154,12 @@ class ProviderGateway:
         provider_signer = ctx.keys.for_member(header.service.member)
         if provider_signer is None:
             raise ConfigurationError(f"this gateway holds no sign key for {header.service.member}")
-        log_request = asyncio.ensure_future(ctx.log.append(ExchangeRecord(
-            "provider", "request", request_in, header.message_id, header.request_id,
-            str(header.client), str(header.service), encoded, signature, cert_der, body)))
+        log_request = asyncio.ensure_future(ctx.log.append(LogRecord(
+            logged_at=request_in, side="provider", kind="request",
+            message_id=header.message_id, request_id=header.request_id,
+            client_id=str(header.client), service_id=str(header.service), envelope=encoded,
+            signature=signature, signer_cert_fingerprint=hashlib.sha256(cert_der).hexdigest(),
+            body=body, body_digest=header.body_digest)))
         try:
             # (4c) access rights, or a metaservice; (5) call the provider IS
             request_out = ctx.clock()
@@ -174,10 +180,12 @@ class ProviderGateway:
             resp_enc = resp.encode()
             resp_sig = provider_signer.sign(ResponseHeader.signed_bytes(resp_enc))
             await asyncio.gather(log_request, ctx.log.append(
-                ExchangeRecord("provider", "response", response_in, header.message_id,
-                               header.request_id, str(header.client), str(header.service),
-                               resp_enc, resp_sig, provider_signer.certificate_der, resp_body,
-                               status),
+                LogRecord(logged_at=response_in, side="provider", kind="response",
+                          message_id=header.message_id, request_id=header.request_id,
+                          client_id=str(header.client), service_id=str(header.service),
+                          envelope=resp_enc, signature=resp_sig,
+                          signer_cert_fingerprint=provider_signer.fingerprint, body=resp_body,
+                          body_digest=resp.body_digest, status=status),
                 self._opmon(state, request_in, request_out, response_in, status, "", "",
                             len(resp_body))))
         except BaseException:
@@ -228,13 +236,18 @@ class ProviderGateway:
 
     def _opmon(self, state: dict[str, Any], request_in: datetime, request_out: datetime | None,
                response_in: datetime | None, status: int, fault_code: str, fault_string: str,
-               response_size: int) -> OpMonEntry:
-        return OpMonEntry(
-            side="Producer", request_in=request_in, request_out=request_out,
-            response_in=response_in, response_out=self.ctx.clock(), client=state["client"],
-            service=state["service"], method=state["method"], path=state["path"],
-            message_id=state["message_id"], request_id=state["request_id"],
-            user_id=state["user_id"], issue=state["issue"], client_gateway=state["peer"],
-            service_gateway=str(self.ctx.server), request_size=state["size"],
-            response_size=response_size, succeeded=not fault_code and status < 400,
-            status=status, fault_code=fault_code, fault_string=fault_string)
+               response_size: int) -> OpMonRecord:
+        return OpMonRecord(
+            security_server_type="Producer", request_in_ts=epoch_ms(request_in),
+            request_out_ts=epoch_ms(request_out) if request_out else None,
+            response_in_ts=epoch_ms(response_in) if response_in else None,
+            response_out_ts=epoch_ms(self.ctx.clock()), client=state["client"],
+            service=state["service"], rest_method=state["method"] or None,
+            rest_path=state["path"] or None, message_id=state["message_id"] or None,
+            x_request_id=state["request_id"] or None, message_user_id=state["user_id"] or None,
+            message_issue=state["issue"] or None,
+            client_security_server_address=state["peer"] or None,
+            service_security_server_address=str(self.ctx.server),
+            request_size=state["size"], response_size=response_size,
+            succeeded=not fault_code and status < 400, status_code=status,
+            fault_code=fault_code or None, fault_string=fault_string or None)

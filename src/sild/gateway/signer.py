@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ class MemberSigner:
     key: PrivateKey
     certificate: x509.Certificate
     certificate_der: bytes
+    fingerprint: str
 
     def sign(self, data: bytes) -> bytes:
         return sign(key=self.key, data=data)
@@ -48,7 +50,7 @@ class SignKeys:
             if key.public_key() != cert.public_key():
                 raise ConfigurationError(f"{key_path} does not match the key in {cert_path}")
             der = cert.public_bytes(serialization.Encoding.DER)
-            signers[member] = MemberSigner(member, key, cert, der)
+            signers[member] = MemberSigner(member, key, cert, der, hashlib.sha256(der).hexdigest())
         return cls(signers)
 
     def for_member(self, member: MemberId) -> MemberSigner | None:
