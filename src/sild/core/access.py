@@ -299,29 +299,27 @@ def decide(
 ) -> AccessDecision:
     """May ``client`` call ``method path`` on ``service_code``? Deny by default.
 
-    docs/spec/access.md §3: (1) keep the rules of this service code; (2) normalise
-    the path; (3) keep the rules whose subject is the client or a group holding
-    it; (4) a service-level rule allows everything, an endpoint rule allows a
-    matching method and path; (5) otherwise denied.
+    docs/spec/access.md §3 steps (2)-(6): normalise the path, keep the rules of
+    this service code whose subject is the client or a group holding it; a
+    service-level rule allows everything, an endpoint rule a matching method and
+    path; otherwise denied.
     """
-    # (1) rules of this service code only (PR-MESS §3.1: ACLs ignore the version)
-    candidates = [r for r in rules if r.service_code == service_code]
-    if not candidates:
-        return AccessDecision(False, f"no access rights for service {service_code}")
     # (2) the path as X-Road compares it
     normal = normalise_request_path(path)
     if normal is None:
         return AccessDecision(False, "request path refused (encoding, query or '..')")
-    for rule in candidates:
-        # (3) subject
+    # (3) rules of this service code only (PR-MESS §3.1: ACLs ignore the version)
+    for rule in (r for r in rules if r.service_code == service_code):
+        # (4) subject: the client itself, or a global or local group holding it
         if not _subject_matches(rule.subject, client, global_groups, local_groups):
             continue
-        # (4) whole service, or a matching endpoint
+        # (5) whole service
         if rule.endpoint is None:
             return AccessDecision(True, f"granted to {rule.subject} for the whole service", rule)
+        # (6) a matching endpoint
         if rule.endpoint.matches(method, normal):
             return AccessDecision(True, f"granted to {rule.subject} for {rule.endpoint}", rule)
-    # (5) deny by default
+    # (6) nothing matched: deny by default
     return AccessDecision(False, f"no rule allows {client} to call {method.upper()} {normal}")
 
 
