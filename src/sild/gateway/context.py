@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sild.confclient import ConfClient
 from sild.core.globalconf import GatewayEntry, GlobalConf
-from sild.core.identifiers import ClientId, ServerId, ServiceId
+from sild.core.identifiers import ClientId, ServerId, ServiceId, SubsystemId
 from sild.core.timefmt import utc_now
 from sild.errors import GlobalConfError, GlobalConfExpired, ServiceUnavailable
 from sild.gateway.config import GatewayLimits
@@ -26,7 +26,15 @@ from sild.gateway.replay import ReplayCache
 from sild.gateway.signer import SignKeys
 from sild.gateway.trust import TrustView
 
-__all__ = ["AccessPort", "GatewayContext", "LogPort", "ServiceTarget", "epoch_ms"]
+__all__ = [
+    "AccessPort",
+    "GatewayContext",
+    "LogPort",
+    "OpenApiText",
+    "ServiceTarget",
+    "StaticTarget",
+    "epoch_ms",
+]
 
 
 def epoch_ms(when: datetime) -> int:
@@ -34,25 +42,47 @@ def epoch_ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceTarget:
+class ServiceTarget(Protocol):
     """Where and how the provider gateway calls a service's information system."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def verify_tls(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticTarget:
+    """A :class:`ServiceTarget` given directly (tests, doubles)."""
 
     url: str
     timeout: float
     verify_tls: bool = True
 
 
+class OpenApiText(Protocol):
+    @property
+    def text(self) -> str: ...
+    @property
+    def media_type(self) -> str: ...
+
+
 class AccessPort(Protocol):
+    """The provider side's service configuration (sild.gateway.serverconf.ServerConf)."""
+
     def check_access(self, service: ServiceId, client: ClientId, method: str, path: str,
                      conf: GlobalConf) -> ServiceTarget:
-        """Raise AccessDenied / unknown-service errors, else where to send the request."""
+        """Raise AccessDenied / UnknownService / ServiceDisabled, else the target."""
         ...
 
-    def metaservice(self, service: ServiceId, client: ClientId, query: str,
-                    conf: GlobalConf) -> tuple[int, str, bytes]:
-        """Answer listMethods / allowedMethods / getOpenAPI: (status, content type, body)."""
-        ...
+    def list_methods(self, subsystem: SubsystemId) -> dict[str, Any]: ...
+
+    def allowed_methods(self, subsystem: SubsystemId, client: ClientId,
+                        conf: GlobalConf) -> dict[str, Any]: ...
+
+    def openapi(self, subsystem: SubsystemId, service_code: str) -> OpenApiText: ...
 
 
 class LogPort(Protocol):

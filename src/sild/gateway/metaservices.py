@@ -2,19 +2,45 @@
 
 ``GET /listClients`` on the IS port lists every member and subsystem in global
 configuration: XML ``clientList`` by default, JSON when ``Accept`` asks for it.
+REST ``listMethods``, ``allowedMethods`` and ``getOpenAPI?serviceCode=`` are called
+like services of a subsystem and answered by the provider gateway without an ACL
+check (X-Road ``RestMetadataServiceHandlerImpl.shouldVerifyAccess() = false``).
 """
 
 from __future__ import annotations
 
+import json
+from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from sild.errors import SildError
-from sild.gateway.context import GatewayContext
+from sild.core.globalconf import GlobalConf
+from sild.core.identifiers import ClientId, ServiceId
+from sild.errors import InvalidRequest, SildError
+from sild.gateway.context import AccessPort, GatewayContext
 from sild.gateway.http import sild_error_response
 
-__all__ = ["list_clients"]
+__all__ = ["METASERVICES", "answer_metaservice", "list_clients"]
+
+METASERVICES = frozenset({"listMethods", "allowedMethods", "getOpenAPI"})
+
+
+def answer_metaservice(access: AccessPort, service: ServiceId, client: ClientId, query: str,
+                       conf: GlobalConf) -> tuple[int, str, bytes]:
+    """(status, content type, body) of a REST metaservice call."""
+    code = service.service_code
+    if code == "listMethods":
+        data = access.list_methods(service.subsystem)
+    elif code == "allowedMethods":
+        data = access.allowed_methods(service.subsystem, client, conf)
+    else:
+        wanted = parse_qs(query).get("serviceCode", [])
+        if len(wanted) != 1 or not wanted[0]:
+            raise InvalidRequest("getOpenAPI needs exactly one serviceCode parameter")
+        doc = access.openapi(service.subsystem, wanted[0])
+        return 200, doc.media_type, doc.text.encode()
+    return 200, "application/json", json.dumps(data).encode()
 
 
 def list_clients(ctx: GatewayContext, request: web.Request) -> web.StreamResponse:

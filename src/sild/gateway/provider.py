@@ -39,17 +39,15 @@ from sild.errors import (
 from sild.gateway.context import GatewayContext, epoch_ms
 from sild.gateway.http import HOP_BY_HOP, read_body, sild_error_response
 from sild.gateway.messagelog import LogRecord
+from sild.gateway.metaservices import METASERVICES, answer_metaservice
 from sild.gateway.opmon import OpMonRecord
 from sild.gateway.trust import TrustView
 
-__all__ = ["METASERVICES", "ProviderGateway"]
+__all__ = ["ProviderGateway"]
 
 log = structlog.get_logger("sild.gateway.provider")
 
 COMPONENT = "ServerProxy"
-# REST metaservices answered by the provider gateway itself, without an ACL check
-# (X-Road PR-MREST; research/xroad.md §4.1 "Metaservices skip the ACL check").
-METASERVICES = frozenset({"listMethods", "allowedMethods", "getOpenAPI"})
 
 
 def _header_bytes(request: web.Request, name: str) -> bytes:
@@ -164,8 +162,8 @@ class ProviderGateway:
             # (4c) access rights, or a metaservice; (5) call the provider IS
             request_out = ctx.clock()
             if header.service.service_code in METASERVICES:
-                status, ctype, resp_body = ctx.access.metaservice(
-                    header.service, header.client, header.query, view.conf)
+                status, ctype, resp_body = answer_metaservice(
+                    ctx.access, header.service, header.client, header.query, view.conf)
                 resp_headers: tuple[tuple[str, str], ...] = (("content-type", ctype),)
             else:
                 target = ctx.access.check_access(header.service, header.client, header.method,

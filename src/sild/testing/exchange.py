@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sild.core.identifiers import MemberId, ServiceId
 from sild.gateway.config import GatewayLimits, GatewaySettings
-from sild.gateway.context import ServiceTarget
+from sild.gateway.context import StaticTarget
 from sild.localnet import GatewaySpec, LocalNet
 from sild.testing.gateway_doubles import MemoryAccess, MemoryLog
 from sild.testing.netthread import NetThread
@@ -66,16 +66,16 @@ def start_net(root: Path) -> tuple[NetThread, Net]:
 
 def grant(n: Net, service: ServiceId, path: str, *, timeout: float = 1.0) -> None:
     a = n.access["gw1"]
-    a.services[service] = ServiceTarget(n.net.is_url + path, timeout)
+    a.services[service] = StaticTarget(n.net.is_url + path, timeout)
     a.allowed.setdefault(service, set()).add(CLIENT)
 
 
 def setup_services(n: Net) -> None:
     grant(n, ECHO, "/echo")
     grant(n, SLOW, "/slow")
-    n.access["gw1"].services[DOWN] = ServiceTarget("http://127.0.0.1:9/", 1.0)
+    n.access["gw1"].services[DOWN] = StaticTarget("http://127.0.0.1:9/", 1.0)
     n.access["gw1"].allowed[DOWN] = {CLIENT}
-    n.access["gw1"].services[CLOSED] = ServiceTarget(n.net.is_url + "/echo", 1.0)
+    n.access["gw1"].services[CLOSED] = StaticTarget(n.net.is_url + "/echo", 1.0)
 
 
 def call(url: str, *, method: str = "GET", body: bytes | None = None,

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sild.core.globalconf import GlobalConf
-from sild.core.identifiers import ClientId, ServiceId
-from sild.errors import AccessDenied, StorageError
+from sild.core.identifiers import ClientId, ServiceId, SubsystemId
+from sild.errors import AccessDenied, StorageError, UnknownClient
 from sild.gateway.context import ServiceTarget
 
 __all__ = ["MemoryAccess", "MemoryLog"]
@@ -44,6 +44,20 @@ class MemoryAccess:
             raise AccessDenied(f"Request is not allowed: SERVICE:{service}")
         return target
 
-    def metaservice(self, service: ServiceId, client: ClientId, query: str,
-                    conf: GlobalConf) -> tuple[int, str, bytes]:
-        return 200, "application/json", b'{"service":[]}'
+    def list_methods(self, subsystem: SubsystemId) -> dict[str, Any]:
+        return {"service": [{"service_code": s.service_code} for s in sorted(self.services)
+                            if s.subsystem == subsystem]}
+
+    def allowed_methods(self, subsystem: SubsystemId, client: ClientId,
+                        conf: GlobalConf) -> dict[str, Any]:
+        return {"service": [{"service_code": s.service_code} for s in sorted(self.services)
+                            if s.subsystem == subsystem and client in self.allowed.get(s, ())]}
+
+    def openapi(self, subsystem: SubsystemId, service_code: str) -> StaticOpenApi:
+        raise UnknownClient(f"no OpenAPI description for {subsystem}/{service_code}")
+
+
+@dataclass(frozen=True)
+class StaticOpenApi:
+    text: str
+    media_type: str

@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 
 from sild.core.envelope import RequestHeader, request_hash
+from sild.gateway.context import StaticTarget
 from sild.gateway.messagelog import LogRecord
 from sild.gateway.opmon import OpMonRecord
 from sild.testing.exchange import (
@@ -97,7 +98,7 @@ def test_redirect_is_passed_back_not_followed(net: Net) -> None:
             return None
 
     net.access["gw1"].services[ECHO.subsystem.service("redir")] = \
-        type(net.access["gw1"].services[ECHO])(net.net.is_url + "/redirect", 1.0)
+        StaticTarget(net.net.is_url + "/redirect", 1.0)
     net.access["gw1"].allowed[ECHO.subsystem.service("redir")] = {CLIENT}
     opener = urllib.request.build_opener(NoFollow)
     req = urllib.request.Request(r1(net, ECHO.subsystem.service("redir")), headers=H)
@@ -113,7 +114,7 @@ def test_redirect_is_passed_back_not_followed(net: Net) -> None:
 def test_provider_error_status_passes_through(net: Net) -> None:
     """A provider IS error (here 404) is a normal signed answer, not an X-Road error."""
     svc = ECHO.subsystem.service("status")
-    net.access["gw1"].services[svc] = type(net.access["gw1"].services[ECHO])(
+    net.access["gw1"].services[svc] = StaticTarget(
         net.net.is_url + "/status", 1.0)
     net.access["gw1"].allowed[svc] = {CLIENT}
     status, headers, _ = call(r1(net, svc, "/404"), headers=H)
@@ -221,3 +222,18 @@ def test_request_and_response_signatures_are_logged(net: Net) -> None:
     assert rec.signature
     assert len(rec.signer_cert_fingerprint) == 64
     assert rec.status == 200
+
+
+def test_rest_metaservices(net: Net) -> None:
+    """listMethods and allowedMethods are answered by the provider gateway, ACL-free."""
+    base = f"{net.consumer_url()}/r1/{ECHO.subsystem.path()}"
+    status, _, body = call(base + "/listMethods", headers=H)
+    listed = {s["service_code"] for s in json.loads(body)["service"]}
+    assert status == 200
+    assert {"echo", "closed"} <= listed
+    status, _, body = call(base + "/allowedMethods", headers=H)
+    allowed = {s["service_code"] for s in json.loads(body)["service"]}
+    assert "echo" in allowed
+    assert "closed" not in allowed
+    status, _, body = call(base + "/getOpenAPI", headers=H)
+    assert (status, error_type(body)) == (400, "Client.InvalidRequest")
