@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +23,13 @@ from sild.ca import CertificateAuthority
 from sild.core.identifiers import MemberId, ServerId, ServiceId, SubsystemId
 from sild.core.timefmt import utc_now
 from sild.crypto.certs import CertPurpose, build_csr, cert_pem
-from sild.crypto.keys import KeyType, generate_key, save_private_key
+from sild.crypto.keys import KeyType, generate_key, save_private_key, write_private_file
 from sild.embedded import EmbeddedServer, free_port, start_embedded
+from sild.gateway.admin import create_admin_app
 from sild.gateway.config import GatewayLimits, GatewaySettings
 from sild.gateway.context import AccessPort, LogPort
 from sild.gateway.runtime import Gateway
+from sild.gateway.stores import GatewayStores
 from sild.instance import Instance
 from sild.registry.api import create_app
 from sild.registry.publisher import Publisher
@@ -37,6 +40,13 @@ from sild.sample_is import create_sample_is
 from sild.store import make_engine, migrate
 
 __all__ = ["GatewaySpec", "LocalNet"]
+
+
+def _admin_factory(stores: GatewayStores, token: str) -> Callable[[Gateway], Any]:
+    def factory(gateway: Gateway) -> Any:
+        return create_admin_app(gateway, stores.serverconf, token, stores.check_database)
+
+    return factory
 
 
 @dataclass(frozen=True)
@@ -59,11 +69,12 @@ class LocalNet:
     instance: Instance
     specs: list[GatewaySpec]
     gateway_settings: dict[ServerId, GatewaySettings]
-    log_factory: Callable[[GatewaySettings], LogPort]
-    access_factory: Callable[[GatewaySettings, str], AccessPort]
+    log_factory: Callable[[GatewaySettings], LogPort] | None
+    access_factory: Callable[[GatewaySettings, str], AccessPort] | None
     registry_url: str = ""
     is_url: str = ""
     gateways: dict[ServerId, Gateway] = field(default_factory=dict)
+    stores: dict[ServerId, GatewayStores] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _runners: list[web.AppRunner] = field(default_factory=list)
@@ -75,8 +86,8 @@ class LocalNet:
         root: Path,
         specs: list[GatewaySpec],
         *,
-        log_factory: Callable[[GatewaySettings], LogPort],
-        access_factory: Callable[[GatewaySettings, str], AccessPort],
+        log_factory: Callable[[GatewaySettings], LogPort] | None = None,
+        access_factory: Callable[[GatewaySettings, str], AccessPort] | None = None,
         instance_id: str = "DEMO",
         database_url: Callable[[str], str] | None = None,
         limits: GatewayLimits | None = None,
@@ -120,6 +131,7 @@ class LocalNet:
                 admin_listen=f"127.0.0.1:{free_port()}", limits=limits or GatewayLimits())
             s.write()
             shutil.copy(instance.anchor_path, s.anchor_path)
+            write_private_file(gw_root / "admin-token", secrets.token_urlsafe(24).encode())
             auth_key, sign_key = generate_key(KeyType.P256), generate_key(KeyType.P256)
             auth = ca.issue(build_csr(auth_key, str(server)), purpose=CertPurpose.AUTH,
                             identity=str(server), address=s.peer_listen, at=at)
@@ -167,9 +179,20 @@ class LocalNet:
         self._runners.append(runner)
         self.is_url = f"http://127.0.0.1:{is_port}"
         for server_id, s in self.gateway_settings.items():
-            gw = Gateway(s, self.log_factory(s), self.access_factory(s, self.is_url))
+            if self.log_factory is not None and self.access_factory is not None:
+                gw = Gateway(s, self.log_factory(s), self.access_factory(s, self.is_url))
+            else:  # the real, database-backed message log and service configuration
+                stores = GatewayStores(s)
+                await stores.start()
+                self.stores[server_id] = stores
+                gw = Gateway(s, stores.log, stores.serverconf,
+                             admin_app_factory=_admin_factory(stores, self.admin_token(s)))
             await gw.start()
             self.gateways[server_id] = gw
+
+    @staticmethod
+    def admin_token(settings: GatewaySettings) -> str:
+        return (settings.root / "admin-token").read_text().strip()
 
     def is_url_of(self, server: ServerId) -> str:
         return f"http://{self.gateway_settings[server].is_listen}"
@@ -186,6 +209,9 @@ class LocalNet:
         for gw in self.gateways.values():
             with contextlib.suppress(Exception):
                 await gw.stop()
+        for stores in self.stores.values():
+            with contextlib.suppress(Exception):
+                await stores.close()
         for runner in self._runners:
             await runner.cleanup()
         for server in self._servers:

@@ -39,6 +39,38 @@ def add_parser(sub: Any) -> None:
     cli.add_argument("--client-sign-cert", metavar="FILE")
     _owner_args(cli)
     cli.set_defaults(func=run_add_client)
+
+    init = s.add_parser("init", help="create a gateway folder (settings, anchor, keys)")
+    init.add_argument("dir", metavar="DIR")
+    init.add_argument("--server", required=True, help="INSTANCE/CLASS/MEMBER/SERVERCODE")
+    init.add_argument("--anchor", required=True, metavar="FILE",
+                      help="the instance's anchor.json")
+    init.add_argument("--auth-key", required=True, metavar="FILE")
+    init.add_argument("--auth-cert", required=True, metavar="FILE")
+    init.add_argument("--sign-key", required=True, metavar="FILE",
+                      help="the owner member's sign key")
+    init.add_argument("--sign-cert", required=True, metavar="FILE")
+    init.add_argument("--is-listen", default="127.0.0.1:8080",
+                      help="IS-facing host:port (default 127.0.0.1:8080)")
+    init.add_argument("--peer-listen", default="127.0.0.1:5500",
+                      help="inter-gateway mutual-TLS host:port (default 127.0.0.1:5500)")
+    init.add_argument("--admin-listen", default="127.0.0.1:5566",
+                      help="admin API host:port (default 127.0.0.1:5566)")
+    init.add_argument("--database", metavar="URL", help="default: SQLite in DIR")
+    add_passphrase_arg(init)
+    init.set_defaults(func=run_init)
+
+    sk = s.add_parser("add-sign-key", help="install another hosted member's sign key")
+    sk.add_argument("--dir", required=True, metavar="DIR")
+    sk.add_argument("--key", required=True, metavar="FILE")
+    sk.add_argument("--cert", required=True, metavar="FILE")
+    add_passphrase_arg(sk)
+    sk.set_defaults(func=run_add_sign_key)
+
+    serve = s.add_parser("serve", help="run the gateway (IS, inter-gateway and admin ports)")
+    serve.add_argument("--dir", required=True, metavar="DIR")
+    add_passphrase_arg(serve)
+    serve.set_defaults(func=run_serve)
     gateway_services.add_subcommands(s)
     gateway_log.add_subcommands(s)
 
@@ -120,3 +152,41 @@ def run_add_client(args: argparse.Namespace) -> int:
         at=utc_now(),
     )
     return _deliver(args, body)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from sild.gateway.service import init_gateway
+
+    settings = init_gateway(
+        Path(args.dir), server=ServerId.parse(args.server), anchor=Path(args.anchor),
+        auth_key=Path(args.auth_key), auth_cert=Path(args.auth_cert),
+        sign_key=Path(args.sign_key), sign_cert=Path(args.sign_cert),
+        database_url=args.database, is_listen=args.is_listen, peer_listen=args.peer_listen,
+        admin_listen=args.admin_listen, passphrase=read_passphrase(args.passphrase_file))
+    console.print(f"gateway {settings.server} created in {settings.root}\n"
+                  f"  next: sild gateway service add … --dir {args.dir}, then "
+                  f"sild gateway serve --dir {args.dir}")
+    return 0
+
+
+def run_add_sign_key(args: argparse.Namespace) -> int:
+    from sild.gateway.config import GatewaySettings
+    from sild.gateway.service import add_sign_key
+
+    member = add_sign_key(GatewaySettings.load(Path(args.dir)), Path(args.key), Path(args.cert),
+                          passphrase=read_passphrase(args.passphrase_file))
+    console.print(f"sign key of {member} installed")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from sild.gateway.config import GatewaySettings
+    from sild.gateway.service import serve_gateway
+
+    settings = GatewaySettings.load(Path(args.dir))
+    console.print(f"gateway {settings.server}: IS http://{settings.is_listen}, "
+                  f"peers https://{settings.peer_listen}, admin http://{settings.admin_listen}")
+    uvloop.run(serve_gateway(settings, passphrase=read_passphrase(args.passphrase_file)))
+    return 0

@@ -1,0 +1,83 @@
+"""The gateway's admin API on its localhost admin port (FastAPI: OpenAPI at /docs).
+
+* ``GET /health`` — 200 when healthy; 500 with the reason (no valid global
+  configuration, message log not writable); 503 in maintenance mode
+  (research/xroad.md §4.5, X-Road's health-check semantics).
+* ``GET /metrics`` — Prometheus.
+* ``GET|POST /maintenance?targetState=true|false`` — X-Road's maintenance toggle.
+* ``GET /status`` — configuration version and expiry, replay-window size.
+* ``/api/…`` — service management (sild.gateway.admin_services), bearer token from
+  ``GWDIR/admin-token``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sild import __version__
+from sild.core.timefmt import format_rfc3339
+from sild.errors import SildError
+from sild.gateway.admin_services import add_service_routes
+from sild.gateway.serverconf import ServerConf
+
+if TYPE_CHECKING:
+    from sild.gateway.runtime import Gateway
+
+__all__ = ["create_admin_app"]
+
+
+def create_admin_app(gateway: Gateway, serverconf: ServerConf, token: str,
+                     check_database: Callable[[], None]) -> FastAPI:
+    app = FastAPI(title=f"Sild gateway {gateway.settings.server}", version=__version__)
+
+    def guard(authorization: Annotated[str | None, Header()] = None) -> None:
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                 token.encode()):
+            raise HTTPException(401, "admin credential missing or wrong")
+
+    @app.get("/health", response_class=PlainTextResponse)
+    def health() -> PlainTextResponse:
+        ctx = gateway.ctx
+        if ctx.maintenance:
+            return PlainTextResponse("Health check interface is in maintenance mode", 503)
+        try:
+            ctx.trust()
+        except SildError as e:
+            return PlainTextResponse(f"Global configuration is not valid: {e}", 500)
+        try:
+            check_database()
+        except Exception as e:  # any database failure is a health failure
+            return PlainTextResponse(f"Database is not reachable: {type(e).__name__}", 500)
+        return PlainTextResponse("", 200)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.api_route("/maintenance", methods=["GET", "POST"], response_class=PlainTextResponse)
+    def maintenance(targetState: bool) -> PlainTextResponse:
+        gateway.ctx.maintenance = targetState
+        return PlainTextResponse(f"Maintenance mode set: {str(targetState).lower()}")
+
+    @app.get("/status")
+    def status() -> dict[str, Any]:
+        out: dict[str, Any] = {"server": str(gateway.settings.server),
+                               "maintenance": gateway.ctx.maintenance,
+                               "replay_window_entries": len(gateway.ctx.replay)}
+        try:
+            conf = gateway.ctx.trust().conf
+            out.update(globalconf_version=conf.version,
+                       globalconf_expires_at=format_rfc3339(conf.expires_at))
+        except SildError as e:
+            out["globalconf_error"] = str(e)
+        return out
+
+    add_service_routes(app, serverconf, Depends(guard))
+    return app
