@@ -26,6 +26,10 @@ def add_parser(sub: Any) -> None:
     init.add_argument("--database-url", help="default: sqlite:///ledger.db in DIR")
     init.add_argument("--publication-every", type=int, metavar="ROUNDS",
                       help="rounds between publications (default: one day)")
+    init.add_argument("--witness", action="append", default=[], metavar="URL=VKEY",
+                      help="a witness to ask for cosignatures (repeatable)")
+    init.add_argument("--quorum", type=int, default=0,
+                      help="cosignatures a checkpoint should carry (verifiers' policy)")
     init.set_defaults(func=run_init)
 
     serve = s.add_parser("serve", help="run the ledger (rounds, calendar, tiles, receipts)")
@@ -41,6 +45,20 @@ def add_parser(sub: Any) -> None:
     submit.add_argument("--algorithm", default="SHA-256", help="for --file (default SHA-256)")
     submit.add_argument("--out", required=True, metavar="RECEIPT")
     submit.set_defaults(func=run_submit)
+
+    w = s.add_parser("witness", help="a C2SP tlog-witness for ledgers")
+    ws = w.add_subparsers(dest="witness_command", metavar="ACTION", required=True)
+    winit = ws.add_parser("init", help="create a witness folder: key, witness.json")
+    winit.add_argument("dir", metavar="DIR")
+    winit.add_argument("--name", required=True, help="the witness's key name, e.g. gw1.example/w")
+    winit.add_argument("--log", action="append", required=True, metavar="VKEY",
+                       help="a ledger's verifier key (or a file holding it) to witness")
+    winit.add_argument("--listen", default="127.0.0.1:8471")
+    winit.set_defaults(func=run_witness_init)
+    wserve = ws.add_parser("serve", help="serve POST /add-checkpoint")
+    wserve.add_argument("--dir", required=True, metavar="DIR")
+    wserve.add_argument("--listen", help="host:port (default from witness.json)")
+    wserve.set_defaults(func=run_witness_serve)
 
 
 def imprint_of_hash(text: str, *, at: datetime) -> bytes:
@@ -63,12 +81,24 @@ def imprint_of_file(path: Path, *, algorithm: str, at: datetime) -> bytes:
     return Imprint.of(data, algorithm=algorithm, at=at).to_bytes()
 
 
+def _vkey_text(text: str) -> str:
+    path = Path(text)
+    return path.read_text().strip() if path.is_file() else text
+
+
 def run_init(args: argparse.Namespace) -> int:
     from sild.ledger.home import init_ledger, open_ledger
 
     folder = Path(args.dir)
+    witnesses = []
+    for w in args.witness:
+        url, sep, vkey = w.partition("=")
+        if not sep:
+            raise ConfigurationError("--witness must be URL=VKEY")
+        witnesses.append((url, _vkey_text(vkey)))
     s = init_ledger(folder, origin=args.origin, period_ms=args.period_ms,
-                    database_url=args.database_url, publication_every=args.publication_every)
+                    database_url=args.database_url, publication_every=args.publication_every,
+                    witnesses=witnesses, quorum=args.quorum)
     open_ledger(folder).engine.dispose()  # create the tables and the first checkpoint now
     vkey = (folder / "ledger.vkey").read_text().strip()
     console.print(f"ledger {s.origin} in {folder}: {s.period_ms} ms rounds; verifier key {vkey}")
@@ -112,6 +142,32 @@ def run_submit(args: argparse.Namespace) -> int:
     receipt = asyncio.run(go())
     Path(args.out).write_bytes(receipt)
     console.print(f"receipt for {imprint.hex()} written to {args.out}")
+    return 0
+
+
+def run_witness_init(args: argparse.Namespace) -> int:
+    from sild.ledger.witness import init_witness
+
+    folder = Path(args.dir)
+    vkey = init_witness(folder, name=args.name, logs=[_vkey_text(v) for v in args.log],
+                        listen=args.listen)
+    console.print(f"witness {args.name} in {folder}; cosigning key {vkey}")
+    return 0
+
+
+def run_witness_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sild.instance import parse_listen
+    from sild.ledger.witness import create_witness_app, open_witness
+
+    folder = Path(args.dir)
+    witness, listen = open_witness(folder)
+    host, port = parse_listen(args.listen or listen)
+    console.print(f"witness {witness.signer.name} on http://{host}:{port}/add-checkpoint")
+    uvicorn.run(create_witness_app(witness), host=host, port=port, log_level="warning",
+                access_log=False, loop="uvloop", http="httptools")
+    witness.engine.dispose()
     return 0
 
 

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sild.core.ledger_errors import LedgerFormatError
-from sild.core.note import Ed25519Signer, parse_signer_key
+from sild.core.note import (
+    CosignatureVerifier,
+    Ed25519Signer,
+    parse_signer_key,
+    parse_verifier_key,
+)
 from sild.errors import ConfigurationError, KeyFileError
 from sild.ledger.service import Cosigner, Ledger, now_ms
-from sild.ledger.settings import LedgerSettings
+from sild.ledger.settings import LedgerSettings, WitnessEndpoint
 from sild.store import make_engine
 
 __all__ = ["init_ledger", "open_ledger", "read_signer"]
@@ -30,6 +36,8 @@ def init_ledger(
     database_url: str | None = None,
     genesis_ms: int | None = None,
     publication_every: int | None = None,
+    witnesses: Sequence[tuple[str, str]] = (),
+    quorum: int = 0,
 ) -> LedgerSettings:
     """Create keys and settings; genesis is now, rounded down to the period."""
     if (folder / "ledger.json").exists():
@@ -42,6 +50,8 @@ def init_ledger(
         period_ms=period_ms,
         database_url=database_url or "sqlite:///ledger.db",
         publication_every=publication_every or max(1, 86_400_000 // period_ms),
+        witnesses=tuple(_witness(url, vkey) for url, vkey in witnesses),
+        quorum=quorum,
     )
     signer = Ed25519Signer(origin, Ed25519PrivateKey.generate())
     key = folder / "ledger.key"
@@ -52,6 +62,13 @@ def init_ledger(
     (folder / "ledger.json").write_text(json.dumps(settings.to_json(), indent=2) + "\n")
     (folder / "tiles").mkdir(exist_ok=True)
     return settings
+
+
+def _witness(url: str, vkey: str) -> WitnessEndpoint:
+    key = parse_verifier_key(vkey)
+    if not isinstance(key, CosignatureVerifier):
+        raise ConfigurationError(f"witness key {vkey!r} is not a cosignature (0x04) key")
+    return WitnessEndpoint(url.rstrip("/"), key)
 
 
 def read_signer(path: Path) -> Ed25519Signer:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -47,10 +48,18 @@ from sild.core.note import (
     Ed25519Verifier,
     NoteSignature,
     parse_note,
+    parse_verifier_key,
 )
-from sild.errors import InvalidRequest, KeyFileError, NotFound, RemoteError, SignatureError
+from sild.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    KeyFileError,
+    NotFound,
+    RemoteError,
+    SignatureError,
+)
 from sild.ledger.settings import LedgerSettings
-from sild.store import migrate
+from sild.store import make_engine, migrate
 from sild.store.ledger_tables import witness_logs
 
 __all__ = [
@@ -59,7 +68,9 @@ __all__ = [
     "WitnessConflict",
     "WitnessCosigner",
     "create_witness_app",
+    "init_witness",
     "load_cosigner",
+    "open_witness",
     "save_cosigner",
 ]
 
@@ -340,3 +351,38 @@ def _cosignature(line: str, key: CosignatureVerifier, text: bytes) -> NoteSignat
         if (s.name, s.key_id) == (key.name, key.key_id) and key.verify(text, s.signature):
             return s
     return None
+
+
+# --- a witness folder ------------------------------------------------------------------------
+
+
+def init_witness(folder: Path, *, name: str, logs: Sequence[str], listen: str) -> str:
+    """``witness.json``, ``witness.key`` (0600) and ``witness.vkey``; returns the vkey."""
+    if (folder / "witness.json").exists():
+        raise ConfigurationError(f"{folder} already holds a witness")
+    for vkey in logs:
+        if not isinstance(parse_verifier_key(vkey), Ed25519Verifier):
+            raise ConfigurationError(f"log key {vkey!r} is not an Ed25519 (0x01) key")
+    folder.mkdir(parents=True, exist_ok=True)
+    signer = save_cosigner(folder / "witness.key", name)
+    vkey = signer.verifier().vkey()
+    (folder / "witness.vkey").write_text(vkey + "\n")
+    conf = {"logs": list(logs), "database_url": "sqlite:///witness.db", "listen": listen}
+    (folder / "witness.json").write_text(json.dumps(conf, indent=2) + "\n")
+    return vkey
+
+
+def open_witness(folder: Path) -> tuple[Witness, str]:
+    """The witness of a folder and its listen address."""
+    try:
+        conf = json.loads((folder / "witness.json").read_text())
+        logs = [parse_verifier_key(v) for v in conf["logs"]]
+        url = str(conf.get("database_url", "sqlite:///witness.db"))
+    except (OSError, ValueError, KeyError, LedgerFormatError) as e:
+        raise ConfigurationError(f"cannot read {folder / 'witness.json'}: {e}") from e
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = f"sqlite:///{folder / url[len('sqlite:///'):]}"
+    keys = [k for k in logs if isinstance(k, Ed25519Verifier)]
+    witness = Witness(engine=make_engine(url), signer=load_cosigner(folder / "witness.key"),
+                      logs=keys)
+    return witness, str(conf.get("listen", "127.0.0.1:8471"))
