@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,23 +31,37 @@ def _pg_admin_url() -> str:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+def pg_databases() -> Iterator[Callable[[str], str]]:
+    """A factory of fresh, empty PostgreSQL databases (one per name), dropped afterwards."""
     if not PG_URL:
         if REQUIRE_PG:
             pytest.fail("SILD_REQUIRE_PG=1 but SILD_PG_URL is not set")
         pytest.skip(PG_SKIP_REASON)
     admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
-    name = f"sild_test_{secrets.token_hex(6)}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     base = sa.engine.make_url(_pg_admin_url())
+    made: dict[str, str] = {}
+
+    def make(label: str) -> str:
+        if label not in made:
+            name = f"sild_test_{secrets.token_hex(6)}"
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            made[label] = name
+        return base.set(database=made[label]).render_as_string(hide_password=False)
+
     try:
-        yield base.set(database=name).render_as_string(hide_password=False)
+        yield make
     finally:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in made.values():
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_databases: Callable[[str], str]) -> str:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    return pg_databases("main")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -62,3 +76,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def pki(tmp_path: Path) -> TestPki:
     return TestPki.create(tmp_path / "ca", at=NOW)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """name → database URL; each test using this runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return lambda name: f"sqlite:///{tmp_path}/{name}.db"
+    factory: Callable[[str], str] = request.getfixturevalue("pg_databases")
+    return factory
