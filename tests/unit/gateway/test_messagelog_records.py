@@ -11,9 +11,16 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sild.core.canonical import canonical_json
 from sild.core.identifiers import MemberId, ServiceId
 from sild.errors import ConfigurationError, StorageError
-from sild.gateway.messagelog import LoggingFailed, MessageLog, format_ts, parse_ts
+from sild.gateway.messagelog import (
+    LoggingFailed,
+    MessageLog,
+    format_ts,
+    parse_ts,
+    record_hash,
+)
 from sild.gateway.opmon import OpMonRecord
 from sild.testing.messagelog import make_record
 
@@ -52,6 +59,18 @@ def test_record_hash_covers_every_field(change: dict[str, object]) -> None:
     assert dataclasses.replace(rec, **change).record_hash() != rec.record_hash()  # type: ignore[arg-type]
 
 
+@given(st.text(), st.text(), st.one_of(st.none(), st.integers(-(2**63), 2**63)))
+def test_record_hash_is_sha256_of_canonical_json(message_id: str, client: str,
+                                                 status: int | None) -> None:
+    """The writer's fast hash equals SHA-256 over canonical_json of the content."""
+    rec = dataclasses.replace(make_record(1), message_id=message_id, client_id=client,
+                              status=status)
+    expected = hashlib.sha256(canonical_json(rec.content())).digest()
+    assert rec.record_hash() == expected
+    assert rec.to_row(keep_body=True)["record_hash"] == expected
+    assert record_hash(rec.content()) == expected
+
+
 def test_record_hash_does_not_depend_on_keeping_the_body() -> None:
     """A record given only its body digest hashes the same as with the body."""
     rec = make_record(3, body=b"payload")
@@ -64,7 +83,7 @@ def test_record_hash_does_not_depend_on_keeping_the_body() -> None:
 
 @pytest.mark.parametrize("change", [
     {"side": "both"}, {"kind": "ping"}, {"logged_at": datetime(2026, 11, 22)},
-    {"body": None},
+    {"body": None}, {"status": 200.0}, {"status": True}, {"client_id": None},
 ])
 def test_malformed_records_cannot_be_built(change: dict[str, object]) -> None:
     """Bad side or kind, a naive time, or neither body nor digest: ValueError."""
