@@ -21,6 +21,7 @@
     │       ├── GlobalConfRollback
     │       └── GlobalConfExpired   Server.OutdatedGlobalConf
     ├── LocalError                  our own state or the operator's input  ("Server.*" → 500)
+    │   ├── InternalError           Server.InternalError  (a bug; traceback only in the log)
     │   ├── ConfigurationError      Server.InternalError  (bad instance folder, bad CLI input)
     │   ├── NotFound                Server.NotFound
     │   ├── InvalidStateTransition  Server.InvalidState
@@ -51,6 +52,7 @@ __all__ = [
     "GlobalConfExpired",
     "GlobalConfRollback",
     "GlobalConfSignatureError",
+    "InternalError",
     "InvalidIdentifier",
     "InvalidMessage",
     "InvalidRequest",
@@ -200,6 +202,10 @@ class GlobalConfExpired(GlobalConfError):
     """The document's validity has passed; gateways fail closed."""
 
     code = "OutdatedGlobalConf"
+
+
+class InternalError(LocalError):
+    """A bug on our side; answered as ``Server.…InternalError``, logged with its traceback."""
 
 
 class ConfigurationError(LocalError):

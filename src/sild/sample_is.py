@@ -58,3 +58,18 @@ def create_sample_is() -> web.Application:
     app.router.add_get("/slow", _slow)
     app.router.add_get("/big", _big)
     return app
+
+
+def main() -> None:
+    """``python -m sild.sample_is PORT``: serve the sample IS on 127.0.0.1:PORT."""
+    import sys
+
+    import uvloop
+
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 9000
+    web.run_app(create_sample_is(), host="127.0.0.1", port=port, access_log=None,
+                print=None, loop=uvloop.new_event_loop())
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ from sild.core.identifiers import ClientId, ServiceId, parse_client
 from sild.crypto.keys import verify
 from sild.errors import (
     ConfigurationError,
+    InternalError,
     InvalidMessage,
     InvalidRequest,
     MissingHeader,
@@ -101,6 +102,10 @@ class ConsumerGateway:
                      request_id=state["request_id"])
             response = sild_error_response(e, COMPONENT, accept=accept)
             await self._opmon(state, request, request_in, None, None, response, code, e.message)
+        except Exception as e:  # a bug: answer in protocol, keep the traceback in the log
+            log.exception("exchange_crashed", request_id=state["request_id"])
+            response = sild_error_response(InternalError(f"internal error ({type(e).__name__})"),
+                                           COMPONENT, accept=accept)
         return response
 
     async def _exchange(self, request: web.Request, request_in: datetime,
@@ -207,6 +212,9 @@ class ConsumerGateway:
                             content_type=resp.content_type or "application/json",
                             headers={"X-Road-Error": resp.headers["X-Road-Error"]})
                         return passthrough, b"", b"", b"", b"", provider
+                    if resp.status != 200:
+                        raise InvalidMessage(f"provider gateway answered HTTP {resp.status} "
+                                             "without a signed response")
                     enc = _unb64(resp.headers.get("Sild-Response"), "Sild-Response")
                     sig = _unb64(resp.headers.get("Sild-Signature"), "Sild-Signature")
                     cert = _unb64(resp.headers.get("Sild-Signer"), "Sild-Signer")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +26,7 @@ from sild.crypto.keys import verify
 from sild.crypto.tls import peer_fingerprint
 from sild.errors import (
     ConfigurationError,
+    InternalError,
     InvalidMessage,
     MissingHeader,
     SignatureError,
@@ -64,33 +64,33 @@ class ProviderGateway:
     def __init__(self, ctx: GatewayContext, is_session: aiohttp.ClientSession) -> None:
         self.ctx = ctx
         self.is_session = is_session
-        # per TLS connection: (conf version, verified peer gateway); a connection is
-        # re-checked when the configuration changes (revocations, re-registrations)
-        self._peers: weakref.WeakKeyDictionary[Any, tuple[int, GatewayEntry]] = \
-            weakref.WeakKeyDictionary()
+        # peer certificates already checked against this configuration version, by
+        # fingerprint (bounded by the number of registered gateways); cleared when the
+        # configuration changes (revocations, re-registrations)
+        self._peers: dict[str, GatewayEntry] = {}
+        self._peers_version = -1
 
     # -- (4a) the TLS peer ------------------------------------------------------
 
     def _peer(self, request: web.Request, view: TrustView) -> GatewayEntry:
         transport = request.transport
-        if transport is None:
-            raise SslAuthenticationFailed("connection closed")
-        cached = self._peers.get(transport)
-        if cached is not None and cached[0] == view.version:
-            return cached[1]
-        ssl_obj = transport.get_extra_info("ssl_object")
+        ssl_obj = transport.get_extra_info("ssl_object") if transport is not None else None
         fp = peer_fingerprint(ssl_obj)
+        if view.version != self._peers_version:
+            self._peers.clear()
+            self._peers_version = view.version
+        if fp is not None and fp in self._peers:
+            return self._peers[fp]
         peer = view.gateway_by_fingerprint(fp)
-        if peer is None:
+        if peer is None or ssl_obj is None:
             raise SslAuthenticationFailed(
                 "client certificate is not the auth certificate of a registered gateway")
-        der = ssl_obj.getpeercert(binary_form=True)
-        cert = x509.load_der_x509_certificate(der)
+        cert = x509.load_der_x509_certificate(ssl_obj.getpeercert(binary_form=True))
         for ca in view.ca_certs:
             if ca.subject == cert.issuer and view.conf.is_revoked(fingerprint(ca),
                                                                   serial_hex(cert)):
                 raise SslAuthenticationFailed("client certificate is revoked")
-        self._peers[transport] = (view.version, peer)
+        self._peers[peer.auth_fingerprint] = peer
         return peer
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -111,6 +111,10 @@ class ProviderGateway:
             except SildError as le:
                 log.warning("opmon_failed", error=str(le))
             return sild_error_response(e, COMPONENT)
+        except Exception as e:  # a bug: answer in protocol, keep the traceback in the log
+            log.exception("exchange_crashed", request_id=state["request_id"])
+            return sild_error_response(InternalError(f"internal error ({type(e).__name__})"),
+                                       COMPONENT)
 
     async def _exchange(self, request: web.Request, request_in: datetime,
                         state: dict[str, Any]) -> web.StreamResponse:

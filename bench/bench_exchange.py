@@ -1,0 +1,211 @@
+"""End-to-end exchange throughput: consumer IS → consumer gateway → provider gateway →
+trivial provider IS, with full security (mutual TLS, signatures, durable message log),
+against the same two hops as plain HTTP reverse proxies without security, in one run.
+
+    python bench/bench_exchange.py [--db sqlite|postgres] [--runs 3] [--duration 10]
+                                   [--connections 64]
+
+Needs wrk (Debian: apt-get install wrk). Every component runs in its own process, as
+in a deployment, all on this machine: wrk (1 thread), registry, sample IS, two
+gateways (or two plain proxies). Reports req/s and p99 per run, the median and
+spread, the ratio to the baseline, and the gateways' resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from sild.core.access import parse_subject
+from sild.core.identifiers import MemberId
+from sild.embedded import free_port
+from sild.gateway.stores import GatewayStores
+from sild.localnet import GatewaySpec, LocalNet
+
+PROVIDER = GatewaySpec(MemberId("DEMO", "GOV", "70000001"), "Provider", "gw1", ("rr",))
+CONSUMER = GatewaySpec(MemberId("DEMO", "COM", "10000001"), "Consumer", "gw2", ("his",))
+HELLO = PROVIDER.member.subsystem("rr").service("hello")
+CLIENT = CONSUMER.member.subsystem("his")
+PY = sys.executable
+SILD = [PY, "-m", "sild.cli"]
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                r.read()
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up") from None
+            time.sleep(0.1)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wrk(url: str, seconds: int, connections: int, header: str | None) -> tuple[float, float, int]:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if header:
+        cmd[1:1] = ["-H", header]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    assert m is not None, out
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    sock = re.search(r"Socket errors: .*", out)
+    if sock:
+        print("   ", sock.group(0))
+    return rps, p99, errors
+
+
+def pg_factory(admin_url: str, made: list[str]) -> object:
+    admin = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+
+    def make(label: str) -> str:
+        name = f"sild_bench_{label.replace('-', '_')}_{secrets.token_hex(4)}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return admin_url.rsplit("/", 1)[0] + "/" + name
+
+    make.admin = admin  # type: ignore[attr-defined]
+    return make
+
+
+def series(label: str, url: str, args: argparse.Namespace, header: str | None,
+           pids: list[int]) -> dict[str, object]:
+    wrk(url, 3, args.connections, header)  # warm-up, discarded
+    runs = []
+    peak = 0.0
+    for i in range(args.runs):
+        rps, p99, errors = wrk(url, args.duration, args.connections, header)
+        mem = [rss_mb(p) for p in pids]
+        peak = max([peak, *mem])
+        print(f"  {label} run {i + 1}: {rps:,.0f} req/s, p99 {p99:.1f} ms, non-2xx {errors}, "
+              f"RSS {', '.join(f'{m:.0f}' for m in mem)} MB")
+        runs.append((rps, p99, errors))
+    return {"rps": [r[0] for r in runs], "p99": [r[1] for r in runs],
+            "errors": sum(r[2] for r in runs), "peak_rss_mb": peak}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--pg-url", default=os.environ.get(
+        "SILD_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--skip-baseline", action="store_true")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    root = Path(tempfile.mkdtemp(prefix="sild-bench-"))
+    made: list[str] = []
+    factory = pg_factory(args.pg_url, made) if args.db == "postgres" else None
+    procs: list[subprocess.Popen[bytes]] = []
+    results: dict[str, object] = {"db": args.db, "connections": args.connections,
+                                  "duration": args.duration, "cpus": os.cpu_count()}
+    try:
+        net = LocalNet.create(root / "net", [PROVIDER, CONSUMER],
+                              database_url=factory)  # type: ignore[arg-type]
+        is_port = free_port()
+        is_url = f"http://127.0.0.1:{is_port}"
+        stores = GatewayStores(net.gateway_settings[PROVIDER.server])
+        stores.serverconf.add_service(HELLO.subsystem, "hello", is_url + "/hello", timeout=30)
+        stores.serverconf.grant(HELLO, parse_subject(str(CLIENT)))
+        stores.engine.dispose()
+        log = (root / "procs.log").open("wb")
+
+        def spawn(*cmd: str) -> subprocess.Popen[bytes]:
+            p = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT)
+            procs.append(p)
+            return p
+
+        spawn(PY, "-m", "sild.sample_is", str(is_port))
+        spawn(*SILD, "registry", "serve", "--dir", str(net.instance.root))
+        wait_http(is_url + "/hello")
+        wait_http(f"http://{net.instance.registry_listen}/healthz")
+        gws = [spawn(*SILD, "gateway", "serve", "--dir", str(s.root))
+               for s in net.gateway_settings.values()]
+        for s in net.gateway_settings.values():
+            wait_http(f"http://{s.admin_listen}/health")
+        url = f"http://{net.gateway_settings[CONSUMER.server].is_listen}/r1/{HELLO.path()}"
+        try:
+            with urllib.request.urlopen(urllib.request.Request(
+                    url, headers={"X-Road-Client": str(CLIENT)}), timeout=10) as r:
+                r.read()
+        except urllib.error.HTTPError as e:
+            log.flush()
+            tail = (root / "procs.log").read_text()[-3000:]
+            sys.exit(f"the exchange does not work: {e.code} {e.read()[:300]!r}\n{tail}")
+        print(f"Sild exchange ({args.db}), {args.connections} connections:")
+        results["sild"] = series("sild", url, args, f"X-Road-Client: {CLIENT}",
+                                 [p.pid for p in gws])
+        for p in gws:
+            p.terminate()
+        for p in gws:
+            p.wait(15)
+        if not args.skip_baseline:
+            b_port, a_port = free_port(), free_port()
+            spawn(PY, "bench/plain_proxy.py", str(b_port), is_url)
+            spawn(PY, "bench/plain_proxy.py", str(a_port), f"http://127.0.0.1:{b_port}")
+            wait_http(f"http://127.0.0.1:{a_port}/hello")
+            print("Baseline: two plain aiohttp reverse proxies, no security:")
+            results["baseline"] = series("plain", f"http://127.0.0.1:{a_port}/hello", args,
+                                         None, [p.pid for p in procs[-2:]])
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if factory is not None:
+            with factory.admin.connect() as conn:  # type: ignore[attr-defined]
+                for name in made:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        shutil.rmtree(root, ignore_errors=True)
+    sild = results["sild"]
+    assert isinstance(sild, dict)
+    print(f"\nsild median {statistics.median(sild['rps']):,.0f} req/s "
+          f"(min {min(sild['rps']):,.0f}, max {max(sild['rps']):,.0f}), "
+          f"p99 median {statistics.median(sild['p99']):.1f} ms, peak gateway RSS "
+          f"{sild['peak_rss_mb']:.0f} MB, non-2xx {sild['errors']}")
+    base = results.get("baseline")
+    if isinstance(base, dict):
+        ratio = statistics.median(sild["rps"]) / statistics.median(base["rps"])
+        print(f"plain median {statistics.median(base['rps']):,.0f} req/s "
+              f"(min {min(base['rps']):,.0f}, max {max(base['rps']):,.0f}), p99 median "
+              f"{statistics.median(base['p99']):.1f} ms; sild/plain = {ratio:.0%}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
