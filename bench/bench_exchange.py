@@ -64,6 +64,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc, clock ticks → seconds)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(url: str, seconds: int, connections: int, header: str | None) -> tuple[float, float, int]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if header:
@@ -97,16 +103,21 @@ def pg_factory(admin_url: str, made: list[str]) -> object:
 
 
 def series(label: str, url: str, args: argparse.Namespace, header: str | None,
-           pids: list[int]) -> dict[str, object]:
+           pids: list[int], names: dict[int, str]) -> dict[str, object]:
+    watch = list(names)
     wrk(url, 3, args.connections, header)  # warm-up, discarded
     runs = []
     peak = 0.0
     for i in range(args.runs):
+        cpu0 = {p: cpu_seconds(p) for p in watch}
         rps, p99, errors = wrk(url, args.duration, args.connections, header)
+        cpu = {p: cpu_seconds(p) - c for p, c in cpu0.items()}
         mem = [rss_mb(p) for p in pids]
         peak = max([peak, *mem])
+        per_req = ", ".join(f"{names[p]} {cpu[p] / (rps * args.duration) * 1e6:.0f}"
+                            for p in watch)
         print(f"  {label} run {i + 1}: {rps:,.0f} req/s, p99 {p99:.1f} ms, non-2xx {errors}, "
-              f"RSS {', '.join(f'{m:.0f}' for m in mem)} MB")
+              f"RSS {', '.join(f'{m:.0f}' for m in mem)} MB; CPU µs/request: {per_req}")
         runs.append((rps, p99, errors))
     return {"rps": [r[0] for r in runs], "p99": [r[1] for r in runs],
             "errors": sum(r[2] for r in runs), "peak_rss_mb": peak}
@@ -163,9 +174,11 @@ def main() -> None:
             log.flush()
             tail = (root / "procs.log").read_text()[-3000:]
             sys.exit(f"the exchange does not work: {e.code} {e.read()[:300]!r}\n{tail}")
-        print(f"Sild exchange ({args.db}), {args.connections} connections:")
+        print(f"Sild exchange ({args.db}), {args.connections} connections; gateway pids "
+              f"{[p.pid for p in gws]}:", flush=True)
+        names = {gws[0].pid: "provider-gw", gws[1].pid: "consumer-gw", procs[0].pid: "IS"}
         results["sild"] = series("sild", url, args, f"X-Road-Client: {CLIENT}",
-                                 [p.pid for p in gws])
+                                 [p.pid for p in gws], names)
         for p in gws:
             p.terminate()
         for p in gws:
@@ -176,8 +189,9 @@ def main() -> None:
             spawn(PY, "bench/plain_proxy.py", str(a_port), f"http://127.0.0.1:{b_port}")
             wait_http(f"http://127.0.0.1:{a_port}/hello")
             print("Baseline: two plain aiohttp reverse proxies, no security:")
+            names = {procs[-1].pid: "proxy-a", procs[-2].pid: "proxy-b", procs[0].pid: "IS"}
             results["baseline"] = series("plain", f"http://127.0.0.1:{a_port}/hello", args,
-                                         None, [p.pid for p in procs[-2:]])
+                                         None, [p.pid for p in procs[-2:]], names)
     finally:
         for p in procs:
             if p.poll() is None:
