@@ -127,12 +127,15 @@ def parse_receipt(raw: bytes) -> tuple[TlogProof, ReceiptExtra]:
     return proof, ReceiptExtra.parse(proof.extra)
 
 
-def check_receipt(raw: bytes, *, imprint: bytes) -> InternallyConsistentReceipt:
+def check_receipt(
+    raw: bytes, *, imprint: bytes, parsed: dict[bytes, Checkpoint] | None = None
+) -> InternallyConsistentReceipt:
     """Internal verification, docs/spec/ledger.md §4.2 steps 1–4 (no keys needed).
 
     ``imprint`` is the document's imprint as the verifier computed or was given it.
     Raises :class:`LedgerFormatError` for malformed input and :class:`ProofError` when
-    the chain does not lead to the checkpoint.
+    the chain does not lead to the checkpoint. ``parsed`` caches checkpoint bodies by
+    note bytes (receipts of one round share their checkpoint).
     """
     proof, extra = parse_receipt(raw)
     rp = extra.round_path
@@ -141,7 +144,11 @@ def check_receipt(raw: bytes, *, imprint: bytes) -> InternallyConsistentReceipt:
         raise ProofError("the document's hash is not the hash in the receipt")
     # The algorithm must have been trusted when the round closed (KSI checks the
     # aggregation time, research/ksi-tlog.md §1.2).
-    parsed = parse_imprint(extra.imprint, at=datetime.fromtimestamp(extra.time_ms / 1000, tz=UTC))
+    try:
+        round_time = datetime.fromtimestamp(extra.time_ms / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError) as e:
+        raise LedgerFormatError(f"receipt round time {extra.time_ms} is out of range") from e
+    alg = parse_imprint(extra.imprint, at=round_time)
     # (2) leaf → round root.
     round_root = rp.round_root(leaf_hash(extra.imprint))
     # (3) the calendar entry of the round.
@@ -149,7 +156,13 @@ def check_receipt(raw: bytes, *, imprint: bytes) -> InternallyConsistentReceipt:
     # (4) calendar leaf → checkpoint root, at the round's index.
     if proof.index != rp.round_index:
         raise ProofError("receipt index is not the round's calendar index")
-    checkpoint = parse_checkpoint(parse_note(proof.checkpoint).text)
+    checkpoint = parsed.get(proof.checkpoint) if parsed is not None else None
+    if checkpoint is None:
+        checkpoint = parse_checkpoint(parse_note(proof.checkpoint).text)
+        if parsed is not None:
+            if len(parsed) >= 1024:
+                parsed.clear()
+            parsed[proof.checkpoint] = checkpoint
     cal_leaf = record.leaf()
     verify_inclusion(
         leaf=cal_leaf,
@@ -159,7 +172,7 @@ def check_receipt(raw: bytes, *, imprint: bytes) -> InternallyConsistentReceipt:
         root=checkpoint.root,
     )
     return InternallyConsistentReceipt(
-        imprint=parsed,
+        imprint=alg,
         round_index=rp.round_index,
         time_ms=extra.time_ms,
         round_size=rp.round_size,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sild.core.calendar import Publication, RoundClock
-from sild.core.checkpoint import verify_checkpoint
+from sild.core.checkpoint import Checkpoint, verify_checkpoint
 from sild.core.ledger_errors import (
     HashAlgorithmError,
     LedgerFormatError,
@@ -142,14 +142,18 @@ def parse_policy(text: str) -> TrustPolicy:
 
 
 def _internal(
-    raw: bytes, imprint: bytes, policy: TrustPolicy, at: datetime
+    raw: bytes,
+    imprint: bytes,
+    policy: TrustPolicy,
+    at: datetime,
+    parsed: dict[bytes, Checkpoint] | None = None,
 ) -> tuple[StepResult, InternallyConsistentReceipt | None]:
     """Step 1 (docs/spec/ledger.md §5.2)."""
     try:
-        r = check_receipt(raw, imprint=imprint)
+        r = check_receipt(raw, imprint=imprint, parsed=parsed)
     except HashAlgorithmError as e:
         return StepResult("internal", Status.FAIL, "INT-04", str(e)), None
-    except LedgerFormatError as e:
+    except (LedgerFormatError, ValueError) as e:
         return StepResult("internal", Status.FAIL, "GEN-02", f"malformed receipt: {e}"), None
     except ProofError as e:
         code = "INT-01" if "document" in str(e) else "INT-02"
@@ -266,10 +270,11 @@ class ReceiptVerifier:
         self.policy = policy
         self._max = max_cached
         self._steps: dict[bytes, tuple[StepResult, StepResult]] = {}
+        self._parsed: dict[bytes, Checkpoint] = {}
 
     def verify(self, raw: bytes, *, imprint: bytes, at: datetime) -> Verdict:
         """Same verdict as :func:`verify_receipt`."""
-        internal, r = _internal(raw, imprint, self.policy, at)
+        internal, r = _internal(raw, imprint, self.policy, at, self._parsed)
         if internal.status is not Status.OK or r is None:
             return Verdict(Status.FAIL, internal.code, internal.message, (internal,), r)
         cached = self._steps.get(r.checkpoint_note)

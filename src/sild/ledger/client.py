@@ -114,11 +114,17 @@ class LedgerClient:
         status, body = await self._request("GET", f"/receipt/{receipt_id}?wait={wait_s:.3f}")
         return None if status == 202 else body
 
-    async def submit(self, imprints: Sequence[bytes]) -> list[bytes]:
-        """Submit imprints and wait for their receipts, in the same order."""
-        if not imprints:
-            return []
-        return await self.receipts(await self.add(imprints))
+    async def submit(self, imprints: Sequence[bytes], *, batch: int = 10_000) -> list[bytes]:
+        """Submit imprints and wait for their receipts, in the same order.
+
+        More than ``batch`` imprints (the ledger's default ``max_batch``) go in several
+        requests, which may land in different rounds.
+        """
+        subs = [await self.add(imprints[i : i + batch]) for i in range(0, len(imprints), batch)]
+        out: list[bytes] = []
+        for sub in subs:
+            out.extend(await self.receipts(sub))
+        return out
 
     async def fetch(self, rel: str) -> bytes:
         """A static file: ``checkpoint``, ``tile/…``, ``publications``, ``publication/<n>``."""

@@ -139,3 +139,32 @@ def test_oversize_batch_is_refused(tmp_path: Path) -> None:
         asyncio.run(go(url))
     assert not ledger._pending
     ledger.engine.dispose()
+
+
+def test_publications_are_written_and_verifiable(tmp_path: Path) -> None:
+    """Every N rounds a publication is kept; its code verifies a receipt without any key."""
+    folder = tmp_path / "ledger"
+    init_ledger(folder, origin="ledger.test/sild", period_ms=100,
+                database_url=f"sqlite:///{tmp_path}/l.db", publication_every=3)
+    ledger = open_ledger(folder)
+
+    async def go(url: str) -> tuple[bytes, bytes]:
+        async with LedgerClient(url) as c:
+            receipt = (await c.submit([_imprint(b"published")]))[0]
+            await asyncio.sleep(0.5)
+            return receipt, await c.fetch("publications")
+
+    with serve_asgi(create_app(ledger)) as url:
+        receipt, pubs = asyncio.run(go(url))
+    assert pubs.startswith(b"sild-publications/v1 ledger.test/sild\n")
+    published = ledger.publications()
+    assert published
+    cp = verify_receipt(receipt, imprint=_imprint(b"published"), policy=TrustPolicy(),
+                        at=datetime.now(UTC)).receipt
+    assert cp is not None
+    mine = [p for p, _, _ in published if p.size == cp.checkpoint.size]
+    policy = TrustPolicy(publications=tuple(p for p, _, _ in published))
+    v = verify_receipt(receipt, imprint=_imprint(b"published"), policy=policy,
+                       at=datetime.now(UTC))
+    assert v.status is (Status.OK if mine else Status.NA), v
+    ledger.engine.dispose()
