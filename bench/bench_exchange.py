@@ -66,8 +66,14 @@ def rss_mb(pid: int) -> float:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (from /proc, clock ticks → seconds)."""
+    user, system = cpu_split(pid)
+    return user + system
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def wrk(url: str, seconds: int, connections: int, header: str | None) -> tuple[float, float, int]:
@@ -109,13 +115,15 @@ def series(label: str, url: str, args: argparse.Namespace, header: str | None,
     runs = []
     peak = 0.0
     for i in range(args.runs):
-        cpu0 = {p: cpu_seconds(p) for p in watch}
+        cpu0 = {p: cpu_split(p) for p in watch}
         rps, p99, errors = wrk(url, args.duration, args.connections, header)
-        cpu = {p: cpu_seconds(p) - c for p, c in cpu0.items()}
+        after = {p: cpu_split(p) for p in watch}
+        cpu = {p: after[p][0] + after[p][1] - c[0] - c[1] for p, c in cpu0.items()}
+        sys_share = {p: (after[p][1] - c[1]) / max(cpu[p], 1e-9) for p, c in cpu0.items()}
         mem = [rss_mb(p) for p in pids]
         peak = max([peak, *mem])
-        per_req = ", ".join(f"{names[p]} {cpu[p] / (rps * args.duration) * 1e6:.0f}"
-                            for p in watch)
+        per_req = ", ".join(f"{names[p]} {cpu[p] / (rps * args.duration) * 1e6:.0f} "
+                            f"({sys_share[p]:.0%} sys)" for p in watch)
         print(f"  {label} run {i + 1}: {rps:,.0f} req/s, p99 {p99:.1f} ms, non-2xx {errors}, "
               f"RSS {', '.join(f'{m:.0f}' for m in mem)} MB; CPU µs/request: {per_req}")
         runs.append((rps, p99, errors))
