@@ -25,6 +25,7 @@ from sild.core.timefmt import utc_now
 from sild.crypto.certs import CertPurpose, build_csr, cert_pem
 from sild.crypto.keys import KeyType, generate_key, save_private_key, write_private_file
 from sild.embedded import EmbeddedServer, free_port, start_embedded
+from sild.errors import ConfigurationError
 from sild.gateway.admin import create_admin_app
 from sild.gateway.config import GatewayLimits, GatewaySettings
 from sild.gateway.context import AccessPort, LogPort
@@ -73,6 +74,7 @@ class LocalNet:
     access_factory: Callable[[GatewaySettings, str], AccessPort] | None
     registry_url: str = ""
     is_url: str = ""
+    sample_is_port: int = 0
     gateways: dict[ServerId, Gateway] = field(default_factory=dict)
     stores: dict[ServerId, GatewayStores] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
@@ -94,6 +96,7 @@ class LocalNet:
         registry_port: int | None = None,
         expire_seconds: int = 600,
         refresh_interval: int = 60,
+        fixed_ports: bool = False,
     ) -> LocalNet:
         """Create the instance, register every gateway and subsystem, write gateway folders.
 
@@ -119,7 +122,7 @@ class LocalNet:
         registry = Registry(engine, instance_id)
         ca = CertificateAuthority.load(instance.ca_dir)
         settings: dict[ServerId, GatewaySettings] = {}
-        for spec in specs:
+        for i, spec in enumerate(specs):
             if not any(m == str(spec.member) for m, _, _ in registry.members()):
                 registry.add_member(spec.member, spec.name)
             server = spec.server
@@ -127,8 +130,11 @@ class LocalNet:
             s = GatewaySettings(
                 root=gw_root.resolve(), server=server,
                 database_url=db(f"gateway-{spec.server_code}"),
-                is_listen=f"127.0.0.1:{free_port()}", peer_listen=f"127.0.0.1:{free_port()}",
-                admin_listen=f"127.0.0.1:{free_port()}", limits=limits or GatewayLimits())
+                # fixed ports follow X-Road's defaults (8080 IS, 5500 peers, 5566 admin)
+                is_listen=f"127.0.0.1:{8080 + i if fixed_ports else free_port()}",
+                peer_listen=f"127.0.0.1:{5500 + i if fixed_ports else free_port()}",
+                admin_listen=f"127.0.0.1:{5566 + i if fixed_ports else free_port()}",
+                limits=limits or GatewayLimits())
             s.write()
             shutil.copy(instance.anchor_path, s.anchor_path)
             write_private_file(gw_root / "admin-token", secrets.token_urlsafe(24).encode())
@@ -174,8 +180,12 @@ class LocalNet:
         self.registry_url = f"http://{host}:{port}"
         runner = web.AppRunner(create_sample_is(), access_log=None, handle_signals=False)
         await runner.setup()
-        is_port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", is_port).start()
+        is_port = self.sample_is_port or free_port()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", is_port).start()
+        except OSError as e:
+            await runner.cleanup()
+            raise ConfigurationError(f"cannot listen on 127.0.0.1:{is_port}: {e.strerror}") from e
         self._runners.append(runner)
         self.is_url = f"http://127.0.0.1:{is_port}"
         for server_id, s in self.gateway_settings.items():
