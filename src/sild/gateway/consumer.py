@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import ssl
@@ -144,49 +143,47 @@ class ConsumerGateway:
         encoded = header.encode()
         signature = signer.sign(RequestHeader.signed_bytes(encoded))
         expected_hash = request_hash(encoded, body)
-        log_request = asyncio.ensure_future(ctx.log.append(LogRecord(
+        # The request's log record is written together with the response's, in one
+        # group commit; if the exchange fails after this point it is written with the
+        # failure's monitoring record (handle()). Either way no response is released
+        # before its records are durable.
+        state["pending"] = [LogRecord(
             logged_at=request_in, side="consumer", kind="request", message_id=message_id,
             request_id=request_id, client_id=str(client), service_id=str(service),
             envelope=encoded, signature=signature, signer_cert_fingerprint=signer.fingerprint,
-            body=body, body_digest=header.body_digest)))
-        try:
-            # (3) route to a provider gateway over mutual TLS
-            request_out = ctx.clock()
-            resp_header, resp_enc, resp_sig, resp_cert, resp_body, provider = await self._send(
-                view, providers, encoded, signature, signer.certificate_der, body)
-            response_in = ctx.clock()
-            # (6) verify the provider's signature and its binding to our request
-            if isinstance(resp_header, web.Response):  # an X-Road error from the provider
-                await log_request
-                await self._opmon(state, request, request_in, request_out, response_in,
-                                  resp_header, resp_header.headers.get("X-Road-Error", ""),
-                                  "", provider)
-                return resp_header
-            self._verify_response(view, resp_header, resp_enc, resp_sig, resp_cert, resp_body,
-                                  service, provider, request_id, expected_hash)
-            out = web.Response(status=resp_header.status, body=resp_body)
-            for name, value in resp_header.headers:
-                out.headers.add(name, value)
-            out.headers.update({
-                "X-Road-Client": str(client), "X-Road-Service": str(service),
-                "X-Road-Id": message_id, "X-Road-Request-Id": request_id,
-                "X-Road-Request-Hash": resp_header.request_hash,
-            })
-            # The response is released only when both log records are durable; the
-            # monitoring record rides in the same group commit.
-            await asyncio.gather(log_request, ctx.log.append(
-                LogRecord(logged_at=response_in, side="consumer", kind="response",
-                          message_id=message_id, request_id=request_id, client_id=str(client),
-                          service_id=str(service), envelope=resp_enc, signature=resp_sig,
-                          signer_cert_fingerprint=hashlib.sha256(resp_cert).hexdigest(),
-                          body=resp_body, body_digest=resp_header.body_digest,
-                          status=resp_header.status),
-                self._opmon_entry(state, request, request_in, request_out, response_in,
-                                  out.status, "", "", provider, len(resp_body))))
-        except BaseException:
-            if not log_request.done():
-                log_request.cancel()
-            raise
+            body=body, body_digest=header.body_digest)]
+        # (3) route to a provider gateway over mutual TLS
+        request_out = ctx.clock()
+        resp_header, resp_enc, resp_sig, resp_cert, resp_body, provider = await self._send(
+            view, providers, encoded, signature, signer.certificate_der, body)
+        response_in = ctx.clock()
+        # (6) verify the provider's signature and its binding to our request
+        if isinstance(resp_header, web.Response):  # an X-Road error from the provider
+            await self._opmon(state, request, request_in, request_out, response_in,
+                              resp_header, resp_header.headers.get("X-Road-Error", ""),
+                              "", provider)
+            return resp_header
+        self._verify_response(view, resp_header, resp_enc, resp_sig, resp_cert, resp_body,
+                              service, provider, request_id, expected_hash)
+        out = web.Response(status=resp_header.status, body=resp_body)
+        for name, value in resp_header.headers:
+            out.headers.add(name, value)
+        out.headers.update({
+            "X-Road-Client": str(client), "X-Road-Service": str(service),
+            "X-Road-Id": message_id, "X-Road-Request-Id": request_id,
+            "X-Road-Request-Hash": resp_header.request_hash,
+        })
+        records = state.pop("pending")
+        await ctx.log.append(
+            *records,
+            LogRecord(logged_at=response_in, side="consumer", kind="response",
+                      message_id=message_id, request_id=request_id, client_id=str(client),
+                      service_id=str(service), envelope=resp_enc, signature=resp_sig,
+                      signer_cert_fingerprint=hashlib.sha256(resp_cert).hexdigest(),
+                      body=resp_body, body_digest=resp_header.body_digest,
+                      status=resp_header.status),
+            self._opmon_entry(state, request, request_in, request_out, response_in,
+                              out.status, "", "", provider, len(resp_body)))
         return out
 
     async def _send(self, view: TrustView, providers: tuple[GatewayEntry, ...], encoded: bytes,
@@ -280,7 +277,7 @@ class ConsumerGateway:
                      provider: GatewayEntry | None = None) -> None:
         """Record a failed exchange; monitoring must never fail the answer itself."""
         try:
-            await self.ctx.log.append(self._opmon_entry(
+            await self.ctx.log.append(*state.pop("pending", ()), self._opmon_entry(
                 state, request, request_in, request_out, response_in, response.status,
                 fault_code, fault_string, provider))
         except SildError as e:

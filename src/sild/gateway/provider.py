@@ -8,7 +8,6 @@ answer only when both log records are durable.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 from datetime import datetime, timedelta
@@ -105,9 +104,9 @@ class ProviderGateway:
             log.info("exchange_failed", code=code, message=e.message,
                      request_id=state["request_id"])
             try:
-                await self.ctx.log.append(self._opmon(state, request_in, None, None, 500
-                                                      if code.startswith("Server.") else 400,
-                                                      code, e.message, 0))
+                await self.ctx.log.append(*state.pop("pending", ()), self._opmon(
+                    state, request_in, None, None, 500 if code.startswith("Server.") else 400,
+                    code, e.message, 0))
             except SildError as le:
                 log.warning("opmon_failed", error=str(le))
             return sild_error_response(e, COMPONENT)
@@ -156,44 +155,42 @@ class ProviderGateway:
         provider_signer = ctx.keys.for_member(header.service.member)
         if provider_signer is None:
             raise ConfigurationError(f"this gateway holds no sign key for {header.service.member}")
-        log_request = asyncio.ensure_future(ctx.log.append(LogRecord(
+        state["pending"] = [LogRecord(
             logged_at=request_in, side="provider", kind="request",
             message_id=header.message_id, request_id=header.request_id,
             client_id=str(header.client), service_id=str(header.service), envelope=encoded,
             signature=signature, signer_cert_fingerprint=hashlib.sha256(cert_der).hexdigest(),
-            body=body, body_digest=header.body_digest)))
-        try:
-            # (4c) access rights, or a metaservice; (5) call the provider IS
-            request_out = ctx.clock()
-            if header.service.service_code in METASERVICES:
-                status, ctype, resp_body = answer_metaservice(
-                    ctx.access, header.service, header.client, header.query, view.conf)
-                resp_headers: tuple[tuple[str, str], ...] = (("content-type", ctype),)
-            else:
-                target = ctx.access.check_access(header.service, header.client, header.method,
-                                                 header.path, view.conf)
-                status, resp_headers, resp_body = await self._call_is(target, header, body)
-            response_in = ctx.clock()
-            resp = ResponseHeader(
-                request_id=header.request_id, request_hash=request_hash(encoded, body),
-                service=header.service, provider=ctx.server,
-                time=response_in.replace(microsecond=0), status=status, headers=resp_headers,
-                body_digest=body_digest(resp_body), body_length=len(resp_body))
-            resp_enc = resp.encode()
-            resp_sig = provider_signer.sign(ResponseHeader.signed_bytes(resp_enc))
-            await asyncio.gather(log_request, ctx.log.append(
-                LogRecord(logged_at=response_in, side="provider", kind="response",
-                          message_id=header.message_id, request_id=header.request_id,
-                          client_id=str(header.client), service_id=str(header.service),
-                          envelope=resp_enc, signature=resp_sig,
-                          signer_cert_fingerprint=provider_signer.fingerprint, body=resp_body,
-                          body_digest=resp.body_digest, status=status),
-                self._opmon(state, request_in, request_out, response_in, status, "", "",
-                            len(resp_body))))
-        except BaseException:
-            if not log_request.done():
-                log_request.cancel()
-            raise
+            body=body, body_digest=header.body_digest)]
+        # (4c) access rights, or a metaservice; (5) call the provider IS
+        request_out = ctx.clock()
+        if header.service.service_code in METASERVICES:
+            status, ctype, resp_body = answer_metaservice(
+                ctx.access, header.service, header.client, header.query, view.conf)
+            resp_headers: tuple[tuple[str, str], ...] = (("content-type", ctype),)
+        else:
+            target = ctx.access.check_access(header.service, header.client, header.method,
+                                             header.path, view.conf)
+            status, resp_headers, resp_body = await self._call_is(target, header, body)
+        response_in = ctx.clock()
+        resp = ResponseHeader(
+            request_id=header.request_id, request_hash=request_hash(encoded, body),
+            service=header.service, provider=ctx.server,
+            time=response_in.replace(microsecond=0), status=status, headers=resp_headers,
+            body_digest=body_digest(resp_body), body_length=len(resp_body))
+        resp_enc = resp.encode()
+        resp_sig = provider_signer.sign(ResponseHeader.signed_bytes(resp_enc))
+        # One group commit for request, response and monitoring record; the response
+        # leaves only once it is durable (ARCHITECTURE.md §4 durability rule).
+        await ctx.log.append(
+            *state.pop("pending"),
+            LogRecord(logged_at=response_in, side="provider", kind="response",
+                      message_id=header.message_id, request_id=header.request_id,
+                      client_id=str(header.client), service_id=str(header.service),
+                      envelope=resp_enc, signature=resp_sig,
+                      signer_cert_fingerprint=provider_signer.fingerprint, body=resp_body,
+                      body_digest=resp.body_digest, status=status),
+            self._opmon(state, request_in, request_out, response_in, status, "", "",
+                        len(resp_body)))
         return web.Response(status=200, body=resp_body, headers={
             "Sild-Response": base64.b64encode(resp_enc).decode(),
             "Sild-Signature": base64.b64encode(resp_sig).decode(),
