@@ -69,6 +69,7 @@ __all__ = [
     "StorageError",
     "TransportError",
     "UnknownMember",
+    "normalise_code",
     "xroad_code_at",
 ]
 
@@ -249,6 +250,29 @@ class ServiceUnavailable(SildError):
 
     code = "MaintenanceMode"
     http_status = 503
+
+
+_LOWER_COMPONENTS = {"clientproxy": "ClientProxy", "serverproxy": "ServerProxy"}
+
+
+def normalise_code(code: str) -> str:
+    """An X-Road error code in the documented CamelCase form.
+
+    X-Road 7.8 changed the spelling to lower snake case (``server.serverproxy.access_denied``,
+    research/xroad.md §0.1); parsers must accept both. Already CamelCase codes come back
+    unchanged; unknown words are CamelCased part by part.
+    """
+    parts = code.strip().split(".")
+    if not parts or not parts[0] or parts[0][0].isupper():
+        return code.strip()
+    out = []
+    for part in parts:
+        low = part.lower()
+        if low in _LOWER_COMPONENTS:
+            out.append(_LOWER_COMPONENTS[low])
+        else:
+            out.append("".join(w[:1].upper() + w[1:] for w in part.split("_")))
+    return ".".join(out)
 
 
 def xroad_code_at(error: SildError, component: str) -> str:

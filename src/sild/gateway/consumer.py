@@ -32,6 +32,7 @@ from sild.errors import (
     SslAuthenticationFailed,
     TransportError,
     UnknownClient,
+    normalise_code,
     xroad_code_at,
 )
 from sild.gateway.context import GatewayContext, epoch_ms
@@ -207,7 +208,8 @@ class ConsumerGateway:
                         passthrough = web.Response(
                             status=resp.status, body=payload,
                             content_type=resp.content_type or "application/json",
-                            headers={"X-Road-Error": resp.headers["X-Road-Error"]})
+                            headers={"X-Road-Error": normalise_code(
+                                resp.headers["X-Road-Error"])})
                         return passthrough, b"", b"", b"", b"", provider
                     if resp.status != 200:
                         raise InvalidMessage(f"provider gateway answered HTTP {resp.status} "

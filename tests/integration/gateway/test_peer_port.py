@@ -208,3 +208,44 @@ def test_consumer_refuses_provider_with_unexpected_certificate(net: Net) -> None
         view.gateways_by_address.update(original)
 
 
+
+
+def test_revoked_auth_certificate_is_refused_after_refresh(tmp_path: Path) -> None:
+    """Revoking a gateway's auth certificate stops its traffic within one refresh."""
+    import time as _time
+
+    from sild.crypto.certs import fingerprint, load_certificate, serial_hex
+    from sild.localnet import LocalNet
+    from sild.registry.service import Registry
+    from sild.store import make_engine
+    from sild.testing.exchange import grant
+    from sild.testing.netthread import NetThread
+
+    # Its own network: gateways refresh global configuration every second.
+    access: dict[str, object] = {}
+
+    def access_factory(s: object, _url: str) -> object:
+        from sild.testing.gateway_doubles import MemoryAccess
+
+        access[s.server.server_code] = MemoryAccess()  # type: ignore[attr-defined]
+        return access[s.server.server_code]  # type: ignore[attr-defined]
+
+    from sild.testing.gateway_doubles import MemoryLog
+
+    net = LocalNet.create(tmp_path / "net", [PROVIDER, CONSUMER], instance_id="EE",
+                          log_factory=lambda s: MemoryLog(),
+                          access_factory=access_factory,  # type: ignore[arg-type]
+                          expire_seconds=30, refresh_interval=1)
+    with NetThread(net) as t:
+        n = Net(t, net, {}, access)  # type: ignore[arg-type]
+        grant(n, ECHO, "/echo")
+        url = f"{n.consumer_url()}/r1/{ECHO.path()}"
+        assert call(url, headers={"X-Road-Client": str(CLIENT)})[0] == 200
+        cert = load_certificate(net.gateway_settings[CONSUMER.server].auth_cert_path.read_bytes())
+        engine = make_engine(net.instance.database_url)
+        ca = load_certificate((net.instance.ca_dir / "ca.pem").read_bytes())
+        Registry(engine, "EE").revoke(fingerprint(ca), serial_hex(cert), reason="test")
+        engine.dispose()
+        _time.sleep(3)  # the registry re-signs at once; gateways refresh every second
+        status, _, body = call(url, headers={"X-Road-Client": str(CLIENT)})
+        assert (status, error_type(body)) == (500, "Server.ServerProxy.SslAuthenticationFailed")
