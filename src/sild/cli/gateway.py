@@ -71,6 +71,21 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--dir", required=True, metavar="DIR")
     add_passphrase_arg(serve)
     serve.set_defaults(func=run_serve)
+    isc = s.add_parser("is-client", help="IS certificates for an HTTPS IS port (is_tls)")
+    iss = isc.add_subparsers(dest="is_client_command", metavar="ACTION", required=True)
+    add = iss.add_parser("add", help="register an information system's certificate")
+    add.add_argument("client", help="INSTANCE/CLASS/MEMBER[/SUBSYSTEM]")
+    add.add_argument("certificate", metavar="PEM")
+    add.add_argument("--dir", required=True, metavar="DIR")
+    add.set_defaults(func=run_is_client_add)
+    ls = iss.add_parser("list", help="registered IS certificates")
+    ls.add_argument("--dir", required=True, metavar="DIR")
+    ls.set_defaults(func=run_is_client_list)
+    rm = iss.add_parser("remove", help="remove an IS certificate")
+    rm.add_argument("client")
+    rm.add_argument("fingerprint")
+    rm.add_argument("--dir", required=True, metavar="DIR")
+    rm.set_defaults(func=run_is_client_remove)
     gateway_services.add_subcommands(s)
     gateway_log.add_subcommands(s)
 
@@ -189,4 +204,41 @@ def run_serve(args: argparse.Namespace) -> int:
     console.print(f"gateway {settings.server}: IS http://{settings.is_listen}, "
                   f"peers https://{settings.peer_listen}, admin http://{settings.admin_listen}")
     uvloop.run(serve_gateway(settings, passphrase=read_passphrase(args.passphrase_file)))
+    return 0
+
+
+def run_is_client_add(args: argparse.Namespace) -> int:
+    from sild.core.identifiers import parse_client
+    from sild.gateway.config import GatewaySettings
+    from sild.gateway.is_clients import add_is_client
+
+    settings = GatewaySettings.load(Path(args.dir))
+    fp = add_is_client(settings.is_clients_dir, parse_client(args.client),
+                       load_certificate(_read(args.certificate)))
+    note = "" if settings.is_tls else " (is_tls is false in gateway.toml: not used until set)"
+    console.print(f"IS certificate {fp} registered for {args.client}{note}; "
+                  "restart the gateway to apply")
+    return 0
+
+
+def run_is_client_list(args: argparse.Namespace) -> int:
+    from sild.cli._common import table
+    from sild.gateway.config import GatewaySettings
+    from sild.gateway.is_clients import load_is_clients
+
+    clients, _ = load_is_clients(GatewaySettings.load(Path(args.dir)).is_clients_dir)
+    table("IS certificates", ["client", "sha256"],
+          ((str(c), fp) for c, fps in sorted(clients.items(), key=lambda kv: str(kv[0]))
+           for fp in sorted(fps)))
+    return 0
+
+
+def run_is_client_remove(args: argparse.Namespace) -> int:
+    from sild.core.identifiers import parse_client
+    from sild.gateway.config import GatewaySettings
+    from sild.gateway.is_clients import remove_is_client
+
+    remove_is_client(GatewaySettings.load(Path(args.dir)).is_clients_dir,
+                     parse_client(args.client), args.fingerprint)
+    console.print(f"IS certificate {args.fingerprint} removed for {args.client}")
     return 0

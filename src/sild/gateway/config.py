@@ -16,6 +16,9 @@
     server = "EE/GOV/70000001/gw1"
     database = "sqlite:////abs/gateway.db"
     is_listen = "127.0.0.1:8080"      # IS-facing, plain HTTP (X-Road 8080)
+    is_tls = false                    # true: HTTPS, and every IS must present a client
+                                      # certificate registered for its X-Road-Client
+                                      # (`sild gateway is-client add`; files in is-clients/)
     peer_listen = "127.0.0.1:5500"    # inter-gateway mutual TLS (X-Road 5500)
     admin_listen = "127.0.0.1:5566"   # admin API + /health + /metrics, localhost only
 
@@ -73,6 +76,7 @@ class GatewaySettings:
     limits: GatewayLimits = field(default_factory=GatewayLimits)
     log_body: str = "full"
     retention_days: int = 30
+    is_tls: bool = False
 
     @property
     def anchor_path(self) -> Path:
@@ -89,6 +93,11 @@ class GatewaySettings:
     @property
     def sign_dir(self) -> Path:
         return self.root / "keys" / "sign"
+
+    @property
+    def is_clients_dir(self) -> Path:
+        """Certificates of information systems, one file per (client, certificate)."""
+        return self.root / "is-clients"
 
     @property
     def conf_cache(self) -> Path:
@@ -123,6 +132,7 @@ class GatewaySettings:
                 is_listen=str(gw.get("is_listen", "127.0.0.1:8080")),
                 peer_listen=str(gw.get("peer_listen", "127.0.0.1:5500")),
                 admin_listen=str(gw.get("admin_listen", "127.0.0.1:5566")),
+                is_tls=bool(gw.get("is_tls", False)),
                 limits=GatewayLimits(
                     max_body=int(lim.get("max_body", d.max_body)),
                     is_timeout=float(lim.get("is_timeout", d.is_timeout)),
@@ -154,7 +164,8 @@ class GatewaySettings:
             f"database = {q(self.database_url)}\n"
             f"is_listen = {q(self.is_listen)}\n"
             f"peer_listen = {q(self.peer_listen)}\n"
-            f"admin_listen = {q(self.admin_listen)}\n\n"
+            f"admin_listen = {q(self.admin_listen)}\n"
+            f"is_tls = {'true' if self.is_tls else 'false'}\n\n"
             "[limits]\n"
             f"max_body = {lim.max_body}\n"
             f"is_timeout = {lim.is_timeout}\n"

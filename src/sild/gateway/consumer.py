@@ -21,6 +21,7 @@ from sild.core.envelope import RequestHeader, ResponseHeader, body_digest, reque
 from sild.core.globalconf import GatewayEntry
 from sild.core.identifiers import ClientId, ServiceId, parse_client
 from sild.crypto.keys import verify
+from sild.crypto.tls import peer_fingerprint
 from sild.errors import (
     ConfigurationError,
     InternalError,
@@ -89,6 +90,18 @@ class ConsumerGateway:
             raise MissingHeader("X-Road-Client header is missing")
         return parse_client(values[-1].strip())  # PR-REST: the last one wins
 
+    def _check_is_certificate(self, request: web.Request, client: ClientId) -> None:
+        """HTTPS IS port: the caller's certificate must be registered for the client."""
+        transport = request.transport
+        fp = peer_fingerprint(transport.get_extra_info("ssl_object") if transport else None)
+        if fp is None:
+            raise SslAuthenticationFailed(
+                f"Client ({client}) specifies HTTPS but did not supply TLS certificate")
+        assert self.ctx.is_clients is not None
+        if fp not in self.ctx.is_clients.get(client, frozenset()):
+            raise SslAuthenticationFailed(
+                f"the information system's certificate is not registered for {client}")
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request_in = self.ctx.clock()
         accept = request.headers.get("Accept", "")
@@ -116,6 +129,8 @@ class ConsumerGateway:
         client = self.parse_client_header(request)
         state["client"], state["service"] = client, service
         ctx.check_open()
+        if ctx.is_clients is not None:
+            self._check_is_certificate(request, client)
         view = ctx.trust()
         own = ctx.own_entry(view)
         if client not in own.clients:

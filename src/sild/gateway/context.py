@@ -9,7 +9,7 @@ tested with in-memory doubles (STYLE.md rule 5) while integration tests and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -102,6 +102,8 @@ class GatewayContext:
     log_body: str = "full"
     clock: Callable[[], datetime] = utc_now
     maintenance: bool = False
+    # client → registered IS certificate fingerprints when the IS port is HTTPS, else None
+    is_clients: Mapping[ClientId, frozenset[str]] | None = None
     replay: ReplayCache = field(init=False)
     _view: TrustView | None = field(default=None, init=False)
     started: float = field(default_factory=time.time)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from sild.errors import ConfigurationError, SildError
 from sild.gateway.config import GatewaySettings
 from sild.gateway.consumer import MESSAGE_PATH, ConsumerGateway
 from sild.gateway.context import AccessPort, GatewayContext, LogPort
+from sild.gateway.is_clients import load_is_clients
 from sild.gateway.metaservices import list_clients
 from sild.gateway.metrics import GatewayMetrics
 from sild.gateway.pinning import PinnedConnector
@@ -92,6 +94,18 @@ class Gateway:
         self._client_tls = client_context(s.auth_cert_path, s.auth_key_path,
                                           password=self.passphrase, ca_pems=ca_pems)
         self._loaded_cas.update(ca_pems)
+        is_tls = None
+        if s.is_tls:
+            clients, is_pems = load_is_clients(s.is_clients_dir)
+            self.ctx.is_clients = clients
+            is_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            is_tls.minimum_version = ssl.TLSVersion.TLSv1_2
+            is_tls.load_cert_chain(str(s.auth_cert_path), str(s.auth_key_path),
+                                   password=self.passphrase)
+            # Optional at the TLS layer so that a caller without a certificate gets an
+            # X-Road error, not a broken handshake; required by the consumer check.
+            is_tls.verify_mode = ssl.CERT_OPTIONAL
+            trust_cas(is_tls, is_pems)
         peer_session = aiohttp.ClientSession(
             connector=PinnedConnector(self._expected_peer, ssl=self._client_tls, limit=1024,
                                       limit_per_host=256, keepalive_timeout=60),
@@ -111,7 +125,7 @@ class Gateway:
         peer_app = web.Application(client_max_size=s.limits.max_body + 1024,
                                    middlewares=[self._measure("provider")])
         peer_app.router.add_post(MESSAGE_PATH, self.provider.handle)
-        await self._serve(is_app, s.is_listen, None)
+        await self._serve(is_app, s.is_listen, is_tls)
         await self._serve(peer_app, s.peer_listen, self._server_tls, max_field=ENVELOPE_FIELD)
         if self.admin_app_factory is not None:
             await self._serve_admin()
