@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import ssl
 import uuid
@@ -18,6 +17,8 @@ import structlog
 from aiohttp import web
 
 from sild.core.envelope import RequestHeader, ResponseHeader, body_digest, request_hash
+from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
+from sild.core.frame import encode_frame, parse_frame
 from sild.core.globalconf import GatewayEntry
 from sild.core.identifiers import ClientId, ServiceId, parse_client
 from sild.crypto.keys import verify
@@ -37,7 +38,7 @@ from sild.errors import (
     xroad_code_at,
 )
 from sild.gateway.context import GatewayContext, epoch_ms
-from sild.gateway.http import forwardable, read_body, sild_error_response
+from sild.gateway.http import forwardable, read_body, read_limited, sild_error_response
 from sild.gateway.messagelog import LogRecord
 from sild.gateway.opmon import OpMonRecord
 from sild.gateway.pinning import PeerMismatch
@@ -48,20 +49,10 @@ __all__ = ["MESSAGE_PATH", "ConsumerGateway"]
 log = structlog.get_logger("sild.gateway.consumer")
 
 MESSAGE_PATH = "/sild/v1/message"
+# What a frame adds to a body at most: magic, lengths, a 64 KiB header, signature and
+# certificate (sild.core.frame).
+FRAME_OVERHEAD = 5 + 4 + 64 * 1024 + 2 * (2 + 0xFFFF)
 COMPONENT = "ClientProxy"
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _unb64(value: str | None, what: str) -> bytes:
-    if not value:
-        raise InvalidMessage(f"provider gateway response lacks {what}")
-    try:
-        return base64.b64decode(value, validate=True)
-    except ValueError as e:
-        raise InvalidMessage(f"provider gateway response: {what} is not base64") from e
 
 
 class ConsumerGateway:
@@ -205,20 +196,19 @@ class ConsumerGateway:
     async def _send(self, view: TrustView, providers: tuple[GatewayEntry, ...], encoded: bytes,
                     signature: bytes, cert_der: bytes, body: bytes) -> tuple[Any, ...]:
         """POST the envelope to the first provider gateway that accepts a connection."""
-        headers = {"Sild-Request": _b64(encoded), "Sild-Signature": _b64(signature),
-                   "Sild-Signer": _b64(cert_der), "Content-Type": "application/octet-stream"}
+        frame = encode_frame(encoded, signature, cert_der, body)
+        headers = {"Content-Type": FRAME_TYPE}
         timeout = aiohttp.ClientTimeout(total=self.ctx.limits.peer_timeout)
         last: Exception | None = None
         for provider in providers:
             url = f"https://{provider.address}{MESSAGE_PATH}"
             try:
-                async with self.peers.post(url, data=body, headers=headers,
+                async with self.peers.post(url, data=frame, headers=headers,
                                            timeout=timeout) as resp:
                     # The TLS peer was pinned to the registered certificate when the
                     # connection was made (sild.gateway.pinning, ARCHITECTURE.md §3).
-                    payload = await resp.content.read(self.ctx.limits.max_body + 1)
-                    if len(payload) > self.ctx.limits.max_body:
-                        raise InvalidMessage("provider response exceeds the body limit")
+                    payload = await read_limited(resp.content, self.ctx.limits.max_body
+                                                 + FRAME_OVERHEAD, "provider response")
                     if "X-Road-Error" in resp.headers:
                         passthrough = web.Response(
                             status=resp.status, body=payload,
@@ -229,10 +219,9 @@ class ConsumerGateway:
                     if resp.status != 200:
                         raise InvalidMessage(f"provider gateway answered HTTP {resp.status} "
                                              "without a signed response")
-                    enc = _unb64(resp.headers.get("Sild-Response"), "Sild-Response")
-                    sig = _unb64(resp.headers.get("Sild-Signature"), "Sild-Signature")
-                    cert = _unb64(resp.headers.get("Sild-Signer"), "Sild-Signer")
-                    return ResponseHeader.parse(enc), enc, sig, cert, payload, provider
+                    f = parse_frame(payload)
+                    return (ResponseHeader.parse(f.header), f.header, f.signature,
+                            f.certificate, f.body, provider)
             except aiohttp.ClientConnectorError as e:
                 # Nothing was sent: safe to try the next gateway hosting the provider.
                 last = e

@@ -22,6 +22,7 @@ __all__ = [
     "error_response",
     "forwardable",
     "read_body",
+    "read_limited",
     "sild_error_response",
     "status_for",
 ]
@@ -77,6 +78,18 @@ def sild_error_response(error: SildError, component: str, *, accept: str = "",
     code = xroad_code_at(error, component)
     return error_response(code, error.message, accept=accept,
                           status=status_for(code, error), extra_headers=extra_headers)
+
+
+async def read_limited(stream: object, limit: int, what: str) -> bytes:
+    """All of a client response's body, or :class:`InvalidRequest` past ``limit`` bytes."""
+    chunks = []
+    size = 0
+    async for chunk in stream.iter_chunked(64 * 1024):  # type: ignore[attr-defined]  # StreamReader
+        size += len(chunk)
+        if size > limit:
+            raise InvalidRequest(f"{what} exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

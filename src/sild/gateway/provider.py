@@ -8,7 +8,6 @@ answer only when both log records are durable.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +18,8 @@ from aiohttp import web
 from cryptography import x509
 
 from sild.core.envelope import RequestHeader, ResponseHeader, body_digest, request_hash
+from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
+from sild.core.frame import encode_frame, parse_frame
 from sild.core.globalconf import GatewayEntry
 from sild.crypto.certs import fingerprint, serial_hex
 from sild.crypto.keys import verify
@@ -27,7 +28,7 @@ from sild.errors import (
     ConfigurationError,
     InternalError,
     InvalidMessage,
-    MissingHeader,
+    InvalidRequest,
     SignatureError,
     SildError,
     SslAuthenticationFailed,
@@ -35,8 +36,9 @@ from sild.errors import (
     UnknownClient,
     xroad_code_at,
 )
+from sild.gateway.consumer import FRAME_OVERHEAD
 from sild.gateway.context import GatewayContext, epoch_ms
-from sild.gateway.http import HOP_BY_HOP, read_body, sild_error_response
+from sild.gateway.http import HOP_BY_HOP, read_body, read_limited, sild_error_response
 from sild.gateway.messagelog import LogRecord
 from sild.gateway.metaservices import METASERVICES, answer_metaservice
 from sild.gateway.opmon import OpMonRecord
@@ -47,16 +49,6 @@ __all__ = ["ProviderGateway"]
 log = structlog.get_logger("sild.gateway.provider")
 
 COMPONENT = "ServerProxy"
-
-
-def _header_bytes(request: web.Request, name: str) -> bytes:
-    value = request.headers.get(name)
-    if not value:
-        raise MissingHeader(f"{name} header is missing")
-    try:
-        return base64.b64decode(value, validate=True)
-    except ValueError as e:
-        raise InvalidMessage(f"{name} header is not base64") from e
 
 
 class ProviderGateway:
@@ -123,9 +115,9 @@ class ProviderGateway:
         peer = self._peer(request, view)
         state["peer"] = str(peer.id)
         # (4b) the signed envelope
-        encoded = _header_bytes(request, "Sild-Request")
-        signature = _header_bytes(request, "Sild-Signature")
-        cert_der = _header_bytes(request, "Sild-Signer")
+        frame = parse_frame(await read_body(request, ctx.limits.max_body + FRAME_OVERHEAD))
+        encoded, signature, cert_der, body = (frame.header, frame.signature, frame.certificate,
+                                              frame.body)
         header = RequestHeader.parse(encoded)
         state.update(client=header.client, service=header.service,
                      message_id=header.message_id, request_id=header.request_id,
@@ -147,7 +139,8 @@ class ProviderGateway:
         skew = timedelta(seconds=ctx.limits.freshness)
         if not request_in - skew <= header.time <= request_in + skew:
             raise InvalidMessage("request is outside the freshness window (clock skew or replay)")
-        body = await read_body(request, ctx.limits.max_body)
+        if len(body) > ctx.limits.max_body:
+            raise InvalidRequest(f"request body exceeds the limit of {ctx.limits.max_body}")
         state["size"] = len(body)
         if header.body_length != len(body) or header.body_digest != body_digest(body):
             raise SignatureError("request body does not match its signed digest (tampered)")
@@ -191,12 +184,9 @@ class ProviderGateway:
                       body_digest=resp.body_digest, status=status),
             self._opmon(state, request_in, request_out, response_in, status, "", "",
                         len(resp_body)))
-        return web.Response(status=200, body=resp_body, headers={
-            "Sild-Response": base64.b64encode(resp_enc).decode(),
-            "Sild-Signature": base64.b64encode(resp_sig).decode(),
-            "Sild-Signer": base64.b64encode(provider_signer.certificate_der).decode(),
-            "Content-Type": "application/octet-stream",
-        })
+        return web.Response(status=200, body=encode_frame(
+            resp_enc, resp_sig, provider_signer.certificate_der, resp_body),
+            content_type=FRAME_TYPE)
 
     async def _call_is(self, target: Any, header: RequestHeader,
                        body: bytes) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
@@ -220,9 +210,11 @@ class ProviderGateway:
                 header.method, url, data=body or None, headers=headers, timeout=timeout,
                 allow_redirects=False, ssl=ssl_arg,  # redirects go back, not followed
             ) as resp:
-                payload = await resp.content.read(self.ctx.limits.max_body + 1)
-                if len(payload) > self.ctx.limits.max_body:
-                    raise TransportError("provider IS response exceeds the body limit")
+                try:
+                    payload = await read_limited(resp.content, self.ctx.limits.max_body,
+                                                 "provider IS response")
+                except InvalidRequest as e:
+                    raise TransportError(str(e)) from e
                 out = tuple((k.lower(), v) for k, v in resp.headers.items()
                             if k.lower() not in HOP_BY_HOP
                             and not k.lower().startswith(("x-road-", "sild-")))

@@ -31,7 +31,7 @@ from sild.crypto.tls import client_context, server_context, trust_cas
 from sild.embedded import start_embedded
 from sild.errors import ConfigurationError, SildError
 from sild.gateway.config import GatewaySettings
-from sild.gateway.consumer import MESSAGE_PATH, ConsumerGateway
+from sild.gateway.consumer import FRAME_OVERHEAD, MESSAGE_PATH, ConsumerGateway
 from sild.gateway.context import AccessPort, GatewayContext, LogPort
 from sild.gateway.is_clients import load_is_clients
 from sild.gateway.metaservices import list_clients
@@ -42,10 +42,6 @@ from sild.gateway.signer import SignKeys
 from sild.instance import parse_listen
 
 __all__ = ["Gateway"]
-
-# The signed header travels base64-encoded in one HTTP header field; it is at most
-# 64 KiB (sild.core.envelope.MAX_HEADER_BYTES), i.e. ~88 KiB of base64.
-ENVELOPE_FIELD = 96 * 1024
 
 log = structlog.get_logger("sild.gateway")
 
@@ -109,7 +105,6 @@ class Gateway:
         peer_session = aiohttp.ClientSession(
             connector=PinnedConnector(self._expected_peer, ssl=self._client_tls, limit=1024,
                                       limit_per_host=256, keepalive_timeout=60),
-            max_field_size=ENVELOPE_FIELD, max_line_size=ENVELOPE_FIELD,
             auto_decompress=False)
         is_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=1024, limit_per_host=256, keepalive_timeout=30),
@@ -122,11 +117,11 @@ class Gateway:
                                  middlewares=[self._measure("consumer")])
         is_app.router.add_route("*", "/r1/{tail:.*}", self.consumer.handle)
         is_app.router.add_get("/listClients", self._list_clients)
-        peer_app = web.Application(client_max_size=s.limits.max_body + 1024,
+        peer_app = web.Application(client_max_size=s.limits.max_body + FRAME_OVERHEAD,
                                    middlewares=[self._measure("provider")])
         peer_app.router.add_post(MESSAGE_PATH, self.provider.handle)
         await self._serve(is_app, s.is_listen, is_tls)
-        await self._serve(peer_app, s.peer_listen, self._server_tls, max_field=ENVELOPE_FIELD)
+        await self._serve(peer_app, s.peer_listen, self._server_tls)
         if self.admin_app_factory is not None:
             await self._serve_admin()
         self._tasks.append(asyncio.create_task(confclient.run(self._stop)))
@@ -180,11 +175,9 @@ class Gateway:
     async def _list_clients(self, request: web.Request) -> web.StreamResponse:
         return list_clients(self.ctx, request)
 
-    async def _serve(self, app: web.Application, listen: str, tls: Any,
-                     max_field: int = 8190) -> None:
+    async def _serve(self, app: web.Application, listen: str, tls: Any) -> None:
         host, port = parse_listen(listen)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                               max_field_size=max_field, max_line_size=max_field)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port, ssl_context=tls, backlog=1024).start()

@@ -4,7 +4,6 @@ forged, tampered and replayed envelopes. Each gets its error; none hangs or cras
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import socket
 import ssl
@@ -17,6 +16,8 @@ import pytest
 
 from sild.ca import CertificateAuthority
 from sild.core.envelope import RequestHeader, body_digest
+from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
+from sild.core.frame import encode_frame, parse_frame
 from sild.core.timefmt import utc_now
 from sild.crypto.certs import CertPurpose, build_csr, cert_pem
 from sild.crypto.keys import KeyType, generate_key, save_private_key
@@ -36,15 +37,14 @@ def _header(**changes: object) -> RequestHeader:
     return replace(h, **changes)  # type: ignore[arg-type]
 
 
-def _envelope(net: Net, header: RequestHeader) -> dict[str, str]:
+def _envelope(net: Net, header: RequestHeader) -> dict[str, bytes]:
+    """The parts of a frame, signed with the consumer gateway's member key."""
     keys = SignKeys.load(net.settings(CONSUMER).sign_dir)
     signer = keys.for_member(CONSUMER.member)
     assert signer is not None
     enc = header.encode()
     sig = signer.sign(RequestHeader.signed_bytes(enc))
-    return {"Sild-Request": base64.b64encode(enc).decode(),
-            "Sild-Signature": base64.b64encode(sig).decode(),
-            "Sild-Signer": base64.b64encode(signer.certificate_der).decode()}
+    return {"header": enc, "signature": sig, "certificate": signer.certificate_der}
 
 
 def _tls(net: Net, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
@@ -54,13 +54,17 @@ def _tls(net: Net, cert: Path | None = None, key: Path | None = None) -> ssl.SSL
                           ca_pems=[ca.read_text()])
 
 
-def post(net: Net, headers: dict[str, str], body: bytes = b'{"hello": 1}',
-         tls: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], bytes]:
+def post(net: Net, parts: dict[str, bytes], body: bytes = b'{"hello": 1}',
+         tls: ssl.SSLContext | None = None,
+         raw: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
     url = f"https://{net.settings(PROVIDER).peer_listen}{MESSAGE_PATH}"
+    data = raw if raw is not None else encode_frame(
+        parts.get("header", b""), parts.get("signature", b""), parts.get("certificate", b""),
+        body)
 
     async def go() -> tuple[int, dict[str, str], bytes]:
         async with aiohttp.ClientSession() as session, session.post(
-                url, data=body, headers=headers, ssl=tls or _tls(net),
+                url, data=data, headers={"Content-Type": FRAME_TYPE}, ssl=tls or _tls(net),
                 timeout=aiohttp.ClientTimeout(total=10)) as resp:
             return resp.status, dict(resp.headers), await resp.read()
 
@@ -69,9 +73,10 @@ def post(net: Net, headers: dict[str, str], body: bytes = b'{"hello": 1}',
 
 def test_forged_but_valid_envelope_is_served(net: Net) -> None:
     """Sanity: a correctly signed envelope from the registered gateway gets a signed answer."""
-    status, headers, _ = post(net, _envelope(net, _header()))
+    status, headers, body = post(net, _envelope(net, _header()))
     assert status == 200
-    assert "Sild-Response" in headers
+    assert headers["Content-Type"] == FRAME_TYPE
+    assert parse_frame(body).signature
 
 
 def test_tampered_body(net: Net) -> None:
@@ -84,29 +89,26 @@ def test_bad_signature(net: Net) -> None:
     """A signature over other bytes does not verify."""
     env = _envelope(net, _header())
     other = _envelope(net, _header(path="/other"))
-    env["Sild-Signature"] = other["Sild-Signature"]
+    env["signature"] = other["signature"]
     status, _, body = post(net, env)
     assert (status, error_type(body)) == (400, "Client.InvalidSignatureValue")
 
 
-@pytest.mark.parametrize("missing", ["Sild-Request", "Sild-Signature", "Sild-Signer"])
+@pytest.mark.parametrize("missing", ["header", "signature", "certificate"])
 def test_missing_envelope_parts(net: Net, missing: str) -> None:
-    """An envelope without its header, signature or certificate is refused."""
+    """A frame without its header, signature or certificate is refused."""
     env = _envelope(net, _header())
     del env[missing]
     status, _, body = post(net, env)
     assert (status, error_type(body)) == (400, "Client.MissingHeader")
 
 
-@pytest.mark.parametrize("value", ["!!!", base64.b64encode(b"{}").decode(),
-                                   base64.b64encode(b"x" * 70_000).decode()])
-def test_garbage_envelope_header(net: Net, value: str) -> None:
-    """Garbage in Sild-Request is an InvalidMessage."""
-    env = _envelope(net, _header())
-    env["Sild-Request"] = value
-    status, _, body = post(net, env)
-    assert status == 400
-    assert error_type(body) in ("Client.InvalidMessage", "Client.BadRequest")
+@pytest.mark.parametrize("raw", [b"", b"garbage", b"SILD\x01\x00\x00\x00\x02{}\x00\x01s\x00\x01c",
+                                 b"SILD\x01\x00\x01\x00\x00" + b"x" * 70_000])
+def test_garbage_frames(net: Net, raw: bytes) -> None:
+    """Bytes that are not a well-formed, canonical frame are an InvalidMessage."""
+    status, _, body = post(net, {}, raw=raw)
+    assert (status, error_type(body)) == (400, "Client.InvalidMessage")
 
 
 def test_replayed_envelope(net: Net) -> None:

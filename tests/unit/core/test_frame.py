@@ -1,0 +1,51 @@
+"""The inter-gateway message frame."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sild.core.frame import encode_frame, parse_frame
+from sild.errors import InvalidMessage, MissingHeader
+
+part = st.binary(min_size=1, max_size=300)
+
+
+@given(part, part, part, st.binary(max_size=500))
+def test_round_trip(header: bytes, sig: bytes, cert: bytes, body: bytes) -> None:
+    """parse∘encode gives the parts back, the body byte for byte."""
+    f = parse_frame(encode_frame(header, sig, cert, body))
+    assert (f.header, f.signature, f.certificate, f.body) == (header, sig, cert, body)
+
+
+@given(part, part, part, st.binary(max_size=50), st.data())
+def test_truncation_never_crashes(header: bytes, sig: bytes, cert: bytes, body: bytes,
+                                  data: st.DataObject) -> None:
+    """Any prefix of a frame parses (as a shorter body) or raises InvalidMessage."""
+    raw = encode_frame(header, sig, cert, body)
+    cut = data.draw(st.integers(min_value=0, max_value=len(raw)))
+    try:
+        f = parse_frame(raw[:cut])
+    except (InvalidMessage, MissingHeader):
+        return
+    assert (f.header, f.signature, f.certificate) == (header, sig, cert)
+
+
+@pytest.mark.parametrize("raw", [b"", b"GET / HTTP/1.1", b"SILD\x02" + b"\x00" * 10])
+def test_garbage(raw: bytes) -> None:
+    """Bytes that are not a frame are an InvalidMessage."""
+    with pytest.raises(InvalidMessage):
+        parse_frame(raw)
+
+
+def test_empty_signature_is_missing() -> None:
+    """A frame without a signature is refused as missing."""
+    with pytest.raises(MissingHeader, match="signature"):
+        parse_frame(b"SILD\x01\x00\x00\x00\x01h\x00\x00\x00\x01c")
+
+
+def test_oversize_header_length() -> None:
+    """A declared header over 64 KiB is refused before reading it."""
+    with pytest.raises(InvalidMessage, match="longer than"):
+        parse_frame(b"SILD\x01\x00\x02\x00\x00" + b"x" * 10)
