@@ -17,21 +17,36 @@ from sild.errors import InvalidRequest
 __all__ = ["canonical_json", "parse_json_object", "reference_canonical_json"]
 
 
-def _check(value: Any, depth: int = 0) -> None:
-    if depth > 32:
-        raise InvalidRequest("JSON nested too deeply")
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise InvalidRequest("JSON object keys must be strings")
-            _check(v, depth + 1)
-    elif isinstance(value, list):
-        for v in value:
-            _check(v, depth + 1)
-    elif isinstance(value, float):
-        raise InvalidRequest("floats are not allowed in canonical JSON")
-    elif value is not None and not isinstance(value, str | int | bool):
-        raise InvalidRequest(f"{type(value).__name__} is not a JSON value")
+_SCALARS = (str, int, bool, type(None))
+
+
+def _check(value: Any) -> None:
+    """Only str/int/bool/None/list/dict, string keys, at most 32 levels deep."""
+    stack = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        v, depth = pop()
+        t = type(v)
+        if t is str or t is int or t is bool or v is None:
+            continue
+        if depth > 32:
+            raise InvalidRequest("JSON nested too deeply")
+        if t is dict:
+            for k, item in v.items():
+                if type(k) is not str:
+                    raise InvalidRequest("JSON object keys must be strings")
+                push((item, depth + 1))
+        elif t is list:
+            for item in v:
+                push((item, depth + 1))
+        elif isinstance(v, float):
+            raise InvalidRequest("floats are not allowed in canonical JSON")
+        elif isinstance(v, _SCALARS):  # subclasses, e.g. str enums
+            continue
+        elif isinstance(v, dict | list):
+            push((dict(v) if isinstance(v, dict) else list(v), depth))
+        else:
+            raise InvalidRequest(f"{type(v).__name__} is not a JSON value")
 
 
 def reference_canonical_json(value: Any) -> bytes:

@@ -17,8 +17,9 @@ percent-encoded UTF-8"), then must consist only of ``A-Z a-z 0-9`` and
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeVar, Union
 from urllib.parse import quote, unquote
 
 from sild.errors import InvalidIdentifier
@@ -33,12 +34,34 @@ __all__ = [
     "parse_client",
 ]
 
+T = TypeVar("T")
+
 # PR-REST §4.8: only these characters MUST be used in identifier values.
 _PART = re.compile(r"[A-Za-z0-9'()+,\-.=?]+")
 # Bound every part so a stranger cannot make us hold huge identifiers (DoS).
 MAX_PART_LENGTH = 255
 # Characters of §4.8 that are safe unencoded in a URL path segment.
 _SAFE_IN_PATH = "'()+,-.="
+
+
+# Parsed identifiers by (kind, text): the same few identifiers arrive on every request
+# and the values are immutable. Bounded (cleared when full) so strangers cannot grow it.
+_CACHE: dict[tuple[str, str], object] = {}
+_CACHE_MAX = 8192
+
+
+def _cached(kind: str, text: object, parse: Callable[[], T]) -> T:
+    if not isinstance(text, str):
+        return parse()
+    key = (kind, text)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit  # type: ignore[return-value]  # stored by this same kind
+    value = parse()
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[key] = value
+    return value
 
 
 def _split(text: object, expected: tuple[int, ...], kind: str) -> list[str]:
@@ -99,8 +122,11 @@ class MemberId:
 
     @classmethod
     def parse(cls, text: str) -> MemberId:
-        instance, member_class, member_code = _split(text, (3,), "member")
-        return cls(instance, member_class, member_code)
+        def parse() -> MemberId:
+            instance, member_class, member_code = _split(text, (3,), "member")
+            return cls(instance, member_class, member_code)
+
+        return _cached("member", text, parse)
 
     @property
     def member(self) -> MemberId:
@@ -132,8 +158,11 @@ class SubsystemId:
 
     @classmethod
     def parse(cls, text: str) -> SubsystemId:
-        instance, member_class, member_code, sub = _split(text, (4,), "subsystem")
-        return cls(MemberId(instance, member_class, member_code), sub)
+        def parse() -> SubsystemId:
+            instance, member_class, member_code, sub = _split(text, (4,), "subsystem")
+            return cls(MemberId(instance, member_class, member_code), sub)
+
+        return _cached("subsystem", text, parse)
 
     @property
     def instance(self) -> str:
@@ -158,9 +187,12 @@ ClientId = Union[MemberId, SubsystemId]  # noqa: UP007  (a runtime alias used in
 
 def parse_client(text: str) -> ClientId:
     """Parse an ``X-Road-Client`` value: a member (3 parts) or a subsystem (4 parts)."""
-    parts = _split(text, (3, 4), "client")
-    member = MemberId(parts[0], parts[1], parts[2])
-    return member if len(parts) == 3 else SubsystemId(member, parts[3])
+    def parse() -> ClientId:
+        parts = _split(text, (3, 4), "client")
+        member = MemberId(parts[0], parts[1], parts[2])
+        return member if len(parts) == 3 else SubsystemId(member, parts[3])
+
+    return _cached("client", text, parse)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -175,8 +207,12 @@ class ServiceId:
 
     @classmethod
     def parse(cls, text: str) -> ServiceId:
-        instance, member_class, member_code, sub, service = _split(text, (5,), "service")
-        return cls(SubsystemId(MemberId(instance, member_class, member_code), sub), service)
+        def parse() -> ServiceId:
+            instance, member_class, member_code, sub, service = _split(text, (5,), "service")
+            return cls(SubsystemId(MemberId(instance, member_class, member_code), sub),
+                       service)
+
+        return _cached("service", text, parse)
 
     @property
     def member(self) -> MemberId:
@@ -205,8 +241,11 @@ class ServerId:
 
     @classmethod
     def parse(cls, text: str) -> ServerId:
-        instance, member_class, member_code, code = _split(text, (4,), "server")
-        return cls(MemberId(instance, member_class, member_code), code)
+        def parse() -> ServerId:
+            instance, member_class, member_code, code = _split(text, (4,), "server")
+            return cls(MemberId(instance, member_class, member_code), code)
+
+        return _cached("server", text, parse)
 
     @property
     def instance(self) -> str:
