@@ -9,9 +9,11 @@ strings mean the same document.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["format_rfc3339", "parse_rfc3339", "utc_now"]
+
+_ZERO = timedelta(0)
 
 _RFC3339_Z = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 
@@ -27,7 +29,9 @@ def format_rfc3339(when: datetime) -> str:
         raise ValueError("timestamps must be timezone-aware")
     if when.microsecond:
         raise ValueError("timestamps must be whole seconds")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if when.utcoffset() != _ZERO:
+        when = when.astimezone(UTC)
+    return when.replace(tzinfo=None).isoformat() + "Z"  # isoformat: C-fast, same text
 
 
 def parse_rfc3339(text: object) -> datetime:

@@ -208,7 +208,8 @@ class ConsumerGateway:
                     # The TLS peer was pinned to the registered certificate when the
                     # connection was made (sild.gateway.pinning, ARCHITECTURE.md §3).
                     payload = await read_limited(resp.content, self.ctx.limits.max_body
-                                                 + FRAME_OVERHEAD, "provider response")
+                                                 + FRAME_OVERHEAD, "provider response",
+                                                 resp.content_length)
                     if "X-Road-Error" in resp.headers:
                         passthrough = web.Response(
                             status=resp.status, body=payload,

@@ -80,8 +80,14 @@ def sild_error_response(error: SildError, component: str, *, accept: str = "",
                           status=status_for(code, error), extra_headers=extra_headers)
 
 
-async def read_limited(stream: object, limit: int, what: str) -> bytes:
+async def read_limited(stream: object, limit: int, what: str,
+                       declared: int | None = None) -> bytes:
     """All of a client response's body, or :class:`InvalidRequest` past ``limit`` bytes."""
+    if declared is not None:
+        if declared > limit:
+            raise InvalidRequest(f"{what} of {declared} bytes exceeds the limit of {limit}")
+        data: bytes = await stream.readexactly(declared)  # type: ignore[attr-defined]
+        return data
     chunks = []
     size = 0
     async for chunk in stream.iter_chunked(64 * 1024):  # type: ignore[attr-defined]  # StreamReader
@@ -95,8 +101,11 @@ async def read_limited(stream: object, limit: int, what: str) -> bytes:
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, refusing more than ``limit`` bytes without reading past it."""
     declared = request.content_length
-    if declared is not None and declared > limit:
-        raise InvalidRequest(f"request body of {declared} bytes exceeds the limit of {limit}")
+    if declared is not None:
+        if declared > limit:
+            raise InvalidRequest(
+                f"request body of {declared} bytes exceeds the limit of {limit}")
+        return await request.read()  # bounded: aiohttp stops at Content-Length
     chunks = []
     size = 0
     async for chunk in request.content.iter_chunked(64 * 1024):

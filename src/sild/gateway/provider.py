@@ -212,7 +212,7 @@ class ProviderGateway:
             ) as resp:
                 try:
                     payload = await read_limited(resp.content, self.ctx.limits.max_body,
-                                                 "provider IS response")
+                                                 "provider IS response", resp.content_length)
                 except InvalidRequest as e:
                     raise TransportError(str(e)) from e
                 out = tuple((k.lower(), v) for k, v in resp.headers.items()
