@@ -21,7 +21,7 @@ import aiohttp
 
 from sild.core.access import Endpoint, parse_subject
 from sild.core.identifiers import MemberId
-from sild.errors import ConfigurationError, SildError
+from sild.errors import ConfigurationError
 from sild.localnet import GatewaySpec, LocalNet
 
 __all__ = ["run_demo"]
@@ -112,6 +112,10 @@ def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None]) -
         asyncio.run(_run(root, port, wait, say))
     except OSError as e:
         raise ConfigurationError(f"cannot start the demo: {e}") from e
-    except SildError:
+    except ConfigurationError as e:
+        if "cannot listen" in e.message:
+            raise ConfigurationError(
+                f"{e.message} — the demo uses ports 4000, 8080-8081, 5500-5501, 5566-5567 "
+                "and 9000; is another `sild demo` running?") from e
         raise
     return 0

@@ -35,9 +35,18 @@ class EmbeddedServer(uvicorn.Server):
 async def start_embedded(app: Any, host: str, port: int) -> tuple[EmbeddedServer,
                                                                   asyncio.Task[None]]:
     """Start serving ``app``; returns once it listens (``server.should_exit = True`` stops)."""
+    # Bind here, so that a busy port is our clear error, not uvicorn's sys.exit(3).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {e.strerror}") from e
+    sock.set_inheritable(True)
     server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            access_log=False, lifespan="off"))
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 10
     while not server.started:
         if task.done() or time.monotonic() > deadline:
