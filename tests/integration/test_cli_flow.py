@@ -225,3 +225,23 @@ def test_demo_sets_up_and_stops(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (tmp_path / "mine").mkdir()
     assert sild("demo", "--dir", str(tmp_path / "mine"), "--no-wait") == 1
     assert (tmp_path / "mine").exists()
+
+
+def test_busy_ports_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A registry or demo whose port is taken says so in one line, no traceback."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert sild("init", str(tmp_path / "i"), "--listen", f"127.0.0.1:{port}") == 0
+        capsys.readouterr()
+        assert sild("registry", "serve", "--dir", str(tmp_path / "i")) == 1
+        err = capsys.readouterr().err
+        assert f"cannot listen on 127.0.0.1:{port}" in err
+        assert "Traceback" not in err
+        assert sild("demo", "--dir", str(tmp_path / "d"), "--port", str(port), "--no-wait") == 1
+        err = capsys.readouterr().err
+        assert "is another `sild demo` running?" in err
+        assert "Traceback" not in err

@@ -96,8 +96,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    import asyncio
+    import signal
 
+    import uvloop
+
+    from sild.embedded import start_embedded
     from sild.registry.api import create_app
     from sild.registry.publisher import Publisher
 
@@ -110,10 +114,21 @@ def run_serve(args: argparse.Namespace) -> int:
                           passphrase=read_passphrase(args.passphrase_file))
     publisher.current()  # fail now, not at the first request, if a key cannot be read
     app = create_app(registry, publisher, inst.admin_token())
-    console.print(f"registry for {inst.instance_id} on http://{host}:{port} "
-                  f"(global configuration at /globalconf, admin API docs at /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools")
+
+    async def serve() -> None:
+        server, task = await start_embedded(app, host, port)
+        console.print(f"registry for {inst.instance_id} on http://{host}:{port} "
+                      f"(global configuration at /globalconf, admin API docs at /docs)")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await asyncio.wait([asyncio.ensure_future(stop.wait()), task],
+                           return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        await task
+
+    uvloop.run(serve())
     return 0
 
 
