@@ -32,13 +32,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sild.cli import ca, conf, demo, gateway, init, keys, ledger, registry, verify
+    from sild.cli import audit, ca, conf, demo, gateway, init, keys, ledger, registry, verify
 
     parser = _Parser(prog="sild", description="Sild: a secure data exchange layer.")
     parser.add_argument("--version", action="version", version=f"sild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (init, demo, keys, ca, registry, gateway, conf, ledger, verify):
+    for module in (init, demo, keys, ca, registry, gateway, conf, ledger, verify, audit):
         module.add_parser(sub)
     return parser
 

@@ -31,6 +31,11 @@
     [messagelog]
     body = "full"                     # or "digest": keep only SHA-512 of bodies
     retention_days = 30               # X-Road keep-records-for
+
+    [anchoring]                       # docs/spec/anchoring.md; off while ledger = ""
+    ledger = "http://127.0.0.1:8470"  # the ledger that anchors this gateway's log
+    period = 1.0                      # seconds per local round
+    max_unanchored = 14400            # seconds; X-Road acceptable-timestamp-failure-period
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ from sild.core.identifiers import MemberId, ServerId
 from sild.errors import ConfigurationError, InvalidIdentifier
 from sild.instance import parse_listen
 
-__all__ = ["GATEWAY_FILE", "GatewayLimits", "GatewaySettings", "sign_key_stem"]
+__all__ = ["GATEWAY_FILE", "AnchoringSettings", "GatewayLimits", "GatewaySettings",
+           "sign_key_stem"]
 
 GATEWAY_FILE = "gateway.toml"
 
@@ -66,6 +72,23 @@ class GatewayLimits:
 
 
 @dataclass(frozen=True)
+class AnchoringSettings:
+    """Anchoring of the message log in a ledger (docs/spec/anchoring.md §6)."""
+
+    # The ledger's base URL; empty: anchoring is off.
+    ledger_url: str = ""
+    # One local round (one ledger submission) per period, like the ledger's 1 s rounds.
+    period: float = 1.0
+    # Traffic stops with TimestampingFailed when a round waits longer than this for its
+    # receipt (X-Road acceptable-timestamp-failure-period, default 14400 s).
+    max_unanchored: float = 14400.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.ledger_url)
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     root: Path
     server: ServerId
@@ -77,6 +100,7 @@ class GatewaySettings:
     log_body: str = "full"
     retention_days: int = 30
     is_tls: bool = False
+    anchoring: AnchoringSettings = field(default_factory=AnchoringSettings)
 
     @property
     def anchor_path(self) -> Path:
@@ -125,6 +149,8 @@ class GatewaySettings:
             lim: dict[str, Any] = data.get("limits", {})
             d = GatewayLimits()
             mlog: dict[str, Any] = data.get("messagelog", {})
+            anc: dict[str, Any] = data.get("anchoring", {})
+            da = AnchoringSettings()
             settings = cls(
                 root=root.resolve(),
                 server=ServerId.parse(str(gw["server"])),
@@ -141,6 +167,11 @@ class GatewaySettings:
                 ),
                 log_body=str(mlog.get("body", "full")),
                 retention_days=int(mlog.get("retention_days", 30)),
+                anchoring=AnchoringSettings(
+                    ledger_url=str(anc.get("ledger", da.ledger_url)),
+                    period=float(anc.get("period", da.period)),
+                    max_unanchored=float(anc.get("max_unanchored", da.max_unanchored)),
+                ),
             )
         except (KeyError, TypeError, ValueError, InvalidIdentifier) as e:
             raise ConfigurationError(f"{path}: missing or malformed setting ({e})") from e
@@ -154,10 +185,17 @@ class GatewaySettings:
             raise ConfigurationError("[messagelog] body must be 'full' or 'digest'")
         if self.limits.max_body <= 0 or self.limits.freshness <= 0:
             raise ConfigurationError("[limits] values must be positive")
+        anc = self.anchoring
+        if not 0 < anc.period <= 3600 or anc.max_unanchored <= 0:
+            raise ConfigurationError(
+                "[anchoring] period must be in (0, 3600] and max_unanchored positive")
+        if anc.ledger_url and not anc.ledger_url.startswith(("http://", "https://")):
+            raise ConfigurationError("[anchoring] ledger must be an http:// or https:// URL")
 
     def write(self) -> None:
         q = json.dumps  # TOML basic strings accept JSON string escapes
         lim = self.limits
+        anc = self.anchoring
         text = (
             "[gateway]\n"
             f"server = {q(str(self.server))}\n"
@@ -173,7 +211,11 @@ class GatewaySettings:
             f"freshness = {lim.freshness}\n\n"
             "[messagelog]\n"
             f"body = {q(self.log_body)}\n"
-            f"retention_days = {self.retention_days}\n"
+            f"retention_days = {self.retention_days}\n\n"
+            "[anchoring]\n"
+            f"ledger = {q(anc.ledger_url)}\n"
+            f"period = {anc.period}\n"
+            f"max_unanchored = {anc.max_unanchored}\n"
         )
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / GATEWAY_FILE).write_text(text)

@@ -107,6 +107,8 @@ class GatewayContext:
     replay: ReplayCache = field(init=False)
     _view: TrustView | None = field(default=None, init=False)
     started: float = field(default_factory=time.time)
+    # Raises TimestampingFailed when anchoring is overdue (sild.gateway.anchoring, §4.3).
+    anchoring_check: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.replay = ReplayCache(self.limits.freshness)
@@ -134,3 +136,5 @@ class GatewayContext:
     def check_open(self) -> None:
         if self.maintenance:
             raise ServiceUnavailable("gateway is in maintenance mode")
+        if self.anchoring_check is not None:
+            self.anchoring_check()

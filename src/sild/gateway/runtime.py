@@ -30,6 +30,7 @@ from sild.core.anchor import parse_anchor
 from sild.crypto.tls import client_context, server_context, trust_cas
 from sild.embedded import start_embedded
 from sild.errors import ConfigurationError, SildError
+from sild.gateway.anchoring import Anchorer
 from sild.gateway.config import GatewaySettings
 from sild.gateway.consumer import FRAME_OVERHEAD, MESSAGE_PATH, ConsumerGateway
 from sild.gateway.context import AccessPort, GatewayContext, LogPort
@@ -62,6 +63,7 @@ class Gateway:
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _sessions: list[aiohttp.ClientSession] = field(default_factory=list, init=False)
     _loaded_cas: set[str] = field(default_factory=set, init=False)
+    anchorer: Anchorer | None = field(default=None, init=False)
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -126,6 +128,10 @@ class Gateway:
             await self._serve_admin()
         self._tasks.append(asyncio.create_task(confclient.run(self._stop)))
         self._tasks.append(asyncio.create_task(self._watch_conf()))
+        if s.anchoring.enabled:  # docs/spec/anchoring.md §3–4
+            self.anchorer = Anchorer.open(s.database_url, s.anchoring)
+            await self.anchorer.start()
+            self.ctx.anchoring_check = self.anchorer.check_open
         log.info("gateway_started", server=str(s.server), is_listen=s.is_listen,
                  peer_listen=s.peer_listen, admin_listen=s.admin_listen)
 
@@ -200,6 +206,9 @@ class Gateway:
             admin.should_exit = True
         for runner in self._runners:
             await runner.cleanup()
+        if self.anchorer is not None:
+            await self.anchorer.stop()
+            self.anchorer = None
         for session in self._sessions:
             await session.close()
         for task in self._tasks:

@@ -59,7 +59,7 @@ def make_engine(url: str) -> Engine:
 
 
 # component → its migrations folder under store/migrations/ (and version table name)
-COMPONENTS = ("registry", "messagelog", "serverconf", "ledger", "witness")
+COMPONENTS = ("registry", "messagelog", "serverconf", "ledger", "witness", "anchoring")
 
 
 def alembic_config(component: str) -> Config:
