@@ -145,6 +145,7 @@ class AnchoringStatus:
     pending: int
     anchored_through: int  # the last record id inside a round (0: none)
     oldest_pending: datetime | None
+    waiting_records: int  # message-log rows not yet in a round
 
 
 # -- §3 closing a round (one transaction) ------------------------------------------------
@@ -311,8 +312,10 @@ class Anchorer:
             pending, oldest = conn.execute(sa.select(
                 sa.func.count(), sa.func.min(anchor_rounds.c.created_at)).where(
                     anchor_rounds.c.receipt.is_(None))).one()
+            waiting = conn.execute(sa.select(sa.func.count()).select_from(message_log).where(
+                message_log.c.id > int(through or 0))).scalar()
         return AnchoringStatus(int(rounds), int(pending), int(through or 0),
-                               aware(oldest) if oldest is not None else None)
+                               aware(oldest) if oldest is not None else None, int(waiting or 0))
 
     # -- the closer ---------------------------------------------------------------------
 
@@ -393,7 +396,8 @@ class Anchorer:
             except (SildError, SQLAlchemyError) as e:
                 self.last_error = str(e)
                 log.warning("anchoring_submit_failed", error=str(e))
-                await self._wait(delay)
+                with contextlib.suppress(TimeoutError):  # new rounds do not shorten a back-off
+                    await asyncio.wait_for(self._stop.wait(), delay)
                 # retry at least ~8 times within max_unanchored, never slower than the cap
                 cap = max(self.settings.period, self.settings.max_unanchored / 8)
                 delay = min(delay * 2, self.limits.max_retry_delay, cap)
