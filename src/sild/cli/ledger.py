@@ -35,6 +35,8 @@ def add_parser(sub: Any) -> None:
     serve = s.add_parser("serve", help="run the ledger (rounds, calendar, tiles, receipts)")
     serve.add_argument("--dir", required=True, metavar="DIR")
     serve.add_argument("--listen", help="host:port (default from ledger.json)")
+    serve.add_argument("--require-writer", action="store_true",
+                       help="exit if another process is the writer, instead of standing by")
     serve.set_defaults(func=run_serve)
 
     submit = s.add_parser("submit", help="submit a file's or hash's imprint, wait for the receipt")
@@ -45,6 +47,16 @@ def add_parser(sub: Any) -> None:
     submit.add_argument("--algorithm", default="SHA-256", help="for --file (default SHA-256)")
     submit.add_argument("--out", required=True, metavar="RECEIPT")
     submit.set_defaults(func=run_submit)
+
+    ext = s.add_parser("extend", help="upgrade a receipt to a later checkpoint or a "
+                       "publication, from the ledger's public tiles")
+    ext.add_argument("receipt", metavar="RECEIPT")
+    ext.add_argument("--url", required=True,
+                     help="the ledger, or any web server holding a copy of its tiles/ folder")
+    ext.add_argument("--publication", metavar="CODE",
+                     help="extend to this publication (default: the latest checkpoint)")
+    ext.add_argument("--out", required=True, metavar="NEW")
+    ext.set_defaults(func=run_extend)
 
     w = s.add_parser("witness", help="a C2SP tlog-witness for ledgers")
     ws = w.add_subparsers(dest="witness_command", metavar="ACTION", required=True)
@@ -99,7 +111,7 @@ def run_init(args: argparse.Namespace) -> int:
     s = init_ledger(folder, origin=args.origin, period_ms=args.period_ms,
                     database_url=args.database_url, publication_every=args.publication_every,
                     witnesses=witnesses, quorum=args.quorum)
-    open_ledger(folder).engine.dispose()  # create the tables and the first checkpoint now
+    open_ledger(folder).close()  # create the tables and the first checkpoint now
     vkey = (folder / "ledger.vkey").read_text().strip()
     console.print(f"ledger {s.origin} in {folder}: {s.period_ms} ms rounds; verifier key {vkey}")
     return 0
@@ -118,13 +130,18 @@ def run_serve(args: argparse.Namespace) -> int:
 
     settings = LedgerSettings.load(folder / "ledger.json")
     cosigner = WitnessCosigner(settings) if settings.witnesses else None
-    ledger = open_ledger(folder, cosigner=cosigner, settings=settings)
+    ledger = open_ledger(folder, cosigner=cosigner, settings=settings,
+                         require_writer=args.require_writer)
     host, port = parse_listen(args.listen or settings.listen)
+    role = ("writer" if ledger.role == "writer" else
+            "standby: another process is the writer; serving reads, taking over if it stops")
     console.print(f"ledger {settings.origin} on http://{host}:{port} "
-                  f"(size {ledger.size}, {settings.period_ms} ms rounds)")
-    uvicorn.run(create_app(ledger), host=host, port=port, log_level="warning",
-                access_log=False, loop="uvloop", http="httptools")
-    ledger.engine.dispose()
+                  f"(size {ledger.size}, {settings.period_ms} ms rounds; {role})")
+    try:
+        uvicorn.run(create_app(ledger), host=host, port=port, log_level="warning",
+                    access_log=False, loop="uvloop", http="httptools")
+    finally:
+        ledger.close()
     return 0
 
 
@@ -142,6 +159,35 @@ def run_submit(args: argparse.Namespace) -> int:
     receipt = asyncio.run(go())
     Path(args.out).write_bytes(receipt)
     console.print(f"receipt for {imprint.hex()} written to {args.out}")
+    return 0
+
+
+def run_extend(args: argparse.Namespace) -> int:
+    """Exit 0 when extended, 3 (as ``sild verify``'s FAIL) when the tiles do not prove it."""
+    from sild.core.calendar import Publication
+    from sild.core.checkpoint import parse_checkpoint
+    from sild.core.ledger_errors import ProofError
+    from sild.core.note import parse_note
+
+    try:
+        raw = Path(args.receipt).read_bytes()
+    except OSError as e:
+        raise ConfigurationError(f"cannot read {args.receipt}: {e}") from e
+    pub = Publication.from_code(args.publication) if args.publication else None
+
+    async def go() -> bytes:
+        async with LedgerClient(args.url) as client:
+            return await client.extend(raw, publication=pub)
+
+    try:
+        new = asyncio.run(go())
+    except ProofError as e:
+        console.print(f"FAIL {e.xroad_code}: cannot extend: {e.message}")
+        return 3
+    Path(args.out).write_bytes(new)
+    size = parse_checkpoint(parse_note(new.partition(b"\n\n")[2]).text).size
+    target = f"publication {pub.code()}" if pub else f"checkpoint of size {size}"
+    console.print(f"receipt extended to {target}, written to {args.out}")
     return 0
 
 

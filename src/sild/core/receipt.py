@@ -17,6 +17,9 @@ so the verifier rebuilds the whole chain from the document alone (§4.2):
 
 These are the *internal* checks (KSI's internal policy): they need no key. Who signed
 the checkpoint is decided by :mod:`sild.core.verification`.
+
+:func:`extend_receipt` upgrades a receipt to a later checkpoint (e.g. a publication)
+from the ledger's public tiles (docs/spec/ledger.md §4.3), as KSI's extender does.
 """
 
 from __future__ import annotations
@@ -29,8 +32,16 @@ from sild.core.calendar import CalendarRecord
 from sild.core.checkpoint import Checkpoint, parse_checkpoint
 from sild.core.imprint import Imprint, parse_imprint
 from sild.core.ledger_errors import LedgerFormatError, ProofError
-from sild.core.merkle import LeafHash, leaf_hash, verify_inclusion
+from sild.core.merkle import (
+    LeafHash,
+    consistency_proof_from,
+    inclusion_proof_from,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from sild.core.note import parse_note
+from sild.core.tiles import TileFetch, TileReader
 from sild.core.tlogproof import RoundPath, TlogProof, format_tlog_proof, parse_tlog_proof
 
 __all__ = [
@@ -38,6 +49,7 @@ __all__ = [
     "InternallyConsistentReceipt",
     "ReceiptExtra",
     "check_receipt",
+    "extend_receipt",
     "format_receipt",
     "parse_receipt",
 ]
@@ -180,3 +192,43 @@ def check_receipt(
         checkpoint=checkpoint,
         checkpoint_note=proof.checkpoint,
     )
+
+
+def extend_receipt(raw: bytes, *, checkpoint: bytes, fetch: TileFetch) -> bytes:
+    """The receipt re-anchored to ``checkpoint`` (a later checkpoint or a publication),
+    with proofs rebuilt from the calendar's tiles (docs/spec/ledger.md §4.3).
+
+    (1) the receipt is internally consistent (§4.2 steps 2–4, without the document);
+    (2) the new checkpoint is of the same log and no smaller (equal size: equal root);
+    (3) the consistency proof from the receipt's checkpoint to the new one, read from
+    the tiles, verifies (RFC 9162 §2.1.4.2), so the two are one history, not a fork;
+    (4) the calendar leaf's new inclusion path, read from the tiles, verifies against
+    the new root. Tiles come from an untrusted server: a wrong or truncated tile raises
+    :class:`ProofError` or :class:`LedgerFormatError`, never a wrong receipt. Signatures
+    are not checked here: the verifier judges the new checkpoint (key, witnesses or a
+    publication code).
+    """
+    proof, extra = parse_receipt(raw)
+    old = check_receipt(raw, imprint=extra.imprint)  # (1)
+    new = parse_checkpoint(parse_note(checkpoint).text)  # (2)
+    if new.origin != old.checkpoint.origin:
+        raise LedgerFormatError(
+            f"checkpoint of {new.origin!r}, the receipt is from {old.checkpoint.origin!r}"
+        )
+    if new.size < old.checkpoint.size:
+        raise LedgerFormatError(
+            f"checkpoint size {new.size} is older than the receipt's {old.checkpoint.size}"
+        )
+    reader = TileReader(fetch, new.size)
+    verify_consistency(  # (3)
+        old_size=old.checkpoint.size,
+        new_size=new.size,
+        old_root=old.checkpoint.root,
+        new_root=new.root,
+        proof=consistency_proof_from(reader.node, old.checkpoint.size, new.size),
+    )
+    path = inclusion_proof_from(reader.node, proof.index, new.size)  # (4)
+    verify_inclusion(
+        leaf=old.calendar_leaf, index=proof.index, size=new.size, proof=path, root=new.root
+    )
+    return format_tlog_proof(TlogProof(proof.index, tuple(path), checkpoint, proof.extra))

@@ -7,7 +7,7 @@ docs/spec/ledger.md §8:
 * ``GET  /receipts/<round>?first=&count=&wait=``  many receipts of one round, as JSON
 * ``GET  /checkpoint``, ``/tile/…``, ``/publications``, ``/publication/<size>``
                                      the static files (any web server could serve them)
-* ``GET  /healthz``
+* ``GET  /healthz``                   ``{"size", "role"}``: ``writer`` or ``standby`` (§3.4)
 
 Errors: the status of the :class:`~sild.errors.SildError`, header ``X-Road-Error`` and
 JSON ``{"type", "message"}``. A receipt still pending after ``wait`` is ``202``.
@@ -199,7 +199,8 @@ def create_app(ledger: Ledger) -> Callable[[Scope, Receive, Send], Awaitable[Non
             elif m := _RECEIPTS.fullmatch(path):
                 await receipts(send, int(m[1]), _query(scope))
             elif path == "/healthz":
-                await _respond(send, 200, orjson.dumps({"size": ledger.size}))
+                health = {"size": ledger.size, "role": ledger.role}
+                await _respond(send, 200, orjson.dumps(health))
             else:
                 await static(send, path)
         except SildError as e:

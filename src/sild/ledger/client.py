@@ -8,11 +8,14 @@ The call a gateway uses to anchor its log (docs/spec/ledger.md §8)::
 ``submit`` posts the imprints (``algorithm id || digest``, e.g.
 ``Imprint.of(data, at=now).to_bytes()``), then long-polls until their round has closed
 and returns the receipts in the same order. ``add`` and ``receipts`` are the two halves,
-for callers that want to keep working while the round closes.
+for callers that want to keep working while the round closes. ``extend`` upgrades a
+receipt to a later checkpoint or a publication from the public tiles (§4.3); it works
+against any web server holding a copy of the ledger's ``tiles/`` folder.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -20,6 +23,18 @@ from types import TracebackType
 import aiohttp
 import orjson
 
+from sild.core.calendar import Publication
+from sild.core.checkpoint import parse_checkpoint
+from sild.core.ledger_errors import LedgerFormatError, ProofError
+from sild.core.note import parse_note
+from sild.core.receipt import extend_receipt, parse_receipt
+from sild.core.tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    TileId,
+    tiles_for_consistency,
+    tiles_for_inclusion,
+)
 from sild.errors import (
     InvalidRequest,
     NotFound,
@@ -130,6 +145,54 @@ class LedgerClient:
         """A static file: ``checkpoint``, ``tile/…``, ``publications``, ``publication/<n>``."""
         _, body = await self._request("GET", "/" + rel.lstrip("/"))
         return body
+
+    async def extend(self, receipt: bytes, *, publication: Publication | None = None) -> bytes:
+        """``receipt`` re-anchored to the ledger's latest checkpoint, or to ``publication``.
+
+        Fetches the target checkpoint and the tiles the proofs need (concurrently), then
+        :func:`~sild.core.receipt.extend_receipt` checks everything it was sent.
+        """
+        if publication is None:
+            target = await self.fetch("checkpoint")
+        else:
+            target = await self.fetch(f"publication/{publication.size}")
+            cp = parse_checkpoint(parse_note(target).text)
+            if (cp.size, cp.root) != (publication.size, publication.root):
+                raise ProofError(f"the ledger's publication/{publication.size} is not the "
+                                 f"publication {publication.code()} (a fork?)")
+        proof, _ = parse_receipt(receipt)
+        old = parse_checkpoint(parse_note(proof.checkpoint).text).size
+        new = parse_checkpoint(parse_note(target).text).size
+        if new < old:
+            raise LedgerFormatError(f"the ledger's checkpoint ({new}) is older than the "
+                                    f"receipt's ({old})")
+        if not proof.index < old:
+            raise LedgerFormatError("receipt index is outside its checkpoint")
+        need = sorted(set(tiles_for_consistency(old, new)) | set(tiles_for_inclusion(proof.index,
+                                                                                     new)))
+        got = await asyncio.gather(*(self._tile(t) for t in need))
+        tiles = dict(zip(need, got, strict=True))
+        return extend_receipt(receipt, checkpoint=target, fetch=tiles.__getitem__)
+
+    async def _tile(self, tile: TileId) -> bytes:
+        """A tile; a partial one that is gone is read as a prefix of a wider one (tlog-tiles
+        §Partial Tiles: prefix hashes never change). Lengths are checked by the reader."""
+        try:
+            return await self.fetch(tile.path())
+        except NotFound:
+            if not tile.is_partial:
+                raise
+        want = 32 * tile.width
+        try:
+            return (await self.fetch(TileId(tile.level, tile.index).path()))[:want]
+        except NotFound:
+            pass
+        size = parse_checkpoint(parse_note(await self.fetch("checkpoint")).text).size
+        count = size >> (TILE_HEIGHT * tile.level)
+        if count // TILE_WIDTH != tile.index or count % TILE_WIDTH < tile.width:
+            raise NotFound(f"tile {tile.path()} is gone and no wider one is served")
+        wider = TileId(tile.level, tile.index, count % TILE_WIDTH)
+        return (await self.fetch(wider.path()))[:want]
 
 
 def _error(status: int, body: bytes) -> SildError:

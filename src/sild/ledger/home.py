@@ -21,6 +21,7 @@ from sild.core.note import (
     parse_verifier_key,
 )
 from sild.errors import ConfigurationError, KeyFileError
+from sild.ledger.election import FileWriterLock, writer_lock
 from sild.ledger.service import Cosigner, Ledger, now_ms
 from sild.ledger.settings import LedgerSettings, WitnessEndpoint
 from sild.store import make_engine
@@ -82,19 +83,54 @@ def read_signer(path: Path) -> Ed25519Signer:
 
 
 def open_ledger(
-    folder: Path, *, cosigner: Cosigner | None = None, settings: LedgerSettings | None = None
+    folder: Path,
+    *,
+    cosigner: Cosigner | None = None,
+    settings: LedgerSettings | None = None,
+    require_writer: bool = False,
 ) -> Ledger:
-    """The ledger of a folder, opened (tables migrated, tiles checked)."""
+    """The ledger of a folder, opened (tables migrated, tiles checked).
+
+    It is the writer if it wins the database's writer lock, otherwise a standby
+    (docs/spec/ledger.md §3.4); ``require_writer`` refuses to be a standby. One process
+    per folder: each node of a ledger needs its own folder (its own tiles).
+    """
     s = settings or LedgerSettings.load(folder / "ledger.json")
     signer = read_signer(folder / "ledger.key")
     if signer.name != s.origin:  # tlog-checkpoint §Signatures: the key name is the origin
         raise ConfigurationError(f"key {signer.name!r} does not match origin {s.origin!r}")
+    guard = FileWriterLock(folder / "serve.lock")
+    if not guard.try_acquire():
+        raise ConfigurationError(
+            f"{folder} is already open in another process ({_pid(folder / 'serve.lock')}); "
+            "give each ledger node its own folder (copy ledger.json and ledger.key)"
+        )
+    engine = make_engine(s.database_url)
+    lock = writer_lock(engine, folder)
     ledger = Ledger(
         settings=s,
-        engine=make_engine(s.database_url),
+        engine=engine,
         signer=signer,
         tiles=folder / "tiles",
         cosigner=cosigner,
+        lock=lock,
+        guard=guard,
     )
-    ledger.open()
+    try:
+        ledger.open()
+        if require_writer and ledger.role != "writer":
+            raise ConfigurationError(
+                f"another process is the ledger's writer ({lock.describe()}); "
+                "start without --require-writer to run as a standby"
+            )
+    except BaseException:
+        ledger.close()
+        raise
     return ledger
+
+
+def _pid(path: Path) -> str:
+    try:
+        return f"pid {int(path.read_text().strip())}"
+    except (OSError, ValueError):
+        return "pid unknown"

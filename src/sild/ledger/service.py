@@ -10,8 +10,13 @@ One :class:`Ledger` is the single writer. It runs in one asyncio event loop:
 * :meth:`Ledger.receipts` answers from the closed rounds: round path from the round
   tree, calendar path from the tiles, the latest cosigned checkpoint.
 
-Only the database commit runs in a worker thread; everything touching the calendar
-writer runs on the loop, so readers never see it half-updated.
+Only database work runs in worker threads; everything touching the calendar writer
+runs on the loop, so readers never see it half-updated.
+
+With a :class:`~sild.ledger.election.WriterLock` the ledger takes part in the writer
+election (docs/spec/ledger.md §3.4): :meth:`Ledger.run` closes rounds while it holds
+the lock and otherwise follows the database as a standby (:meth:`Ledger.sync`),
+serving reads and trying the lock again every ``standby_poll_s``.
 """
 
 from __future__ import annotations
@@ -45,13 +50,14 @@ from sild.core.note import Ed25519Signer, NoteSignature, parse_note, sign_note
 from sild.core.receipt import RECEIPT_MAGIC
 from sild.core.tlogproof import HEADER, ROUND_PATH_MAGIC
 from sild.errors import NotFound, ServiceUnavailable, StorageError
+from sild.ledger.election import NotWriter, WriterLock
 from sild.ledger.intake import usable_sizes
 from sild.ledger.settings import LedgerSettings
 from sild.ledger.tilestore import CalendarWriter, TileStore, replay
 from sild.store import migrate
 from sild.store.ledger_tables import ledger_publications, ledger_rounds, ledger_state
 
-__all__ = ["Cosigner", "Ledger", "RoundFull", "Submission", "now_ms"]
+__all__ = ["Cosigner", "Ledger", "NotWriter", "RoundFull", "Submission", "now_ms"]
 
 log = structlog.get_logger("sild.ledger")
 
@@ -123,6 +129,8 @@ class Ledger:
         tiles: Path,
         clock: Callable[[], int] = now_ms,
         cosigner: Cosigner | None = None,
+        lock: WriterLock | None = None,
+        guard: WriterLock | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -140,14 +148,28 @@ class Ledger:
         self._tick = asyncio.Event()
         self._proofs: dict[int, bytes] = {}  # round → "index …\n<path>\n\n<checkpoint>"
         self._lock = asyncio.Lock()
+        # Without a lock this object is the writer by fiat (tests, tools); the commit's
+        # compare-and-swap still refuses a second writer (§3.4).
+        self.lock = lock
+        self.guard = guard  # the folder's own lock: one process per folder (§3.4)
+        self.role = "writer" if lock is None else "standby"
+        self._published = 0  # the largest publication size written to the folder
 
     # --- start-up (docs/spec/ledger.md §3.3) ---------------------------------------------
 
     def open(self) -> None:
         """Create tables, load the state, and rebuild any tile the folder lacks."""
         migrate(self.engine, "ledger")
+        if self.lock is not None and self.lock.try_acquire():
+            self.role = "writer"
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(ledger_state).where(ledger_state.c.id == 1)).first()
+        if row is not None:
+            origin = parse_checkpoint(parse_note(bytes(row.checkpoint)).text).origin
+            if origin != self.settings.origin:
+                raise StorageError(
+                    f"the database holds ledger {origin!r}, not {self.settings.origin!r}"
+                )
         if row is None:
             self.size, self.checkpoint = 0, self._sign(0, EMPTY_ROOT)
             self.store.write("checkpoint", self.checkpoint)
@@ -165,6 +187,14 @@ class Ledger:
             if self._writer.root() != bytes(row.root):
                 raise StorageError("the stored rounds do not lead to the stored calendar root")
         self.store.write("checkpoint", self.checkpoint)
+        self._write_publications()
+
+    def close(self) -> None:
+        """Give back the writer lock and the folder, close the database connections."""
+        for lock in (self.lock, self.guard):
+            if lock is not None:
+                lock.release()
+        self.engine.dispose()
 
     def _stored_records(self) -> list[CalendarRecord]:
         q = sa.select(ledger_rounds.c.time_ms, ledger_rounds.c.size, ledger_rounds.c.root)
@@ -179,6 +209,8 @@ class Ledger:
 
     def submit(self, imprints: list[bytes]) -> Submission:
         """Queue validated imprints in the round open now (see :mod:`sild.ledger.intake`)."""
+        if self.role != "writer":
+            raise NotWriter("this ledger process is a standby; submit to the writer")
         r = self.rounds.round_at(self.clock())
         if r < self.size:  # before genesis, or the clock went back past a closed round
             raise ServiceUnavailable("the ledger's clock is behind its calendar", round=r)
@@ -192,19 +224,112 @@ class Ledger:
     # --- closing rounds (docs/spec/ledger.md §3.1) --------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Close rounds at their boundaries until ``stop`` is set."""
+        """Close rounds while this process is the writer, follow as a standby otherwise,
+        until ``stop`` is set (docs/spec/ledger.md §3.4)."""
+        try:
+            while not stop.is_set():
+                if self.role == "writer":
+                    await self._run_writer(stop)
+                else:
+                    await self._run_standby(stop)
+        finally:
+            aclose = getattr(self.cosigner, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            for lock in (self.lock, self.guard):
+                if lock is not None:
+                    lock.release()
+
+    async def _run_writer(self, stop: asyncio.Event) -> None:
+        """Close rounds at their boundaries until ``stop`` is set or the lock is lost."""
         while not stop.is_set():
             now = self.clock()
             nxt = self.rounds.end_ms(self.rounds.round_at(now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, (nxt - now) / 1000))
+            if self.lock is not None and not await asyncio.to_thread(self.lock.held):
+                self._step_down("lost the writer lock")
+                return
             try:
                 await self.close_due()
+            except NotWriter as e:
+                self._step_down(e.message)
+                return
             except Exception:  # keep serving; the next tick retries from the durable state
                 log.exception("ledger.close_failed")
-        aclose = getattr(self.cosigner, "aclose", None)
-        if aclose is not None:
-            await aclose()
+
+    def _step_down(self, why: str) -> None:
+        """Stop writing: what was pending is dropped (never acknowledged by a receipt)."""
+        log.error("ledger.standby", reason=why, dropped=sum(map(len, self._pending.values())))
+        self.role = "standby"
+        self._pending.clear()
+        if self.lock is not None:
+            self.lock.release()
+
+    async def _run_standby(self, stop: asyncio.Event) -> None:
+        """Follow the database and try the lock every ``standby_poll_s`` until it is ours."""
+        assert self.lock is not None
+        while not stop.is_set():
+            try:
+                await self.sync()
+                if await asyncio.to_thread(self.lock.try_acquire):
+                    # Whatever the last writer committed before it died is durable now.
+                    await self.sync()
+                    self.role = "writer"
+                    log.warning("ledger.writer", took_over_at=self.size)
+                    return
+            except Exception:  # the database may be down too: keep trying
+                log.exception("ledger.standby_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.limits.standby_poll_s)
+
+    async def sync(self) -> int:
+        """Append the rounds another writer committed since our size; return the size.
+
+        The database is read in a worker thread; the calendar writer is updated here on
+        the loop, as when closing a round, and waiters are woken.
+        """
+        grown = False
+        while True:
+            got = await asyncio.to_thread(self._read_committed, self._writer.size)
+            if got is None:
+                break
+            size, root, checkpoint, records = got
+            self._writer.append(records)
+            if self._writer.size < size:
+                continue  # a long catch-up, in chunks; publish once complete
+            if self._writer.root() != root:
+                self._writer = CalendarWriter(self.store, self.size)
+                raise StorageError(f"the committed rounds do not lead to the root at {size}")
+            self.checkpoint, self.size = checkpoint, size
+            self.store.write("checkpoint", checkpoint)
+            self._proofs.clear()
+            grown = True
+        if grown:
+            await asyncio.to_thread(self._write_publications)
+            old, self._tick = self._tick, asyncio.Event()
+            old.set()
+        return self.size
+
+    def _read_committed(
+        self, have: int
+    ) -> tuple[int, RootHash, bytes, list[CalendarRecord]] | None:
+        """The durable state and up to ``catch_up_chunk`` records after ``have``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(ledger_state).where(ledger_state.c.id == 1)).first()
+            if row is None or int(row.size) == have:
+                return None
+            if int(row.size) < have:
+                raise StorageError(f"the database's calendar ({row.size}) is behind ours ({have})")
+            end = min(int(row.size), have + self.limits.catch_up_chunk)
+            q = sa.select(ledger_rounds.c.idx, ledger_rounds.c.time_ms, ledger_rounds.c.size,
+                          ledger_rounds.c.root)
+            q = q.where(ledger_rounds.c.idx >= have, ledger_rounds.c.idx < end).order_by("idx")
+            rows = conn.execute(q).all()
+        if [r.idx for r in rows[:1]] != [have] or len(rows) != end - have:
+            raise StorageError(f"rounds {have}..{end - 1} are missing from the database")
+        records = [CalendarRecord(r.time_ms, r.size, RootHash(bytes(r.root))) for r in rows]
+        return int(row.size), RootHash(bytes(row.root)), bytes(row.checkpoint), records
 
     async def close_due(self) -> int:
         """Close every round that has ended; return the calendar size."""
@@ -247,7 +372,7 @@ class Ledger:
             for r, rec in zip(range(first, end), records, strict=True)
         ]
         try:
-            await asyncio.to_thread(self._commit, rows, end, root, checkpoint)
+            await asyncio.to_thread(self._commit, rows, first, end, root, checkpoint)
         except BaseException:
             # Nothing was acknowledged: forget the appended rounds, keep the durable state.
             self._writer = CalendarWriter(self.store, self.size)
@@ -272,15 +397,35 @@ class Ledger:
         old.set()
 
     def _commit(
-        self, rows: list[dict[str, int | bytes | None]], size: int, root: bytes, checkpoint: bytes
+        self,
+        rows: list[dict[str, int | bytes | None]],
+        old: int,
+        size: int,
+        root: bytes,
+        checkpoint: bytes,
     ) -> None:
+        """(6) One transaction: the state moves from ``old`` to ``size`` (compare-and-swap,
+        so a second writer can never append another version of a round), and the rounds."""
         state = {"size": size, "root": root, "checkpoint": checkpoint}
-        with self.engine.begin() as conn:
-            if rows:
-                conn.execute(ledger_rounds.insert(), rows)
-            done = conn.execute(ledger_state.update().where(ledger_state.c.id == 1), state)
-            if done.rowcount == 0:
-                conn.execute(ledger_state.insert(), {"id": 1, **state})
+        try:
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    ledger_state.update().where(
+                        ledger_state.c.id == 1, ledger_state.c.size == old
+                    ),
+                    state,
+                )
+                if done.rowcount == 0:
+                    exists = conn.execute(sa.select(ledger_state.c.size)).first()
+                    if exists is not None or old != 0:
+                        raise NotWriter(
+                            f"another writer moved the calendar past {old}", size=old
+                        )
+                    conn.execute(ledger_state.insert(), {"id": 1, **state})
+                if rows:
+                    conn.execute(ledger_rounds.insert(), rows)
+        except sa.exc.IntegrityError as e:  # a concurrent first insert of state or rounds
+            raise NotWriter(f"another writer committed round {old} first", size=old) from e
 
     async def _cosign(self, checkpoint: bytes, size: int) -> bytes:
         assert self.cosigner is not None
@@ -308,8 +453,19 @@ class Ledger:
                 ledger_publications.insert(),
                 {"size": size, "root": root, "time_ms": time_ms, "checkpoint": checkpoint},
             )
-        self.store.write(f"publication/{size}", checkpoint)
-        self.store.write("publications", self.publications_file())
+        self._write_publications()
+
+    def _write_publications(self) -> None:
+        """Write ``publication/<size>`` and ``publications`` for any publication the
+        folder lacks (a standby writes those its writer made)."""
+        pubs = self.publications()
+        new = [(p, cp) for p, _, cp in pubs if p.size > self._published]
+        if not new:
+            return
+        for p, cp in new:
+            self.store.write(f"publication/{p.size}", cp)
+        self.store.write("publications", self.publications_file(pubs))
+        self._published = new[-1][0].size
 
     def publications(self) -> list[tuple[Publication, int, bytes]]:
         """Every publication: (size and root, time in Unix ms, cosigned checkpoint)."""
@@ -320,10 +476,12 @@ class Ledger:
                 for r in conn.execute(q)
             ]
 
-    def publications_file(self) -> bytes:
+    def publications_file(
+        self, pubs: list[tuple[Publication, int, bytes]] | None = None
+    ) -> bytes:
         """The publications file: a note signed by the ledger (docs/spec/ledger.md §6.2)."""
         lines = [f"sild-publications/v1 {self.settings.origin}"]
-        for p, t, _ in self.publications():
+        for p, t, _ in self.publications() if pubs is None else pubs:
             lines.append(f"{p.size} {b64encode(p.root)} {t} {p.code()}")
         return sign_note("".join(x + "\n" for x in lines), signer=self.signer)
 
@@ -353,6 +511,9 @@ class Ledger:
         rnd = _Round(split_imprints(bytes(row.imprints)), row.time_ms)
         if rnd.record.root != bytes(row.root):
             raise StorageError(f"round {r}: stored imprints do not lead to its root", round=r)
+        self._closed[r] = rnd  # a standby (or a restarted writer) serves it again soon
+        while len(self._closed) > self.limits.keep_rounds:
+            self._closed.popitem(last=False)
         return rnd
 
     def _tail(self, r: int) -> bytes:

@@ -35,6 +35,9 @@ class LedgerLimits:
     witness_timeout_s: float = 0.5
     # Catch-up after an outage appends empty rounds in chunks of this many per commit.
     catch_up_chunk: int = 100_000
+    # A standby reads the database and tries the writer lock this often: it bounds both
+    # how far its reads lag and the gap before it takes over from a dead writer.
+    standby_poll_s: float = 0.5
 
     @property
     def max_body(self) -> int:
