@@ -15,13 +15,11 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
-from cryptography import x509
 
 from sild.core.envelope import RequestHeader, ResponseHeader, body_digest, request_hash
 from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
 from sild.core.frame import encode_frame, parse_frame
 from sild.core.globalconf import GatewayEntry
-from sild.crypto.certs import fingerprint, serial_hex
 from sild.crypto.keys import verify
 from sild.crypto.tls import peer_fingerprint
 from sild.errors import (
@@ -72,16 +70,11 @@ class ProviderGateway:
             self._peers_version = view.version
         if fp is not None and fp in self._peers:
             return self._peers[fp]
-        peer = view.gateway_by_fingerprint(fp)
-        if peer is None or ssl_obj is None:
-            raise SslAuthenticationFailed(
-                "client certificate is not the auth certificate of a registered gateway")
-        cert = x509.load_der_x509_certificate(ssl_obj.getpeercert(binary_form=True))
-        for ca in view.ca_certs:
-            if ca.subject == cert.issuer and view.conf.is_revoked(fingerprint(ca),
-                                                                  serial_hex(cert)):
-                raise SslAuthenticationFailed("client certificate is revoked")
-        self._peers[peer.auth_fingerprint] = peer
+        if ssl_obj is None or fp is None:
+            raise SslAuthenticationFailed("no client certificate")
+        peer = view.check_gateway_certificate(ssl_obj.getpeercert(binary_form=True),
+                                              at=self.ctx.clock())
+        self._peers[fp] = peer
         return peer
 
     async def handle(self, request: web.Request) -> web.StreamResponse:

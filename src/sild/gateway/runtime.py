@@ -60,6 +60,7 @@ class Gateway:
     ctx: GatewayContext = field(init=False)
     _runners: list[web.AppRunner] = field(default_factory=list, init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
+    _renewals: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _sessions: list[aiohttp.ClientSession] = field(default_factory=list, init=False)
     _loaded_cas: set[str] = field(default_factory=set, init=False)
@@ -104,10 +105,7 @@ class Gateway:
             # X-Road error, not a broken handshake; required by the consumer check.
             is_tls.verify_mode = ssl.CERT_OPTIONAL
             trust_cas(is_tls, is_pems)
-        peer_session = aiohttp.ClientSession(
-            connector=PinnedConnector(self._expected_peer, ssl=self._client_tls, limit=1024,
-                                      limit_per_host=256, keepalive_timeout=60),
-            auto_decompress=False)
+        peer_session = self._peer_session()
         is_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=1024, limit_per_host=256, keepalive_timeout=30),
             auto_decompress=False)
@@ -135,13 +133,33 @@ class Gateway:
         log.info("gateway_started", server=str(s.server), is_listen=s.is_listen,
                  peer_listen=s.peer_listen, admin_listen=s.admin_listen)
 
-    def _expected_peer(self, address: str) -> str | None:
-        """The auth-certificate fingerprint registered for a gateway address."""
+    def _check_peer(self, address: str, der: bytes) -> str | None:
+        """None when ``der`` is the registered, approved, unrevoked certificate at ``address``."""
         try:
             view = self.ctx.trust()
-        except SildError:
-            return None
-        return view.gateways_by_address.get(address)
+            peer = view.check_gateway_certificate(der, at=self.ctx.clock())
+        except SildError as e:
+            return e.message
+        if peer.address != address:
+            return f"presented the certificate of {peer.id}, registered at {peer.address}"
+        return None
+
+    def _peer_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=PinnedConnector(self._check_peer, ssl=self._client_tls, limit=1024,
+                                      limit_per_host=256, keepalive_timeout=60),
+            auto_decompress=False)
+
+    async def _renew_peer_session(self) -> None:
+        """A new configuration may revoke or re-register peers: new connections from now
+        on; the old pool closes once requests in flight on it are done."""
+        old = self.consumer.peers
+        self.consumer.peers = self._peer_session()
+        self._sessions.append(self.consumer.peers)
+        await asyncio.sleep(self.settings.limits.peer_timeout)
+        await old.close()
+        if old in self._sessions:
+            self._sessions.remove(old)
 
     def _ca_pems(self) -> list[str]:
         try:
@@ -150,8 +168,15 @@ class Gateway:
             return []
 
     async def _watch_conf(self) -> None:
-        """Trust newly approved CAs in TLS, and publish the configuration's state."""
+        """Trust newly approved CAs in TLS, renew the peer pool when the configuration
+        changes, and publish the configuration's state."""
+        seen_version: int | None = None
         while not self._stop.is_set():
+            with contextlib.suppress(SildError):
+                version = self.ctx.confclient.current().conf.version
+                if seen_version is not None and version != seen_version:
+                    self._renewals.append(asyncio.create_task(self._renew_peer_session()))
+                seen_version = version
             new = [p for p in self._ca_pems() if p not in self._loaded_cas]
             if new:
                 trust_cas(self._server_tls, new)
@@ -201,6 +226,8 @@ class Gateway:
 
     async def stop(self) -> None:
         self._stop.set()
+        for renewal in self._renewals:
+            renewal.cancel()
         admin = getattr(self, "_admin_server", None)
         if admin is not None:
             admin.should_exit = True

@@ -25,7 +25,12 @@ from sild.crypto.certs import (
     serial_hex,
 )
 from sild.crypto.keys import PublicKey, key_type_of
-from sild.errors import CertificateError, CertificateRevoked, InvalidRequest
+from sild.errors import (
+    CertificateError,
+    CertificateRevoked,
+    InvalidRequest,
+    SslAuthenticationFailed,
+)
 
 __all__ = ["CheckedSigner", "TrustView"]
 
@@ -63,6 +68,22 @@ class TrustView:
 
     def gateway_by_fingerprint(self, fp: str | None) -> GatewayEntry | None:
         return self.gateways_by_fingerprint.get(fp) if fp else None
+
+    def check_gateway_certificate(self, der: bytes, *, at: datetime) -> GatewayEntry:
+        """A TLS peer: a registered gateway's auth certificate, from an approved CA, valid
+        now and unrevoked (ARCHITECTURE.md §3). Raises :class:`SslAuthenticationFailed`."""
+        peer = self.gateways_by_fingerprint.get(hashlib.sha256(der).hexdigest())
+        if peer is None:
+            raise SslAuthenticationFailed(
+                "certificate is not the auth certificate of a registered gateway")
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            issuer = find_issuer(cert, self.ca_certs, at=at)
+        except (ValueError, CertificateError) as e:
+            raise SslAuthenticationFailed(f"auth certificate of {peer.id}: {e}") from e
+        if self.conf.is_revoked(fingerprint(issuer), serial_hex(cert)):
+            raise SslAuthenticationFailed(f"auth certificate of {peer.id} is revoked")
+        return peer
 
     def check_signer(self, cert_der: bytes, *, member: MemberId, at: datetime) -> CheckedSigner:
         """A sign certificate for ``member``: approved CA, valid, unrevoked, sign usage."""

@@ -195,21 +195,19 @@ def test_plain_http_or_garbage_on_peer_port(net: Net, payload: bytes) -> None:
 
 
 def test_consumer_refuses_provider_with_unexpected_certificate(net: Net) -> None:
-    """If the provider's address answers with another certificate, the consumer refuses."""
+    """If the provider's address answers with an unregistered certificate, the consumer refuses."""
     gw = net.net.gateways[CONSUMER.server]
-    original = gw.ctx.trust().gateways_by_address.copy()
     view = gw.ctx.trust()
-    view.gateways_by_address[net.settings(PROVIDER).peer_listen] = "0" * 64
+    original = dict(view.gateways_by_fingerprint)
+    provider_fp = next(fp for fp, g in original.items() if g.id == PROVIDER.server)
+    del view.gateways_by_fingerprint[provider_fp]
     try:
         gw.consumer.peers._connector._conns.clear()  # type: ignore[union-attr]  # force a new connection
         status, _, body = call(f"{net.consumer_url()}/r1/{ECHO.path()}",
                                headers={"X-Road-Client": str(CLIENT)})
         assert (status, error_type(body)) == (500, "Server.ClientProxy.SslAuthenticationFailed")
     finally:
-        view.gateways_by_address.clear()
-        view.gateways_by_address.update(original)
-
-
+        view.gateways_by_fingerprint.update(original)
 
 
 def test_revoked_auth_certificate_is_refused_after_refresh(tmp_path: Path) -> None:
