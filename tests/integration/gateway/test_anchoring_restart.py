@@ -178,7 +178,8 @@ def test_crash_after_submission_fetches_the_receipt_not_a_second_root(
         asyncio.run(_drain(engine, DiesAfterAdd()))
     with engine.connect() as conn:
         ledger_id = conn.execute(sa.select(anchor_rounds.c.ledger_id)).scalar()
-    assert ledger_id is not None and len(added) == 1
+    assert ledger_id is not None
+    assert len(added) == 1
 
     class CountsAdds(DiesAfterAdd):
         async def receipt(self, receipt_id: str, *, wait_s: float) -> bytes | None:
@@ -187,7 +188,8 @@ def test_crash_after_submission_fetches_the_receipt_not_a_second_root(
     asyncio.run(_drain(engine, CountsAdds()))
     assert len(added) == 1  # no second submission of the same root
     report = audit_database(engine, policy=_policy(ledger), at=datetime.now(UTC))
-    assert report.findings == [] and report.anchored_rounds == 1
+    assert report.findings == []
+    assert report.anchored_rounds == 1
 
 
 async def _append(engine: sa.Engine, n: int, first: int = 0) -> None:
@@ -228,7 +230,8 @@ def test_bad_ledger_key_argument_is_one_line(
     gateway_folder(gw, db_url)
     assert main(["audit", "--dir", str(gw), "--ledger-key", "not-a-key"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("sild: error: --ledger-key") and "Traceback" not in err
+    assert err.startswith("sild: error: --ledger-key")
+    assert "Traceback" not in err
 
 
 def test_never_anchored_log_is_a_finding(
