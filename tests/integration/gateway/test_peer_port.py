@@ -210,8 +210,13 @@ def test_consumer_refuses_provider_with_unexpected_certificate(net: Net) -> None
         view.gateways_by_fingerprint.update(original)
 
 
-def test_revoked_auth_certificate_is_refused_after_refresh(tmp_path: Path) -> None:
-    """Revoking a gateway's auth certificate stops its traffic within one refresh."""
+@pytest.mark.parametrize(("revoked", "code"), [
+    ("consumer", "Server.ServerProxy.SslAuthenticationFailed"),
+    ("provider", "Server.ClientProxy.SslAuthenticationFailed"),
+])
+def test_revoked_auth_certificate_is_refused_after_refresh(tmp_path: Path, revoked: str,
+                                                           code: str) -> None:
+    """Revoking either gateway's auth certificate stops traffic within one refresh."""
     import time as _time
 
     from sild.crypto.certs import fingerprint, load_certificate, serial_hex
@@ -241,11 +246,12 @@ def test_revoked_auth_certificate_is_refused_after_refresh(tmp_path: Path) -> No
         grant(n, ECHO, "/echo")
         url = f"{n.consumer_url()}/r1/{ECHO.path()}"
         assert call(url, headers={"X-Road-Client": str(CLIENT)})[0] == 200
-        cert = load_certificate(net.gateway_settings[CONSUMER.server].auth_cert_path.read_bytes())
+        side = CONSUMER if revoked == "consumer" else PROVIDER
+        cert = load_certificate(net.gateway_settings[side.server].auth_cert_path.read_bytes())
         engine = make_engine(net.instance.database_url)
         ca = load_certificate((net.instance.ca_dir / "ca.pem").read_bytes())
         Registry(engine, "EE").revoke(fingerprint(ca), serial_hex(cert), reason="test")
         engine.dispose()
         _time.sleep(3)  # the registry re-signs at once; gateways refresh every second
         status, _, body = call(url, headers={"X-Road-Client": str(CLIENT)})
-        assert (status, error_type(body)) == (500, "Server.ServerProxy.SslAuthenticationFailed")
+        assert (status, error_type(body)) == (500, code)
