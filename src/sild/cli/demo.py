@@ -21,7 +21,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from sild.demo import run_demo
+    from sild.logs import configure_logging
+
+    configure_logging(logging.WARNING)  # the tour on stdout stays readable
 
     return run_demo(Path(args.dir), port=args.port, wait=not args.no_wait,
                     say=lambda line: console.print(line, markup=False))
