@@ -177,6 +177,13 @@ def inclusion_proof_from(node: NodeReader, index: int, size: int) -> list[bytes]
 
 def consistency_proof_from(node: NodeReader, old_size: int, new_size: int) -> list[bytes]:
     """RFC 9162 §2.1.4.1 ``PROOF(m, D[n])`` between tree sizes ``old_size ≤ new_size``."""
+    return _consistency_proof(lambda s, e: subtree_hash(node, s, e), old_size, new_size)
+
+
+def _consistency_proof(
+    mth: Callable[[int, int], bytes], old_size: int, new_size: int
+) -> list[bytes]:
+    """``PROOF(m, D[n])`` over ``mth(start, end) = MTH(D[start:end])``."""
     if not 0 <= old_size <= new_size <= MAX_TREE_SIZE:
         raise ValueError(f"need 0 <= old_size <= new_size, got {old_size}, {new_size}")
     if old_size == 0 or old_size == new_size:
@@ -188,14 +195,14 @@ def consistency_proof_from(node: NodeReader, old_size: int, new_size: int) -> li
         n = end - start
         if m == n:  # SUBPROOF(m, D[m], true) = {} ; SUBPROOF(m, D[m], false) = {MTH(D[m])}
             if not complete:
-                proof.append(subtree_hash(node, start, end))
+                proof.append(mth(start, end))
             break
         k = _split_point(n)
         if m <= k:  # SUBPROOF(m, D[0:k], b) : MTH(D[k:n])
-            proof.append(subtree_hash(node, start + k, end))
+            proof.append(mth(start + k, end))
             end = start + k
         else:  # SUBPROOF(m - k, D[k:n], false) : MTH(D[0:k])
-            proof.append(subtree_hash(node, start, start + k))
+            proof.append(mth(start, start + k))
             start += k
             m -= k
             complete = False
@@ -269,7 +276,17 @@ class MerkleTree:
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """RFC 9162 §2.1.4.1 consistency proof from ``old_size`` to ``new_size``."""
         new = self.size if new_size is None else self._size_ok(new_size)
+        if new == self.size:
+            return _consistency_proof(self._range, old_size, new)
         return consistency_proof_from(self.node, old_size, new)
+
+    def _range(self, start: int, end: int) -> bytes:
+        """``MTH(D[start:end])`` for the ranges the RFC 9162 recursions visit in the whole
+        tree: aligned, and either perfect or ending at the tree's right edge. With odd
+        nodes carried up, such a range is one stored node (level = its length rounded up
+        to a power of two)."""
+        level = (end - start - 1).bit_length()
+        return self._levels[level][start >> level]
 
     def _size_ok(self, size: int) -> int:
         if not 0 <= size <= self.size:

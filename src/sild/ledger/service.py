@@ -387,8 +387,7 @@ class Ledger:
         self._proofs.clear()
         for r, rnd in closed.items():
             self._closed[r] = rnd
-        while len(self._closed) > self.limits.keep_rounds:
-            self._closed.popitem(last=False)
+        self._trim_closed()
         # (9) a publication every `publication_every` rounds.
         every = self.settings.publication_every
         if end // every > old_size // every:
@@ -512,9 +511,17 @@ class Ledger:
         if rnd.record.root != bytes(row.root):
             raise StorageError(f"round {r}: stored imprints do not lead to its root", round=r)
         self._closed[r] = rnd  # a standby (or a restarted writer) serves it again soon
-        while len(self._closed) > self.limits.keep_rounds:
-            self._closed.popitem(last=False)
+        self._trim_closed()
         return rnd
+
+    def _trim_closed(self) -> None:
+        """Keep at most ``keep_rounds`` round trees and ``keep_hashes`` hashes in memory
+        (the newest round always): memory stays bounded however busy rounds get."""
+        held = sum(len(r.imprints) for r in self._closed.values())
+        while len(self._closed) > 1 and (
+            len(self._closed) > self.limits.keep_rounds or held > self.limits.keep_hashes
+        ):
+            held -= len(self._closed.popitem(last=False)[1].imprints)
 
     def _tail(self, r: int) -> bytes:
         """``index r``, the calendar path and the checkpoint: shared by the round's receipts."""

@@ -31,6 +31,10 @@ class LedgerLimits:
     max_wait_s: float = 30.0
     # Closed rounds whose trees stay in memory to answer receipts without the database.
     keep_rounds: int = 8
+    # … and at most this many hashes in them (the newest round is always kept): a round
+    # tree costs ~240 B per hash in CPython (imprint, leaf and node objects), so ≈ 25 MB;
+    # older receipts are rebuilt from the database. Part of issue 4's 200 MB budget.
+    keep_hashes: int = 100_000
     # Witnesses must answer within this share of a round, so rounds never queue up.
     witness_timeout_s: float = 0.5
     # Catch-up after an outage appends empty rounds in chunks of this many per commit.
