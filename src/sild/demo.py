@@ -1,9 +1,10 @@
 """``sild demo``: a local network a newcomer can explore, on SQLite, nothing to install.
 
 The registry (signed global configuration), two organisations' gateways — the
-Population Register (provider) and a clinic (consumer) — and a sample provider
-information system, all on loopback with X-Road's default ports, registered the
-real way (CSR → CA → signed request → approval). A first exchange is made, then
+Population Register (provider) and a clinic (consumer) — a ledger that anchors both
+gateways' message logs, and a sample provider information system, all on loopback
+with X-Road's default ports, registered the real way (CSR → CA → signed request →
+approval). A first exchange is made, then
 copy-paste ``curl`` lines are printed. Ctrl-C stops everything.
 """
 
@@ -58,7 +59,7 @@ async def _first_exchange(url: str) -> dict[str, object]:
 async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None]) -> None:
     _prepare_folder(root)
     net = LocalNet.create(root, [REGISTER, CLINIC], instance_id=INSTANCE, registry_port=port,
-                          fixed_ports=True)
+                          fixed_ports=True, ledger=True)
     (root / MARKER).write_text("created by `sild demo`; safe to delete\n")
     net.sample_is_port = 9000
     await net.start()
@@ -77,6 +78,7 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None]) ->
             f"peers {gw1.peer_listen}, admin {gw1.admin_listen}")
         say(f"  {CLINIC.name:<19} gateway {CLINIC.server}: IS {gw2.is_listen}, "
             f"peers {gw2.peer_listen}, admin {gw2.admin_listen}")
+        say(f"  ledger              {net.ledger_url}   (anchors both gateways' message logs)")
         say(f"  provider IS         {net.is_url}")
         say(f"First exchange {CLIENT} → {PERSONS}: the provider saw "
             f"{answer.get('method')} {answer.get('path')}")
@@ -89,6 +91,11 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None]) ->
         say(f"  curl -s -H 'Accept: application/json' {consumer}/listClients")
         say(f"  curl -s http://{gw2.admin_listen}/metrics | grep sild_")
         say(f"  sild gateway log stats --dir {gw1.root}")
+        vkey = (net.root / "ledger" / "ledger.vkey").resolve()
+        say(f"  sild audit --dir {gw1.root} --ledger-key {vkey}"
+            "        # a few seconds after a call: every log row anchored")
+        say(f"  sild ledger submit --url {net.ledger_url} --file README.md --out readme.tlog")
+        say(f"  sild verify readme.tlog --file README.md --key {vkey}")
         say(f"  sild gateway service list --dir {gw1.root}")
         say(f"  sild registry gateways --dir {net.instance.root}")
         say(f"  curl -s {net.registry_url}/globalconf -o globalconf.json && "
@@ -115,7 +122,7 @@ def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None]) -
     except ConfigurationError as e:
         if "cannot listen" in e.message:
             raise ConfigurationError(
-                f"{e.message} — the demo uses ports 4000, 8080-8081, 5500-5501, 5566-5567 "
-                "and 9000; is another `sild demo` running?") from e
+                f"{e.message} — the demo uses ports 4000, 8080-8081, 5500-5501, 5566-5567, "
+                "8470 and 9000; is another `sild demo` running?") from e
         raise
     return 0

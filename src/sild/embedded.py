@@ -7,7 +7,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -32,8 +32,9 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-async def start_embedded(app: Any, host: str, port: int) -> tuple[EmbeddedServer,
-                                                                  asyncio.Task[None]]:
+async def start_embedded(app: Any, host: str, port: int, *,
+                         lifespan: Literal["on", "off"] = "off",
+                         ) -> tuple[EmbeddedServer, asyncio.Task[None]]:
     """Start serving ``app``; returns once it listens (``server.should_exit = True`` stops)."""
     # Bind here, so that a busy port is our clear error, not uvicorn's sys.exit(3).
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -45,7 +46,7 @@ async def start_embedded(app: Any, host: str, port: int) -> tuple[EmbeddedServer
         raise ConfigurationError(f"cannot listen on {host}:{port}: {e.strerror}") from e
     sock.set_inheritable(True)
     server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+                                           access_log=False, lifespan=lifespan))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 10
     while not server.started:

@@ -27,11 +27,13 @@ from sild.crypto.keys import KeyType, generate_key, save_private_key, write_priv
 from sild.embedded import EmbeddedServer, free_port, start_embedded
 from sild.errors import ConfigurationError
 from sild.gateway.admin import create_admin_app
-from sild.gateway.config import GatewayLimits, GatewaySettings
+from sild.gateway.config import AnchoringSettings, GatewayLimits, GatewaySettings
 from sild.gateway.context import AccessPort, LogPort
 from sild.gateway.runtime import Gateway
 from sild.gateway.stores import GatewayStores
 from sild.instance import Instance
+from sild.ledger.api import create_app as create_ledger_app
+from sild.ledger.home import init_ledger, open_ledger
 from sild.registry.api import create_app
 from sild.registry.publisher import Publisher
 from sild.registry.requests import build_client_request, build_gateway_request
@@ -73,6 +75,7 @@ class LocalNet:
     log_factory: Callable[[GatewaySettings], LogPort] | None
     access_factory: Callable[[GatewaySettings, str], AccessPort] | None
     registry_url: str = ""
+    ledger_url: str = ""
     is_url: str = ""
     sample_is_port: int = 0
     gateways: dict[ServerId, Gateway] = field(default_factory=dict)
@@ -97,6 +100,7 @@ class LocalNet:
         expire_seconds: int = 600,
         refresh_interval: int = 60,
         fixed_ports: bool = False,
+        ledger: bool = False,
     ) -> LocalNet:
         """Create the instance, register every gateway and subsystem, write gateway folders.
 
@@ -117,6 +121,12 @@ class LocalNet:
             instance = dataclasses.replace(instance, expire_seconds=expire_seconds,
                                            refresh_interval=refresh_interval)
             instance.write_config()
+        ledger_url = ""
+        if ledger:  # a KSI-style ledger that anchors every gateway's message log
+            ledger_port = 8470 if fixed_ports else free_port()
+            ledger_url = f"http://127.0.0.1:{ledger_port}"
+            init_ledger(root / "ledger", origin=f"{instance_id.lower()}.sild/ledger",
+                        database_url=db("ledger"))
         engine = make_engine(instance.database_url)
         migrate(engine)
         registry = Registry(engine, instance_id)
@@ -134,7 +144,8 @@ class LocalNet:
                 is_listen=f"127.0.0.1:{8080 + i if fixed_ports else free_port()}",
                 peer_listen=f"127.0.0.1:{5500 + i if fixed_ports else free_port()}",
                 admin_listen=f"127.0.0.1:{5566 + i if fixed_ports else free_port()}",
-                limits=limits or GatewayLimits())
+                limits=limits or GatewayLimits(),
+                anchoring=AnchoringSettings(ledger_url=ledger_url))
             s.write()
             shutil.copy(instance.anchor_path, s.anchor_path)
             write_private_file(gw_root / "admin-token", secrets.token_urlsafe(24).encode())
@@ -159,7 +170,8 @@ class LocalNet:
             settings[server] = s
         engine.dispose()
         return cls(root=root, instance=instance, specs=specs, gateway_settings=settings,
-                   log_factory=log_factory, access_factory=access_factory)
+                   log_factory=log_factory, access_factory=access_factory,
+                   ledger_url=ledger_url)
 
     def service(self, spec_index: int, subsystem: str, code: str) -> ServiceId:
         return SubsystemId(self.specs[spec_index].member, subsystem).service(code)
@@ -178,6 +190,14 @@ class LocalNet:
         self._servers.append(server)
         self._tasks.append(task)
         self.registry_url = f"http://{host}:{port}"
+        if self.ledger_url:
+            ledger = open_ledger(self.root / "ledger")
+            self._engines.append(ledger.engine)
+            lhost, lport = self.ledger_url.removeprefix("http://").rsplit(":", 1)
+            lserver, ltask = await start_embedded(create_ledger_app(ledger), lhost, int(lport),
+                                                  lifespan="on")
+            self._servers.append(lserver)
+            self._tasks.append(ltask)
         runner = web.AppRunner(create_sample_is(), access_log=None, handle_signals=False)
         await runner.setup()
         is_port = self.sample_is_port or free_port()
@@ -209,11 +229,9 @@ class LocalNet:
 
     async def stop_registry(self) -> None:
         """Take the registry down (to test what gateways do without it)."""
-        for server in self._servers:
-            server.should_exit = True
-        for task in self._tasks:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 5)
+        self._servers[0].should_exit = True  # the registry is started first
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._tasks[0], 5)
 
     async def stop(self) -> None:
         for gw in self.gateways.values():

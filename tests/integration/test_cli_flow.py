@@ -215,11 +215,13 @@ def test_demo_sets_up_and_stops(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "First exchange DEMO/COM/10000001/his → DEMO/GOV/70000001/rr/persons" in out
     assert "GET /echo/persons/38001085718" in out
+    assert "ledger              http://127.0.0.1:8470" in out
     assert f"curl -s http://127.0.0.1:{port}/globalconf" in out
     assert sild("registry", "gateways", "--dir", str(tmp_path / "demo" / "registry")) == 0
     assert "DEMO/COM/10000001/gw2" in capsys.readouterr().out
     gw1 = tmp_path / "demo" / "gateways" / "gw1"
     assert sild("gateway", "log", "stats", "--dir", str(gw1)) == 0
+    assert sild("audit", "--dir", str(gw1)) in (0, 3)  # runs offline against the folder
     # A second run recreates the demo folder; a foreign folder is never deleted.
     assert sild("demo", "--dir", str(tmp_path / "demo"), "--port", str(port), "--no-wait") == 0
     (tmp_path / "mine").mkdir()
