@@ -139,7 +139,9 @@ def create_app(registry: Registry, publisher: Publisher, admin_token: str) -> Fa
 
     @app.get("/requests/{request_id}", tags=["public"])
     def request_state(request_id: int) -> dict[str, Any]:
-        return _request_json(registry.request(request_id))
+        """The state of a request; the details are for administrators (/api/requests)."""
+        r = registry.request(request_id)
+        return {"id": r.id, "kind": r.kind, "state": r.state, "reason": r.reason}
 
     @app.get("/healthz", tags=["public"])
     def healthz() -> dict[str, Any]:

@@ -16,11 +16,16 @@ __all__ = ["free_port", "serve_asgi"]
 
 
 @contextmanager
-def serve_asgi(app: Any, *, host: str = "127.0.0.1", **config: Any) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``)."""
+def serve_asgi(app: Any, *, host: str = "127.0.0.1", lifespan: str = "off",
+               **config: Any) -> Iterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``).
+
+    ``lifespan="on"`` runs the app's startup/shutdown (the ledger's round loop needs it).
+    """
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           access_log=False, lifespan="off", **config))
+                                           access_log=False, lifespan=lifespan,  # type: ignore[arg-type]  # "on" | "off"
+                                           **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
