@@ -39,6 +39,7 @@ def test_unmodified_xroad_rest_call(net: Net) -> None:
                                  body=b'{"q": 1}', headers={
                                      **H, "Content-Type": "application/json",
                                      "X-Road-UserId": "EE38001085718", "X-Road-Issue": "case-7",
+                                     "X-Road-Represented-Party": "COM/12345678",
                                      "X-Custom": "kept", "Connection": "keep-alive"})
     assert status == 200
     echoed = json.loads(body)
@@ -50,6 +51,7 @@ def test_unmodified_xroad_rest_call(net: Net) -> None:
     assert echoed["headers"]["x-road-client"] == str(CLIENT)
     assert echoed["headers"]["x-road-userid"] == "EE38001085718"
     assert echoed["headers"]["x-road-issue"] == "case-7"
+    assert echoed["headers"]["x-road-represented-party"] == "COM/12345678"
     assert echoed["headers"].get("keep-alive") is None  # hop-by-hop dropped
     assert headers["x-road-service"] == str(ECHO)
     assert headers["x-road-id"].startswith("EE-")
