@@ -137,7 +137,7 @@ class ProviderGateway:
         state["size"] = len(body)
         if header.body_length != len(body) or header.body_digest != body_digest(body):
             raise SignatureError("request body does not match its signed digest (tampered)")
-        ctx.replay.check_and_add(header.request_id)
+        ctx.replay.check_and_add(header.request_id, sent_at=header.time.timestamp())
         provider_signer = ctx.keys.for_member(header.service.member)
         if provider_signer is None:
             raise ConfigurationError(f"this gateway holds no sign key for {header.service.member}")

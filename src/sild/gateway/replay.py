@@ -1,16 +1,19 @@
 """A bounded memory of recently seen request ids (the replay window).
 
-A signed request is accepted only if its time is within ``window`` seconds of
-ours (freshness), so a request id needs remembering only that long: entries
-expire in insertion order, and memory is bounded by rate × window, never by the
-number of messages logged. Past ``max_entries`` the gateway sheds load rather
-than forgetting ids early (which would open a replay hole).
+A signed request is accepted only while its own time ``t`` is within ``window``
+seconds of ours (freshness, docs/spec/exchange.md §4 step 2); after ``t + window`` it
+is refused as stale anyway, so its id needs remembering only until then. Entries are
+16-byte digests of the id in an insertion-ordered dict (≈ 110 bytes each), dropped from
+the front as they expire: memory is bounded by rate × window, never by the number of
+messages logged. Past ``max_entries`` the gateway sheds load rather than forgetting
+ids early (which would open a replay hole).
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from sild.errors import InvalidMessage, ServiceUnavailable
@@ -20,27 +23,30 @@ __all__ = ["ReplayCache"]
 
 class ReplayCache:
     def __init__(self, window: float, *, max_entries: int = 500_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.window = window
         self.max_entries = max_entries
         self.clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen: dict[bytes, float] = {}
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def check_and_add(self, request_id: str) -> None:
-        """Remember ``request_id``; :class:`InvalidMessage` if it was seen in the window."""
+    def check_and_add(self, request_id: str, *, sent_at: float | None = None) -> None:
+        """Remember ``request_id`` (signed at ``sent_at``, Unix seconds) until it is stale;
+        :class:`InvalidMessage` if it is already remembered."""
         now = self.clock()
         seen = self._seen
-        while seen:
-            oldest, expires = next(iter(seen.items()))
-            if expires > now:
+        expired = []
+        for key in itertools.islice(seen, 64):  # expire from the front, a little at a time
+            if seen[key] > now:
                 break
-            del seen[oldest]
-        if request_id in seen:
+            expired.append(key)
+        for key in expired:
+            del seen[key]
+        digest = hashlib.blake2b(request_id.encode(), digest_size=16).digest()
+        if digest in seen:
             raise InvalidMessage(f"request {request_id} was already received (replay)")
         if len(seen) >= self.max_entries:
             raise ServiceUnavailable("too many requests in the replay window; try again later")
-        # twice the freshness window: a request may be dated up to `window` in the future
-        seen[request_id] = now + 2 * self.window
+        seen[digest] = (sent_at if sent_at is not None else now) + self.window
