@@ -46,3 +46,23 @@ def test_expired_configuration_refuses_traffic(tmp_path: Path) -> None:
         status, _, body = call(f"{n.consumer_url()}/listClients",
                                headers={"Accept": "application/json"})
         assert (status, error_type(body)) == (500, "Server.ClientProxy.OutdatedGlobalConf")
+
+
+def test_no_configuration_at_start_refuses_traffic(tmp_path: Path) -> None:
+    """A gateway that never got a configuration starts, and answers OutdatedGlobalConf."""
+    import dataclasses
+
+    from sild.core.anchor import encode_anchor, parse_anchor
+
+    net = LocalNet.create(tmp_path / "net", [PROVIDER, CONSUMER], instance_id="EE",
+                          log_factory=lambda s: MemoryLog(),
+                          access_factory=lambda s, _u: MemoryAccess())
+    anchor_path = net.gateway_settings[CONSUMER.server].anchor_path
+    anchor = parse_anchor(anchor_path.read_bytes())
+    anchor_path.write_bytes(encode_anchor(dataclasses.replace(
+        anchor, sources=("http://127.0.0.1:9/globalconf",))))  # nobody listens there
+    with NetThread(net):
+        status, _, body = call(f"{net.is_url_of(CONSUMER.server)}/r1/{ECHO.path()}",
+                               headers={"X-Road-Client": str(CLIENT)})
+        assert (status, error_type(body)) == (500, "Server.ClientProxy.OutdatedGlobalConf")
+        assert "no valid global configuration" in body.decode()
