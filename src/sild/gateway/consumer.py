@@ -49,6 +49,9 @@ __all__ = ["MESSAGE_PATH", "ConsumerGateway"]
 log = structlog.get_logger("sild.gateway.consumer")
 
 MESSAGE_PATH = "/sild/v1/message"
+# X-Road-Id, X-Road-UserId and X-Road-Represented-Party are kept in 255-character
+# columns of the message log and monitoring records (sild.store.messagelog_tables).
+MAX_ID_HEADER = 255
 # What a frame adds to a body at most: magic, lengths, a 64 KiB header, signature and
 # certificate (sild.core.frame).
 FRAME_OVERHEAD = 5 + 4 + 64 * 1024 + 2 * (2 + 0xFFFF)
@@ -135,9 +138,15 @@ class ConsumerGateway:
         body = await read_body(request, ctx.limits.max_body)
         state["size"] = len(body)
         message_id = request.headers.get("X-Road-Id") or f"{service.member.instance}-{uuid.uuid4()}"
+        for name, value in (("X-Road-Id", message_id),
+                            ("X-Road-UserId", request.headers.get("X-Road-UserId", "")),
+                            ("X-Road-Represented-Party",
+                             request.headers.get("X-Road-Represented-Party", ""))):
+            if len(value) > MAX_ID_HEADER:  # the log and monitoring columns hold 255
+                raise InvalidRequest(f"{name} is longer than {MAX_ID_HEADER} characters")
         request_id = str(uuid.uuid4())
         state["message_id"], state["request_id"] = message_id, request_id
-        # (2) the signed envelope, and its log record (written while we forward)
+        # (2) the signed envelope
         header = RequestHeader(
             protocol="rest", client=client, service=service, consumer=ctx.server,
             message_id=message_id, request_id=request_id, time=request_in.replace(microsecond=0),

@@ -153,6 +153,13 @@ def test_missing_or_malformed_client_header(net: Net, headers: dict[str, str],
     assert (status, error_type(body)) == (400, code)
 
 
+@pytest.mark.parametrize("header", ["X-Road-Id", "X-Road-UserId", "X-Road-Represented-Party"])
+def test_overlong_id_headers(net: Net, header: str) -> None:
+    """An identifying header longer than the log can keep is refused up front."""
+    status, _, body = call(r1(net, ECHO), headers={**H, header: "x" * 256})
+    assert (status, error_type(body)) == (400, "Client.InvalidRequest")
+
+
 def test_error_as_xml_when_asked(net: Net) -> None:
     """Accept: text/xml gets the error as <error><type/><message/><detail/></error>."""
     status, headers, body = call(r1(net, ECHO), headers={"Accept": "text/xml"})
