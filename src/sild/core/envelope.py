@@ -76,10 +76,19 @@ def _parse_headers(value: object) -> Headers:
     return tuple(out)
 
 
+# Fields stored in fixed-size log columns (sild.store.messagelog_tables): longer values
+# are refused here rather than failing the log commit later.
+MAX_FIELD = {"message_id": 255, "request_id": 64, "user_id": 255, "represented_party": 255,
+             "method": 16}
+
+
 def _str(obj: dict[str, Any], key: str, *, optional: bool = False) -> str:
     value = obj.get(key, "" if optional else None)
     if not isinstance(value, str):
         raise InvalidMessage(f"envelope field {key!r} missing or not text")
+    limit = MAX_FIELD.get(key)
+    if limit is not None and len(value) > limit:
+        raise InvalidMessage(f"envelope field {key!r} is longer than {limit} characters")
     return value
 
 

@@ -49,3 +49,20 @@ def test_oversize_header_length() -> None:
     """A declared header over 64 KiB is refused before reading it."""
     with pytest.raises(InvalidMessage, match="longer than"):
         parse_frame(b"SILD\x01\x00\x02\x00\x00" + b"x" * 10)
+
+
+def test_overlong_envelope_fields_are_refused() -> None:
+    """A signed header whose ids do not fit the log columns is an InvalidMessage."""
+    from datetime import UTC, datetime
+
+    from sild.core.envelope import RequestHeader, body_digest
+    from sild.core.identifiers import ServerId, ServiceId, parse_client
+
+    h = RequestHeader(
+        protocol="rest", client=parse_client("EE/COM/1/his"),
+        service=ServiceId.parse("EE/GOV/2/rr/x"), consumer=ServerId.parse("EE/COM/1/gw"),
+        message_id="m" * 256, request_id="r", time=datetime(2026, 1, 1, tzinfo=UTC),
+        method="GET", path="", query="", headers=(), body_digest=body_digest(b""),
+        body_length=0)
+    with pytest.raises(InvalidMessage, match="message_id"):
+        RequestHeader.parse(h.encode())
