@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sild.core.canonical import canonical_json, parse_json_object
+import orjson
+
+from sild.core.canonical import canonical_json
 from sild.core.dsse import pae
 from sild.core.identifiers import ClientId, ServerId, ServiceId, parse_client
 from sild.core.timefmt import format_rfc3339, parse_rfc3339
@@ -113,12 +115,20 @@ def _load(raw: bytes, what: str) -> dict[str, Any]:
     if len(raw) > MAX_HEADER_BYTES:
         raise InvalidMessage(f"{what} is larger than {MAX_HEADER_BYTES} bytes")
     try:
-        obj = parse_json_object(raw, what)
-    except InvalidRequest as e:
-        raise InvalidMessage(str(e)) from e
+        # orjson keeps the last of duplicate keys; the canonical-form check below then
+        # refuses the document (its canonical encoding has fewer keys than ``raw``).
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise InvalidMessage(f"{what} is not valid JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise InvalidMessage(f"{what} must be a JSON object")
     if obj.get("format") != FORMAT:
         raise InvalidMessage(f"{what}: format must be {FORMAT}")
-    if canonical_json(obj) != raw:
+    try:
+        canonical = canonical_json(obj)
+    except InvalidRequest as e:  # e.g. a float somewhere
+        raise InvalidMessage(f"{what}: {e}") from e
+    if canonical != raw:
         raise InvalidMessage(f"{what} is not in canonical form")
     return obj
 

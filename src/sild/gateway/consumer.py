@@ -62,6 +62,7 @@ class ConsumerGateway:
     def __init__(self, ctx: GatewayContext, peer_session: aiohttp.ClientSession) -> None:
         self.ctx = ctx
         self.peers = peer_session
+        self._peer_timeout = aiohttp.ClientTimeout(total=ctx.limits.peer_timeout)
 
     # -- (1) parse and validate -------------------------------------------------
 
@@ -207,7 +208,7 @@ class ConsumerGateway:
         """POST the envelope to the first provider gateway that accepts a connection."""
         frame = encode_frame(encoded, signature, cert_der, body)
         headers = {"Content-Type": FRAME_TYPE}
-        timeout = aiohttp.ClientTimeout(total=self.ctx.limits.peer_timeout)
+        timeout = self._peer_timeout
         last: Exception | None = None
         for provider in providers:
             url = f"https://{provider.address}{MESSAGE_PATH}"

@@ -57,6 +57,7 @@ class ProviderGateway:
         # fingerprint (bounded by the number of registered gateways); cleared when the
         # configuration changes (revocations, re-registrations)
         self._peers: dict[str, GatewayEntry] = {}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}  # one per service timeout
         self._peers_version = -1
 
     # -- (4a) the TLS peer ------------------------------------------------------
@@ -194,7 +195,10 @@ class ProviderGateway:
             headers.append(("X-Road-Issue", header.issue))
         if header.represented_party:
             headers.append(("X-Road-Represented-Party", header.represented_party))
-        timeout = aiohttp.ClientTimeout(total=target.timeout)
+        timeout = self._timeouts.get(target.timeout)
+        if timeout is None:
+            timeout = self._timeouts[target.timeout] = aiohttp.ClientTimeout(
+                total=target.timeout)
         ssl_arg: Any = None if target.verify_tls else False
         if not target.verify_tls:
             log.warning("is_tls_unverified", service=str(header.service), url=target.url)

@@ -190,15 +190,15 @@ class Gateway:
                 await asyncio.wait_for(self._stop.wait(), 1.0)
 
     def _measure(self, side: str) -> Any:
-        requests, duration = self.metrics.requests, self.metrics.duration.labels(side)
+        duration = self.metrics.duration.labels(side)
+        ok, error = (self.metrics.requests.labels(side, o) for o in ("ok", "error"))
 
         @web.middleware
         async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
             start = time.perf_counter()
             response: web.StreamResponse = await handler(request)
             duration.observe(time.perf_counter() - start)
-            outcome = "error" if "X-Road-Error" in response.headers else "ok"
-            requests.labels(side, outcome).inc()
+            (error if "X-Road-Error" in response.headers else ok).inc()
             return response
 
         return middleware

@@ -66,3 +66,15 @@ def test_overlong_envelope_fields_are_refused() -> None:
         body_length=0)
     with pytest.raises(InvalidMessage, match="message_id"):
         RequestHeader.parse(h.encode())
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"format":"sild-exchange/1","format":"sild-exchange/1"}',  # duplicate key
+    b"\xff", b"[]", b'{"a":1.5,"format":"sild-exchange/1"}', b'{"format": "sild-exchange/1"}',
+])
+def test_envelope_header_must_be_one_canonical_object(raw: bytes) -> None:
+    """Duplicate keys, bad UTF-8, non-objects, floats and whitespace are all refused."""
+    from sild.core.envelope import RequestHeader
+
+    with pytest.raises(InvalidMessage):
+        RequestHeader.parse(raw)
