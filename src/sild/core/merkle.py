@@ -20,7 +20,7 @@ Types keep trust roles apart (STYLE.md rule 7): a :data:`LeafHash` is not a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NewType
 
 from sild.core.ledger_errors import ProofError
@@ -88,24 +88,43 @@ def _split_point(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def _build_levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
-    """All levels bottom-up; the odd last node of a level is carried up unchanged.
+_PACK_CHUNK = 64 * 4096  # bytes of a level hashed per list: 4,096 parents at a time
 
-    Carrying the odd node up gives exactly the RFC 6962 shape (the left subtree is
-    always the largest power of two), and each level is one list comprehension, which
-    is the fastest pure-Python build measured (research/ksi-tlog.md §6.3).
+
+def _parent_level(level: bytes) -> bytes:
+    """The next level up of a packed level (32-byte hashes back to back); an odd last
+    node is carried up unchanged, which gives exactly the RFC 6962 shape (the left
+    subtree is always the largest power of two).
+
+    Hashed in chunks, each one list comprehension (the fastest pure-Python build
+    measured, research/ksi-tlog.md §6.3), so the transient list of digest objects stays
+    small whatever the level's size.
     """
     sha = _sha256
     prefix = _NODE
-    level = list(leaves)
-    levels = [level]
-    while len(level) > 1:
-        # zip stops at the last full pair; an odd last node is carried up just below.
-        nxt = [sha(prefix + a + b).digest() for a, b in zip(level[0::2], level[1::2], strict=False)]
-        if len(level) & 1:
-            nxt.append(level[-1])
-        level = nxt
-        levels.append(level)
+    end = len(level) // 64 * 64
+    parts = [
+        b"".join([sha(prefix + level[j : j + 64]).digest() for j in range(s, e, 64)])
+        for s in range(0, end, _PACK_CHUNK)
+        for e in (min(s + _PACK_CHUNK, end),)
+    ]
+    if len(level) != end:
+        parts.append(level[end:])
+    return b"".join(parts)
+
+
+def _build_levels(leaves: bytes) -> list[bytes]:
+    """All levels bottom-up, each packed into one ``bytes`` (32 bytes per node).
+
+    One ``bytes`` per level instead of one object per node: a node costs 32 bytes
+    instead of ~80 (CPython's per-object header and the list's pointer), which is most
+    of a round tree's memory in the ledger (docs/benchmarks.md, ledger memory).
+    """
+    if len(leaves) % HASH_SIZE:
+        raise ValueError(f"packed leaves of {len(leaves)} bytes, not a multiple of {HASH_SIZE}")
+    levels = [leaves]
+    while len(levels[-1]) > HASH_SIZE:
+        levels.append(_parent_level(levels[-1]))
     return levels
 
 
@@ -230,28 +249,42 @@ class MerkleTree:
     """All levels of an RFC 6962 tree over a fixed list of leaf hashes, for proofs.
 
     Build once (O(n) hashes), then roots, inclusion proofs and consistency proofs for
-    any earlier size cost O(log n) hashes each.
+    any earlier size cost O(log n) hashes each. Each level is held packed, as one
+    ``bytes`` of 32-byte hashes; :meth:`packed` builds from leaf hashes already packed.
     """
 
     __slots__ = ("_levels",)
 
     def __init__(self, leaves: Sequence[LeafHash]) -> None:
-        self._levels = _build_levels(leaves)
+        if any(len(h) != HASH_SIZE for h in leaves):
+            raise ValueError(f"leaf hashes must be {HASH_SIZE} bytes")
+        self._levels = _build_levels(b"".join(leaves))
+
+    @classmethod
+    def packed(cls, leaves: bytes) -> MerkleTree:
+        """The tree over leaf hashes given back to back (32 bytes each) in one ``bytes``."""
+        tree = cls.__new__(cls)
+        tree._levels = _build_levels(bytes(leaves))
+        return tree
 
     @property
     def size(self) -> int:
         """The number of leaves."""
-        return len(self._levels[0])
+        return len(self._levels[0]) // HASH_SIZE
 
     def node(self, level: int, index: int) -> bytes:
         """The hash of a perfect subtree (a :data:`NodeReader`)."""
-        if not 0 <= level < len(self._levels) or (index + 1) << level > self.size:
+        if not 0 <= level < len(self._levels) or (index + 1) << level > self.size or index < 0:
             raise IndexError(f"no perfect subtree at level {level}, index {index}")
-        return self._levels[level][index]
+        pos = index * HASH_SIZE
+        return self._levels[level][pos : pos + HASH_SIZE]
 
     def leaf(self, index: int) -> LeafHash:
         """The leaf hash at ``index``."""
-        return LeafHash(self._levels[0][index])
+        if not 0 <= index < self.size:
+            raise IndexError(f"no leaf {index} in a tree of {self.size}")
+        pos = index * HASH_SIZE
+        return LeafHash(self._levels[0][pos : pos + HASH_SIZE])
 
     def root(self, size: int | None = None) -> RootHash:
         """The root of the whole tree, or of its first ``size`` leaves."""
@@ -265,13 +298,38 @@ class MerkleTree:
             _check_index(index, self.size)
             path = []
             for level in self._levels[:-1]:
-                if index ^ 1 < len(level):
-                    path.append(level[index ^ 1])
+                pos = (index ^ 1) << 5  # * HASH_SIZE
+                if pos < len(level):
+                    path.append(level[pos : pos + 32])
                 index >>= 1
             return path
         return inclusion_proof_from(
             self.node, index, self.size if size is None else self._size_ok(size)
         )
+
+    def inclusion_proofs(self, first: int, count: int) -> Iterator[list[bytes]]:
+        """The whole-tree inclusion proofs of leaves ``first .. first + count - 1``, in
+        order. Consecutive leaves share their upper path nodes; each is sliced out of its
+        packed level once (as fast as :meth:`inclusion_proof` per leaf on list levels)."""
+        if count > 0:
+            _check_index(first, self.size)
+            _check_index(first + count - 1, self.size)
+        levels = self._levels[:-1]
+        depth = range(len(levels))
+        at = [-1] * len(levels)  # the position last sliced at each level …
+        got = [b""] * len(levels)  # … and its hash
+        for index in range(first, first + count):
+            path = []
+            for level in depth:
+                pos = (index ^ 1) << 5  # * HASH_SIZE
+                if pos != at[level]:
+                    if pos >= len(levels[level]):  # no sibling at this level
+                        index >>= 1
+                        continue
+                    at[level], got[level] = pos, levels[level][pos : pos + HASH_SIZE]
+                path.append(got[level])
+                index >>= 1
+            yield path
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """RFC 9162 §2.1.4.1 consistency proof from ``old_size`` to ``new_size``."""
@@ -286,7 +344,8 @@ class MerkleTree:
         nodes carried up, such a range is one stored node (level = its length rounded up
         to a power of two)."""
         level = (end - start - 1).bit_length()
-        return self._levels[level][start >> level]
+        pos = (start >> level) * HASH_SIZE
+        return self._levels[level][pos : pos + HASH_SIZE]
 
     def _size_ok(self, size: int) -> int:
         if not 0 <= size <= self.size:

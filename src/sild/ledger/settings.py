@@ -32,7 +32,8 @@ class LedgerLimits:
     # Closed rounds whose trees stay in memory to answer receipts without the database.
     keep_rounds: int = 8
     # … and at most this many hashes in them (the newest round is always kept): a round
-    # tree costs ~240 B per hash in CPython (imprint, leaf and node objects), so ≈ 25 MB;
+    # costs ~100 B per hash, imprints and tree levels packed in single `bytes` (37 B per
+    # imprint with its offset, 32 B per leaf, 32 B for the levels above), so ≈ 10 MB;
     # older receipts are rebuilt from the database. Part of issue 4's 200 MB budget.
     keep_hashes: int = 100_000
     # Witnesses must answer within this share of a round, so rounds never queue up.

@@ -352,6 +352,44 @@ def test_consistency_empty_proof_between_distinct_sizes_fails() -> None:
         )
 
 
+# --- Packed levels (one bytes per level) ------------------------------------------------
+
+
+@given(sizes)
+def test_packed_tree_equals_the_tree_of_the_list(n: int) -> None:
+    """MerkleTree.packed over the joined leaf hashes has the same root and proofs."""
+    leaves = leaves_of(n)
+    packed, listed = MerkleTree.packed(b"".join(leaves)), MerkleTree(leaves)
+    assert packed.size == n
+    assert packed.root() == listed.root() == root_of(leaves)
+    assert [packed.leaf(i) for i in range(n)] == leaves
+    assert packed.inclusion_proof(n // 2) == inclusion_proof(leaves, n // 2)
+
+
+@given(st.data(), sizes)
+def test_inclusion_proofs_of_a_range_equal_one_by_one(data: st.DataObject, n: int) -> None:
+    """inclusion_proofs(first, count) yields inclusion_proof(i) for each leaf in order."""
+    first = data.draw(st.integers(min_value=0, max_value=n - 1))
+    count = data.draw(st.integers(min_value=1, max_value=n - first))
+    tree = MerkleTree(leaves_of(n))
+    got = list(tree.inclusion_proofs(first, count))
+    assert got == [tree.inclusion_proof(i) for i in range(first, first + count)]
+
+
+def test_inclusion_proofs_outside_the_tree_are_refused() -> None:
+    """A range reaching past the last leaf raises before any proof is yielded."""
+    with pytest.raises(ValueError, match="not in a tree"):
+        next(MerkleTree(leaves_of(5)).inclusion_proofs(3, 3))
+
+
+def test_packed_leaves_must_be_whole_hashes() -> None:
+    """Packed leaves whose length is not a multiple of 32, or short leaf hashes, are refused."""
+    with pytest.raises(ValueError, match="multiple of 32"):
+        MerkleTree.packed(b"\x00" * 33)
+    with pytest.raises(ValueError, match="32 bytes"):
+        MerkleTree([LeafHash(b"\x00" * 31)])
+
+
 # --- Cross-check against sigstore-python's RFC 6962 helpers -----------------------------
 
 
