@@ -9,9 +9,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 
 from sild.testing.clock import FIXED_NOW as NOW
 from sild.testing.pki import TestPki
+
+# Our machines are 2 cores and noisy: a per-example time limit turns load into flaky
+# failures without finding anything, so property tests run without one.
+settings.register_profile("sild", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("sild")
 
 PG_URL = os.environ.get("SILD_PG_URL", "")
 REQUIRE_PG = os.environ.get("SILD_REQUIRE_PG") == "1"
