@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -16,12 +18,27 @@ from sild.errors import ConfigurationError
 __all__ = ["EmbeddedServer", "free_port", "start_embedded"]
 
 
+# Ports free_port() handed out lately. A caller binds its port only later (LocalNet
+# writes every port into configuration and certificates before any server starts),
+# and the kernel picks bind(0) ports at random: among ten calls it repeats one about
+# once in 200, and two servers then get the same port. Remembering the last 1024 also
+# keeps a port that a test server gives up and takes back (a ledger going down and up)
+# from going to another server meanwhile; it is far below the ~14 k ports bind(0) uses.
+_HANDED_OUT: deque[int] = deque(maxlen=1024)
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that was free a moment ago and that this process has not
+    handed out lately (so two servers set up side by side never share one)."""
+    with _HANDED_OUT_LOCK:
+        while True:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port: int = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.append(port)
+                return port
 
 
 class EmbeddedServer(uvicorn.Server):

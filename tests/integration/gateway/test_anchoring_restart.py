@@ -103,10 +103,45 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+_CHILD_APP = "sild-test-killed-child"
+
+
+def _tagged(db_url: str) -> str:
+    """The child's URL: on PostgreSQL its sessions carry a name we can look for."""
+    url = sa.engine.make_url(db_url)
+    if url.get_backend_name() != "postgresql":
+        return db_url
+    return url.update_query_dict({"application_name": _CHILD_APP}).render_as_string(
+        hide_password=False)
+
+
+def _until_child_sessions_end(engine: sa.Engine, timeout: float = 10) -> None:
+    """Wait until PostgreSQL has ended the killed child's sessions.
+
+    SIGKILL ends the client, not its server session: a COMMIT the child had already sent
+    still lands after ``wait()`` returns. SQLite has no server; the kernel releases the
+    child's locks at once, and a half-written transaction is rolled back by the journal.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            left = conn.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = :name"
+            ), {"name": _CHILD_APP}).scalar()
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{left} session(s) of the killed child still open")
+        time.sleep(0.02)
+
+
 def test_killed_mid_way_resumes_without_double_or_skip(
         engine: sa.Engine, db_url: str, ledger: LedgerServer, tmp_path: Path) -> None:
     """SIGKILL while logging and anchoring; a restart anchors every row exactly once."""
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, db_url, ledger.url],
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, _tagged(db_url), ledger.url],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -126,6 +161,7 @@ def test_killed_mid_way_resumes_without_double_or_skip(
         child.wait(10)
         if child.stdout is not None:
             child.stdout.close()
+    _until_child_sessions_end(engine)
     rows_before, proven_before = _each_record_once(engine)
     assert proven_before <= rows_before
     asyncio.run(_drain(engine, ledger.url))
