@@ -74,6 +74,14 @@ class Gateway:
         await self.stop()
 
     async def start(self) -> None:
+        """Start everything; if any part fails, stop what did start and re-raise."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
         try:
             anchor = parse_anchor(s.anchor_path.read_bytes())

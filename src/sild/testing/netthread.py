@@ -22,7 +22,11 @@ class NetThread:
 
     def __enter__(self) -> NetThread:
         self.thread.start()
-        self.run(self.net.start())
+        try:
+            self.run(self.net.start())
+        except BaseException:
+            self.__exit__()  # stop what did start, so one failure is not followed by leaks
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -66,3 +66,25 @@ def test_no_configuration_at_start_refuses_traffic(tmp_path: Path) -> None:
                                headers={"X-Road-Client": str(CLIENT)})
         assert (status, error_type(body)) == (500, "Server.ClientProxy.OutdatedGlobalConf")
         assert "no valid global configuration" in body.decode()
+
+
+def test_failed_start_stops_what_started(tmp_path: Path) -> None:
+    """If a port is taken, starting the network fails clearly and leaves nothing running."""
+    import socket
+
+    import pytest
+
+    from sild.errors import ConfigurationError
+
+    net = LocalNet.create(tmp_path / "net", [PROVIDER, CONSUMER], instance_id="EE",
+                          log_factory=lambda s: MemoryLog(),
+                          access_factory=lambda s, _u: MemoryAccess())
+    host, port = net.gateway_settings[CONSUMER.server].is_listen.rsplit(":", 1)
+    thread = NetThread(net)
+    with socket.socket() as busy:
+        busy.bind((host, int(port)))
+        busy.listen()
+        with pytest.raises(ConfigurationError, match="cannot listen"):
+            thread.__enter__()
+    assert not thread.thread.is_alive()
+    assert thread.loop.is_closed()
