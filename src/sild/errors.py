@@ -27,8 +27,10 @@
     │   ├── InvalidStateTransition  Server.InvalidState
     │   ├── KeyFileError            Server.InternalError
     │   └── StorageError            Server.DatabaseError
+    ├── RelayedError                another gateway's X-Road error, passed on unchanged
     ├── ServiceUnavailable          Server.MaintenanceMode / Server.TimestampingFailed
     └── TransportError              Server.NetworkError   (could not reach a peer)
+        └── PeerUnreachable         Server.NetworkError   (no connection: nothing was sent)
 
 At a gateway boundary a ``Server.*`` code gets the X-Road component prefix:
 ``Server.ClientProxy.*`` on the consumer gateway, ``Server.ServerProxy.*`` on the
@@ -61,6 +63,8 @@ __all__ = [
     "LocalError",
     "MissingHeader",
     "NotFound",
+    "PeerUnreachable",
+    "RelayedError",
     "RemoteError",
     "ServiceUnavailable",
     "SignatureError",
@@ -245,11 +249,34 @@ class TransportError(SildError):
     code = "NetworkError"
 
 
+class PeerUnreachable(TransportError):
+    """No connection could be made to a peer: nothing was sent, another may be tried."""
+
+
 class ServiceUnavailable(SildError):
     """This gateway refuses traffic on purpose (maintenance mode, logging stopped)."""
 
     code = "MaintenanceMode"
     http_status = 503
+
+
+class RelayedError(SildError):
+    """An X-Road error that another gateway answered, passed on to our caller as it was.
+
+    The code is the other gateway's (normalised to CamelCase, :func:`normalise_code`);
+    ``status`` its HTTP status and ``detail`` its error id, so operators of both
+    gateways can find the same failure in their logs.
+    """
+
+    def __init__(self, code: str, message: str, *, status: int, detail: str = "") -> None:
+        super().__init__(message, code=code, status=status, detail=detail)
+        self.relayed_code = code
+        self.status = status
+        self.detail = detail
+
+    @property
+    def xroad_code(self) -> str:
+        return self.relayed_code
 
 
 _LOWER_COMPONENTS = {"clientproxy": "ClientProxy", "serverproxy": "ServerProxy"}

@@ -20,8 +20,8 @@ from aiohttp import web
 
 from sild.bootstrap import create_instance
 from sild.ca import CertificateAuthority
+from sild.clock import utc_now
 from sild.core.identifiers import MemberId, ServerId, ServiceId, SubsystemId
-from sild.core.timefmt import utc_now
 from sild.crypto.certs import CertPurpose, build_csr, cert_pem
 from sild.crypto.keys import KeyType, generate_key, save_private_key, write_private_file
 from sild.embedded import EmbeddedServer, free_port, start_embedded

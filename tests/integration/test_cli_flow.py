@@ -118,9 +118,9 @@ def test_revocation_from_cli_reaches_served_configuration(
     with urllib.request.urlopen(url + "/globalconf", timeout=5) as r:
         body = r.read()
     (tmp_path / "gc.json").write_bytes(body)
+    from sild.clock import utc_now
     from sild.core.anchor import parse_anchor
     from sild.core.globalconf import verify_globalconf
-    from sild.core.timefmt import utc_now
 
     anchor = parse_anchor((root / "anchor.json").read_bytes())
     conf = verify_globalconf(body, trusted_keys=anchor.trusted_keys, instance="EE",

@@ -15,10 +15,10 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sild.cli import main
+from sild.clock import utc_now
 from sild.confclient import ConfClient, FetchLimits, HttpFetcher
 from sild.core.anchor import encode_anchor
 from sild.core.globalconf import sign_globalconf
-from sild.core.timefmt import utc_now
 from sild.errors import GlobalConfError, GlobalConfExpired, TransportError
 from sild.testing.confdouble import make_anchor, make_conf
 

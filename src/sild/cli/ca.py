@@ -15,8 +15,8 @@ from sild.cli._common import (
     open_registry,
     table,
 )
+from sild.clock import utc_now
 from sild.core.identifiers import MemberId, ServerId
-from sild.core.timefmt import utc_now
 from sild.crypto.certs import CertPurpose, cert_pem, fingerprint, load_csr, serial_hex
 from sild.errors import ConfigurationError, InvalidRequest
 from sild.instance import read_passphrase

@@ -17,12 +17,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sild.clock import utc_now
 from sild.confclient import ConfClient
 from sild.confclient._cache import CONF_FILE
 from sild.core.anchor import Anchor, parse_anchor
 from sild.core.dsse import Envelope
 from sild.core.globalconf import GlobalConf, VerifiedGlobalConf, parse_document, verify_globalconf
-from sild.core.timefmt import format_rfc3339, utc_now
+from sild.core.timefmt import format_rfc3339
 from sild.errors import ConfigurationError, GlobalConfError, InvalidRequest
 
 console = Console(highlight=False)

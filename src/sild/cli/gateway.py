@@ -12,8 +12,8 @@ import aiohttp
 
 from sild.cli import gateway_log, gateway_services
 from sild.cli._common import add_passphrase_arg, console
+from sild.clock import utc_now
 from sild.core.identifiers import ServerId, SubsystemId
-from sild.core.timefmt import utc_now
 from sild.crypto.certs import load_certificate
 from sild.crypto.keys import load_private_key
 from sild.errors import ConfigurationError, InvalidRequest, TransportError

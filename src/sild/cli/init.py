@@ -8,7 +8,7 @@ from typing import Any
 
 from sild.bootstrap import create_instance
 from sild.cli._common import add_passphrase_arg, console
-from sild.core.timefmt import utc_now
+from sild.clock import utc_now
 from sild.crypto.keys import KeyType
 from sild.instance import read_passphrase
 

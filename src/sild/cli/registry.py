@@ -16,8 +16,8 @@ from sild.cli._common import (
     open_registry,
     table,
 )
+from sild.clock import utc_now
 from sild.core.identifiers import GlobalGroupId, MemberId, SubsystemId, parse_client
-from sild.core.timefmt import utc_now
 from sild.crypto.certs import load_certificate
 from sild.errors import ConfigurationError
 from sild.instance import parse_listen, read_passphrase

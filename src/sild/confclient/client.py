@@ -18,6 +18,7 @@ from pathlib import Path
 
 import structlog
 
+from sild.clock import utc_now
 from sild.confclient._cache import (
     CONF_FILE,
     STATE_FILE,
@@ -29,7 +30,7 @@ from sild.confclient._cache import (
 from sild.confclient.fetch import Fetcher, HttpFetcher
 from sild.core.anchor import Anchor
 from sild.core.globalconf import SigningKey, VerifiedGlobalConf, verify_globalconf
-from sild.core.timefmt import format_rfc3339, utc_now
+from sild.core.timefmt import format_rfc3339
 from sild.errors import (
     ConfigurationError,
     GlobalConfError,

@@ -11,16 +11,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_rfc3339", "parse_rfc3339", "utc_now"]
+__all__ = ["format_rfc3339", "parse_rfc3339"]
 
 _ZERO = timedelta(0)
 
 _RFC3339_Z = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
-
-
-def utc_now() -> datetime:
-    """The current time in UTC, truncated to whole seconds (the default clock)."""
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def format_rfc3339(when: datetime) -> str:

@@ -37,6 +37,7 @@ __all__ = [
     "check_usage",
     "find_issuer",
     "fingerprint",
+    "fingerprint_der",
     "identity_of",
     "load_certificate",
     "load_csr",
@@ -85,6 +86,11 @@ def cert_pem(cert: x509.Certificate) -> str:
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 over the DER encoding, lower-case hex (what global conf registers)."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def fingerprint_der(der: bytes) -> str:
+    """SHA-256 of a certificate's DER bytes, lower-case hex (how Sild names certificates)."""
+    return hashlib.sha256(der).hexdigest()
 
 
 def serial_hex(cert: x509.Certificate) -> str:

@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from sild.clock import Clock, precise_now
 from sild.confclient import ConfClient
 from sild.core.globalconf import GatewayEntry, GlobalConf
 from sild.core.identifiers import ClientId, ServerId, ServiceId, SubsystemId
-from sild.core.timefmt import utc_now
+from sild.core.replay import ReplayCache
+from sild.core.trust import TrustView
 from sild.errors import GlobalConfError, GlobalConfExpired, ServiceUnavailable
 from sild.gateway.config import GatewayLimits
 from sild.gateway.messagelog import LogRecord
 from sild.gateway.opmon import OpMonRecord
-from sild.gateway.replay import ReplayCache
 from sild.gateway.signer import SignKeys
-from sild.gateway.trust import TrustView
 
 __all__ = [
     "AccessPort",
@@ -100,7 +100,7 @@ class GatewayContext:
     log: LogPort
     access: AccessPort
     log_body: str = "full"
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = precise_now  # the one clock of this gateway
     maintenance: bool = False
     # client → registered IS certificate fingerprints when the IS port is HTTPS, else None
     is_clients: Mapping[ClientId, frozenset[str]] | None = None

@@ -13,13 +13,10 @@ import json
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from aiohttp import web
-
 from sild.core.globalconf import GlobalConf
 from sild.core.identifiers import ClientId, ServiceId
-from sild.errors import InvalidRequest, SildError
-from sild.gateway.context import AccessPort, GatewayContext
-from sild.gateway.http import sild_error_response
+from sild.errors import InvalidRequest
+from sild.gateway.context import AccessPort
 
 __all__ = ["METASERVICES", "answer_metaservice", "list_clients"]
 
@@ -40,16 +37,11 @@ def answer_metaservice(access: AccessPort, service: ServiceId, client: ClientId,
             raise InvalidRequest("getOpenAPI needs exactly one serviceCode parameter")
         doc = access.openapi(service.subsystem, wanted[0])
         return 200, doc.media_type, doc.text.encode()
-    return 200, "application/json", json.dumps(data).encode()
+    return 200, "application/json; charset=utf-8", json.dumps(data).encode()
 
 
-def list_clients(ctx: GatewayContext, request: web.Request) -> web.StreamResponse:
-    accept = request.headers.get("Accept", "")
-    try:
-        conf = ctx.trust().conf
-    except SildError as e:
-        return sild_error_response(e, "ClientProxy", accept=accept)
-    wanted = request.query.get("xRoadInstance")
+def list_clients(conf: GlobalConf, *, accept: str, wanted: str | None) -> tuple[str, bytes]:
+    """(content type, body) of ``GET /listClients`` (PR-META §3): XML unless JSON asked."""
     rows: list[tuple[str, str, str, str, str | None]] = []
     for m in conf.members:
         if wanted and m.id.instance != wanted:
@@ -65,7 +57,7 @@ def list_clients(ctx: GatewayContext, request: web.Request) -> web.StreamRespons
             if sub:
                 ident["subsystem_code"] = sub
             members.append({"id": ident, "name": name})
-        return web.json_response({"member": members})
+        return "application/json; charset=utf-8", json.dumps({"member": members}).encode()
     parts = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<ns2:clientList xmlns:ns2="http://x-road.eu/xsd/xroad.xsd" '
              'xmlns:ns3="http://x-road.eu/xsd/identifiers">']
@@ -79,6 +71,6 @@ def list_clients(ctx: GatewayContext, request: web.Request) -> web.StreamRespons
             f"<ns3:memberCode>{escape(code)}</ns3:memberCode>{sub_xml}</ns2:id>"
             f"<ns2:name>{escape(name)}</ns2:name></ns2:member>")
     parts.append("</ns2:clientList>")
-    return web.Response(body="".join(parts).encode(), content_type="text/xml")
+    return "text/xml; charset=utf-8", "".join(parts).encode()
 
 

@@ -32,15 +32,23 @@ from sild.embedded import start_embedded
 from sild.errors import ConfigurationError, SildError
 from sild.gateway.anchoring import Anchorer
 from sild.gateway.config import GatewaySettings
-from sild.gateway.consumer import FRAME_OVERHEAD, MESSAGE_PATH, ConsumerGateway
 from sild.gateway.context import AccessPort, GatewayContext, LogPort
+from sild.gateway.exchange.consumer import FRAME_OVERHEAD, consumer_pipeline
+from sild.gateway.exchange.front import consumer_handler, provider_handler, to_response
+from sild.gateway.exchange.provider import provider_pipeline
+from sild.gateway.exchange.record import Answer
+from sild.gateway.exchange.transports import (
+    MESSAGE_PATH,
+    AiohttpIsTransport,
+    AiohttpPeerTransport,
+)
 from sild.gateway.is_clients import load_is_clients
 from sild.gateway.metaservices import list_clients
 from sild.gateway.metrics import GatewayMetrics
 from sild.gateway.pinning import PinnedConnector
-from sild.gateway.provider import ProviderGateway
 from sild.gateway.signer import SignKeys
 from sild.instance import parse_listen
+from sild.web.errors import answer_for
 
 __all__ = ["Gateway"]
 
@@ -118,16 +126,19 @@ class Gateway:
             connector=aiohttp.TCPConnector(limit=1024, limit_per_host=256, keepalive_timeout=30),
             auto_decompress=False)
         self._sessions = [peer_session, is_session]
-        self.consumer = ConsumerGateway(self.ctx, peer_session)
-        self.provider = ProviderGateway(self.ctx, is_session)
+        self.peer_transport = AiohttpPeerTransport(peer_session, s.limits.peer_timeout)
+        self.consumer = consumer_pipeline(self.ctx, self.peer_transport)
+        self.provider = provider_pipeline(self.ctx, AiohttpIsTransport(is_session))
 
         is_app = web.Application(client_max_size=s.limits.max_body + 1024,
                                  middlewares=[self._measure("consumer")])
-        is_app.router.add_route("*", "/r1/{tail:.*}", self.consumer.handle)
+        is_app.router.add_route("*", "/r1/{tail:.*}",
+                                consumer_handler(self.consumer.run, self.ctx.clock))
         is_app.router.add_get("/listClients", self._list_clients)
         peer_app = web.Application(client_max_size=s.limits.max_body + FRAME_OVERHEAD,
                                    middlewares=[self._measure("provider")])
-        peer_app.router.add_post(MESSAGE_PATH, self.provider.handle)
+        peer_app.router.add_post(MESSAGE_PATH,
+                                 provider_handler(self.provider.run, self.ctx.clock))
         await self._serve(is_app, s.is_listen, is_tls)
         await self._serve(peer_app, s.peer_listen, self._server_tls)
         if self.admin_app_factory is not None:
@@ -161,9 +172,9 @@ class Gateway:
     async def _renew_peer_session(self) -> None:
         """A new configuration may revoke or re-register peers: new connections from now
         on; the old pool closes once requests in flight on it are done."""
-        old = self.consumer.peers
-        self.consumer.peers = self._peer_session()
-        self._sessions.append(self.consumer.peers)
+        old = self.peer_transport.session
+        self.peer_transport.session = self._peer_session()
+        self._sessions.append(self.peer_transport.session)
         await asyncio.sleep(self.settings.limits.peer_timeout)
         await old.close()
         if old in self._sessions:
@@ -212,11 +223,22 @@ class Gateway:
         return middleware
 
     async def _list_clients(self, request: web.Request) -> web.StreamResponse:
-        return list_clients(self.ctx, request)
+        accept = request.headers.get("Accept", "")
+        try:
+            conf = self.ctx.trust().conf
+        except SildError as e:
+            err = answer_for(e, component="ClientProxy", accept=accept)
+            return to_response(Answer(err.status, err.headers(), err.body))
+        ctype, body = list_clients(conf, accept=accept,
+                                   wanted=request.query.get("xRoadInstance"))
+        return to_response(Answer(200, (("Content-Type", ctype),), body))
 
     async def _serve(self, app: web.Application, listen: str, tls: Any) -> None:
         host, port = parse_listen(listen)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # auto_decompress=False: a compressed request body travels untouched with its
+        # Content-Encoding (issue 7 §2; checked by sild.gateway.exchange.http).
+        runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                               auto_decompress=False)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port, ssl_context=tls, backlog=1024).start()

@@ -36,6 +36,7 @@ import structlog
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from sild.clock import utc_now
 from sild.core.access import (
     AccessRule,
     Endpoint,
@@ -51,7 +52,6 @@ from sild.core.identifiers import (
     SubsystemId,
     parse_client,
 )
-from sild.core.timefmt import utc_now
 from sild.errors import (
     AccessDenied,
     DuplicateEntry,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sild.clock import utc_now
 from sild.core.globalconf import sign_globalconf
-from sild.core.timefmt import utc_now
 from sild.crypto.keys import load_private_key
 from sild.errors import ConfigurationError
 from sild.registry.service import Registry

@@ -19,6 +19,7 @@ from cryptography import x509
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from sild.clock import utc_now
 from sild.core.globalconf import (
     CaEntry,
     GatewayEntry,
@@ -37,7 +38,6 @@ from sild.core.identifiers import (
     SubsystemId,
     parse_client,
 )
-from sild.core.timefmt import utc_now
 from sild.crypto.certs import (
     CertPurpose,
     cert_pem,

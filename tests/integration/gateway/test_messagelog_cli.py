@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from sild.cli import main
+from sild.clock import utc_now
 from sild.core.identifiers import MemberId, ServerId
-from sild.core.timefmt import format_rfc3339, utc_now
+from sild.core.timefmt import format_rfc3339
 from sild.crypto.certs import cert_pem
 from sild.crypto.keys import save_private_key
 from sild.gateway.config import GatewaySettings

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sild.gateway.exchange.transports import MESSAGE_PATH
 
 from sild.ca import CertificateAuthority
+from sild.clock import utc_now
 from sild.core.envelope import RequestHeader, body_digest
 from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
 from sild.core.frame import encode_frame, parse_frame
-from sild.core.timefmt import utc_now
 from sild.crypto.certs import CertPurpose, build_csr, cert_pem
 from sild.crypto.keys import KeyType, generate_key, save_private_key
 from sild.crypto.tls import client_context
-from sild.gateway.consumer import MESSAGE_PATH
 from sild.gateway.signer import SignKeys
 from sild.testing.exchange import CLIENT, CONSUMER, ECHO, PROVIDER, Net, call, error_type
 
@@ -202,7 +202,7 @@ def test_consumer_refuses_provider_with_unexpected_certificate(net: Net) -> None
     provider_fp = next(fp for fp, g in original.items() if g.id == PROVIDER.server)
     del view.gateways_by_fingerprint[provider_fp]
     try:
-        gw.consumer.peers._connector._conns.clear()  # type: ignore[union-attr]  # force a new connection
+        gw.peer_transport.session._connector._conns.clear()  # type: ignore[union-attr]  # force a new connection
         status, _, body = call(f"{net.consumer_url()}/r1/{ECHO.path()}",
                                headers={"X-Road-Client": str(CLIENT)})
         assert (status, error_type(body)) == (500, "Server.ClientProxy.SslAuthenticationFailed")

@@ -7,14 +7,15 @@ is refused as stale anyway, so its id needs remembering only until then. Entries
 the front as they expire: memory is bounded by rate × window, never by the number of
 messages logged. Past ``max_entries`` the gateway sheds load rather than forgetting
 ids early (which would open a replay hole).
+
+Pure: the caller passes the current time (``now``, Unix seconds); nothing here reads
+a clock.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import time
-from collections.abc import Callable
 
 from sild.errors import InvalidMessage, ServiceUnavailable
 
@@ -22,20 +23,17 @@ __all__ = ["ReplayCache"]
 
 
 class ReplayCache:
-    def __init__(self, window: float, *, max_entries: int = 500_000,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, window: float, *, max_entries: int = 500_000) -> None:
         self.window = window
         self.max_entries = max_entries
-        self.clock = clock
         self._seen: dict[bytes, float] = {}
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def check_and_add(self, request_id: str, *, sent_at: float | None = None) -> None:
+    def check_and_add(self, request_id: str, *, sent_at: float, now: float) -> None:
         """Remember ``request_id`` (signed at ``sent_at``, Unix seconds) until it is stale;
         :class:`InvalidMessage` if it is already remembered."""
-        now = self.clock()
         seen = self._seen
         expired = []
         for key in itertools.islice(seen, 64):  # expire from the front, a little at a time
@@ -49,4 +47,4 @@ class ReplayCache:
             raise InvalidMessage(f"request {request_id} was already received (replay)")
         if len(seen) >= self.max_entries:
             raise ServiceUnavailable("too many requests in the replay window; try again later")
-        seen[digest] = (sent_at if sent_at is not None else now) + self.window
+        seen[digest] = sent_at + self.window

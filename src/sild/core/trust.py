@@ -15,7 +15,7 @@ from datetime import datetime
 from cryptography import x509
 
 from sild.core.globalconf import GatewayEntry, GlobalConf, VerifiedGlobalConf
-from sild.core.identifiers import MemberId
+from sild.core.identifiers import ClientId, MemberId, ServerId
 from sild.crypto.certs import (
     CertPurpose,
     check_usage,
@@ -61,10 +61,20 @@ class TrustView:
         self.gateways_by_address: dict[str, str] = {
             g.address: g.auth_fingerprint for g in self.conf.gateways}
         self._signers: dict[bytes, CheckedSigner] = {}
+        self._hosted: dict[ServerId, frozenset[ClientId]] = {}
 
     @property
     def version(self) -> int:
         return self.conf.version
+
+    def hosted_by(self, gateway: GatewayEntry) -> frozenset[ClientId]:
+        """The clients ``gateway`` serves: those registered on it and, as in X-Road, its
+        owner member, which needs no registration of its own."""
+        hosted = self._hosted.get(gateway.id)
+        if hosted is None:
+            hosted = self._hosted[gateway.id] = frozenset((*gateway.clients,
+                                                           gateway.id.owner))
+        return hosted
 
     def gateway_by_fingerprint(self, fp: str | None) -> GatewayEntry | None:
         return self.gateways_by_fingerprint.get(fp) if fp else None

@@ -1,0 +1,1 @@
+"""What every Sild HTTP service shares: one error mapper, one web shell."""
