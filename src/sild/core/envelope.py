@@ -133,6 +133,15 @@ def _load(raw: bytes, what: str) -> dict[str, Any]:
     return obj
 
 
+def _empty_query(obj: dict[str, Any]) -> bool:
+    value = obj.get("empty_query", False)
+    if value is not True and value is not False:
+        raise InvalidMessage("envelope field 'empty_query' must be true when present")
+    if value and obj.get("query"):
+        raise InvalidMessage("envelope: empty_query with a non-empty query")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class RequestHeader:
     """What the consumer gateway signs for one request (spec §2.1)."""
@@ -153,9 +162,14 @@ class RequestHeader:
     user_id: str = ""
     issue: str = ""
     represented_party: str = ""
+    # The target ended in a bare "?": an empty query, which RFC 3986 §3.4 tells apart
+    # from none; kept so that the IS gets the target byte for byte (PR-REST §4.5).
+    empty_query: bool = False
 
     def encode(self) -> bytes:
+        extra: dict[str, Any] = {"empty_query": True} if self.empty_query else {}
         return canonical_json({
+            **extra,
             "format": FORMAT,
             "protocol": self.protocol,
             "client": str(self.client),
@@ -201,6 +215,7 @@ class RequestHeader:
             body_digest=_digest(obj), body_length=_int(obj, "body_length"),
             user_id=_str(obj, "user_id", optional=True), issue=_str(obj, "issue", optional=True),
             represented_party=_str(obj, "represented_party", optional=True),
+            empty_query=_empty_query(obj),
         )
 
 

@@ -162,7 +162,7 @@ def build_request(*, client: ClientId, service: ServiceId, consumer: ServerId,
                   message_id: str, request_id: str, at: datetime, method: str, path: str,
                   query: str, headers: Headers, body: bytes, signer: Signer,
                   user_id: str = "", issue: str = "", represented_party: str = "",
-                  protocol: str = "rest") -> SignedRequest:
+                  empty_query: bool = False, protocol: str = "rest") -> SignedRequest:
     """The signed request for ``body`` (docs/spec/exchange.md §2.1); ``at`` is truncated
     to whole seconds, the unit of signed times."""
     header = RequestHeader(
@@ -170,7 +170,7 @@ def build_request(*, client: ClientId, service: ServiceId, consumer: ServerId,
         message_id=message_id, request_id=request_id, time=at.replace(microsecond=0),
         method=method, path=path, query=query, headers=headers,
         body_digest=body_digest(body), body_length=len(body), user_id=user_id, issue=issue,
-        represented_party=represented_party)
+        represented_party=represented_party, empty_query=empty_query and not query)
     encoded = header.encode()
     signature = signer.sign(RequestHeader.signed_bytes(encoded))
     return SignedRequest(header, encoded, signature, signer.certificate_der, body)

@@ -132,7 +132,7 @@ class Gateway:
 
         is_app = web.Application(client_max_size=s.limits.max_body + 1024,
                                  middlewares=[self._measure("consumer")])
-        is_app.router.add_route("*", "/r1/{tail:.*}",
+        is_app.router.add_route("*", r"/r1/{tail:[\s\S]*}",  # any byte, even %0A
                                 consumer_handler(self.consumer.run, self.ctx.clock))
         is_app.router.add_get("/listClients", self._list_clients)
         peer_app = web.Application(client_max_size=s.limits.max_body + FRAME_OVERHEAD,

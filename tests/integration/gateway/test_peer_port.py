@@ -13,7 +13,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sild.gateway.exchange.transports import MESSAGE_PATH
 
 from sild.ca import CertificateAuthority
 from sild.clock import utc_now
@@ -23,6 +22,7 @@ from sild.core.frame import encode_frame, parse_frame
 from sild.crypto.certs import CertPurpose, build_csr, cert_pem
 from sild.crypto.keys import KeyType, generate_key, save_private_key
 from sild.crypto.tls import client_context
+from sild.gateway.exchange.transports import MESSAGE_PATH
 from sild.gateway.signer import SignKeys
 from sild.testing.exchange import CLIENT, CONSUMER, ECHO, PROVIDER, Net, call, error_type
 

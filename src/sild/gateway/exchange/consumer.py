@@ -61,15 +61,16 @@ MAX_ERROR_BODY = 64 * 1024
 
 
 def parse_target(raw_path: str) -> tuple[ServiceId, str, str]:
-    """Service id, remaining path and query from a raw (still encoded) ``/r1/`` target."""
-    path, _, query = raw_path.partition("?")
+    """Service id, remaining path and query from a raw (still encoded) ``/r1/`` target;
+    the query keeps its "?" only when it is there but empty (``/a?``)."""
+    path, mark, query = raw_path.partition("?")
     segments = path.split("/")
     if len(segments) < 7 or segments[1] != "r1":
         raise InvalidRequest(
             "REST path must be /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE[/path]")
     service = ServiceId.parse("/".join(segments[2:7]))
     rest = "/" + "/".join(segments[7:]) if len(segments) > 7 else ""
-    return service, rest, query
+    return service, rest, query or mark
 
 
 class ParseRequest:
@@ -93,7 +94,8 @@ class ParseRequest:
                                  "control characters, spaces or '..')")
         if not query.isascii() or not query.isprintable():
             raise InvalidRequest("the query string holds characters outside printable ASCII")
-        ex.path, ex.query = rest, query
+        ex.path, ex.query = rest, query.removeprefix("?")
+        ex.empty_query = query == "?"
         values = headers.getall("X-Road-Client", [])
         if not values:
             raise MissingHeader("X-Road-Client header is missing")
@@ -163,7 +165,8 @@ class SignRequest:
             client=client, service=service, consumer=ctx.server, message_id=ex.message_id,
             request_id=ex.request_id, at=ex.request_in, method=ex.method, path=ex.path,
             query=ex.query, headers=forwardable(headers.items()), body=body, signer=signer,
-            user_id=ex.user_id, issue=ex.issue, represented_party=ex.represented_party)
+            user_id=ex.user_id, issue=ex.issue, represented_party=ex.represented_party,
+            empty_query=ex.empty_query)
         # Logged together with the response, or with the failure (ARCHITECTURE.md §4).
         ex.pending.append(LogRecord(
             logged_at=ex.request_in, side="consumer", kind="request",

@@ -141,7 +141,8 @@ class CallInformationSystem:
         else:
             target = ex.target
             assert target is not None
-            url = target.url.rstrip("/") + h.path + (f"?{h.query}" if h.query else "")
+            url = target.url.rstrip("/") + h.path + (
+                f"?{h.query}" if h.query or h.empty_query else "")
             headers = [(k, v) for k, v in h.headers if k not in HOP_BY_HOP]
             headers += [("X-Road-Client", str(h.client)), ("X-Road-Id", h.message_id),
                         ("X-Road-Request-Id", h.request_id),

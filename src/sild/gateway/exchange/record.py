@@ -113,6 +113,7 @@ class ConsumerExchange(ExchangeRecord):
     server_type: ServerType = "Client"
     accept: str = ""  # the IS's Accept header: errors are answered in that form
     query: str = ""
+    empty_query: bool = False  # the target ended in a bare "?"
     providers: tuple[GatewayEntry, ...] = ()
     provider: GatewayEntry | None = None  # the gateway that answered
     request: SignedRequest | None = None  # (2)
