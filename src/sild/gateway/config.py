@@ -24,7 +24,6 @@
 
     [limits]
     max_body = 10485760               # bytes; X-Road max-loggable-message-body-size 10 MiB
-    is_timeout = 30                   # seconds for a provider IS to answer
     peer_timeout = 60                 # seconds for a provider gateway to answer
     freshness = 120                   # seconds a signed request stays acceptable (replay window)
 
@@ -62,8 +61,6 @@ class GatewayLimits:
 
     # Largest request or response body accepted and logged (X-Road: 10 MiB loggable).
     max_body: int = 10 * 1024 * 1024
-    # A provider IS slower than this gets Server.ServerProxy.NetworkError (X-Road 30 s).
-    is_timeout: float = 30.0
     # A provider gateway slower than this gets Server.ClientProxy.NetworkError.
     peer_timeout: float = 60.0
     # Signed requests older or newer than this are refused; message ids are remembered
@@ -161,7 +158,6 @@ class GatewaySettings:
                 is_tls=bool(gw.get("is_tls", False)),
                 limits=GatewayLimits(
                     max_body=int(lim.get("max_body", d.max_body)),
-                    is_timeout=float(lim.get("is_timeout", d.is_timeout)),
                     peer_timeout=float(lim.get("peer_timeout", d.peer_timeout)),
                     freshness=int(lim.get("freshness", d.freshness)),
                 ),
@@ -206,7 +202,6 @@ class GatewaySettings:
             f"is_tls = {'true' if self.is_tls else 'false'}\n\n"
             "[limits]\n"
             f"max_body = {lim.max_body}\n"
-            f"is_timeout = {lim.is_timeout}\n"
             f"peer_timeout = {lim.peer_timeout}\n"
             f"freshness = {lim.freshness}\n\n"
             "[messagelog]\n"

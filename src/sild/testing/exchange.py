@@ -58,7 +58,7 @@ def start_net(root: Path) -> tuple[NetThread, Net]:
 
     net = LocalNet.create(root, [PROVIDER, CONSUMER], instance_id="EE",
                           log_factory=log_factory, access_factory=access_factory,
-                          limits=GatewayLimits(max_body=MAX_BODY, is_timeout=1.0,
+                          limits=GatewayLimits(max_body=MAX_BODY,
                                                peer_timeout=5.0))
     thread = NetThread(net)
     return thread, Net(thread, net, logs, access)
