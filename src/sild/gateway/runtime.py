@@ -143,6 +143,9 @@ class Gateway:
         await self._serve(peer_app, s.peer_listen, self._server_tls)
         if self.admin_app_factory is not None:
             await self._serve_admin()
+        keep_fresh = getattr(self.access, "keep_fresh", None)
+        if keep_fresh is not None:  # the service configuration, refreshed off the loop
+            self._tasks.append(asyncio.create_task(keep_fresh(self._stop)))
         self._tasks.append(asyncio.create_task(confclient.run(self._stop)))
         self._tasks.append(asyncio.create_task(self._watch_conf()))
         if s.anchoring.enabled:  # docs/spec/anchoring.md §3–4

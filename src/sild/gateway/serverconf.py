@@ -22,6 +22,8 @@ as X-Road's ``ServerRestMessageProcessor.verifyAccess`` does.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -180,6 +182,7 @@ class ServerConf:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
+        self._refreshed_elsewhere = False  # a keep_fresh() task runs
 
     # -- transactions -------------------------------------------------------------
 
@@ -201,6 +204,7 @@ class ServerConf:
             raise StorageError(f"database error: {e.orig}") from e
         finally:
             self._snapshot = None
+        self.refresh()  # readers never wait for the next tick to see our own change
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -420,18 +424,43 @@ class ServerConf:
     # -- reading: the cached snapshot (§5) ---------------------------------------
 
     def _current(self) -> Snapshot:
-        snap, now = self._snapshot, self._clock()
-        if snap is not None and now - self._checked_at < self.ttl:
+        """The snapshot to read. While a gateway keeps it fresh in the background
+        (:meth:`refresh` off the event loop, docs/spec/access.md §5) this never touches
+        the database; otherwise (the CLI, tests) it checks the stored version per ttl."""
+        snap = self._snapshot
+        if snap is not None and (self._refreshed_elsewhere
+                                 or self._clock() - self._checked_at < self.ttl):
             return snap
+        return self.refresh()
+
+    def refresh(self) -> Snapshot:
+        """Reload the snapshot if the stored version changed (blocking: call it in a
+        worker thread from async code)."""
         with self._lock:
-            snap = self._snapshot
-            if snap is not None and now - self._checked_at < self.ttl:
-                return snap  # another thread refreshed it meanwhile
+            snap, now = self._snapshot, self._clock()
             with self._read() as conn:
                 if snap is None or stored_version(conn) != snap.version:
                     snap = load_snapshot(conn)
             self._snapshot, self._checked_at = snap, now
             return snap
+
+    async def keep_fresh(self, stop: asyncio.Event) -> None:
+        """Refresh every ``ttl`` seconds in a worker thread until ``stop`` is set; from
+        then on request handlers read the snapshot without any database query."""
+        await asyncio.to_thread(self.refresh)
+        self._refreshed_elsewhere = True
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.ttl)
+                if stop.is_set():
+                    break
+                try:
+                    await asyncio.to_thread(self.refresh)
+                except StorageError as e:  # keep serving the last good snapshot
+                    log.warning("serverconf_refresh_failed", error=e.message)
+        finally:
+            self._refreshed_elsewhere = False
 
     def services(self, subsystem: SubsystemId | None = None) -> list[ServiceDescription]:
         """Services of one subsystem (or all), sorted by id."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from structlog.testing import capture_logs
 
-from sild.core.access import Endpoint, LocalGroupId
+from sild.core.access import Endpoint, LocalGroupId, parse_subject
 from sild.core.globalconf import GlobalConf, GlobalGroupEntry
 from sild.core.identifiers import GlobalGroupId, MemberId, ServiceId, SubsystemId
 from sild.errors import AccessDenied, DuplicateEntry, InvalidRequest, NotFound, xroad_code_at
@@ -293,3 +293,56 @@ def test_unverified_tls_warns_on_use(sc: ServerConf) -> None:
         sc.check_access(ServiceId(PROVIDER, "safe"), CLIENT, "GET", "/x", make_conf())
     warned = [e for e in logs if e["event"] == "service_tls_unverified"]
     assert [(e["log_level"], e["service"]) for e in warned] == [("warning", str(SVC))] * 2
+
+
+def test_hot_path_reads_no_database_while_kept_fresh(db_url: str) -> None:
+    """With keep_fresh running, check_access issues no SQL; another process's change
+    (a second ServerConf, as the CLI) is seen after the next refresh (access.md §5)."""
+    import asyncio
+    import threading
+
+    import sqlalchemy as sa
+
+    engine = make_engine(db_url)
+    migrate(engine, "serverconf")
+    ticks = [0.0]
+    gateway = ServerConf(engine, ttl=0.2, clock=lambda: ticks[0])
+    cli = ServerConf(engine)
+    cli.add_service(PROVIDER, "persons", "http://127.0.0.1:9/", timeout=5)
+    statements: list[str] = []
+    loop_thread = threading.get_ident()
+
+    def count(*args: object) -> None:  # only what runs on the event loop's thread
+        if threading.get_ident() == loop_thread:
+            statements.append(str(args[2]))
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(gateway.keep_fresh(stop))
+        await asyncio.sleep(0.1)
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            for _ in range(5):  # each call past the ttl: a reader without keep_fresh
+                ticks[0] += 10.0  # would check the stored version here
+                with pytest.raises(AccessDenied):
+                    gateway.check_access(SVC, CLIENT, "GET", "/x", make_conf())
+            handler_sql = list(statements)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        assert handler_sql == []
+        await asyncio.to_thread(cli.grant, SVC, parse_subject(str(CLIENT)))
+        for _ in range(100):  # seen within a few refresh periods
+            try:
+                gateway.check_access(SVC, CLIENT, "GET", "/x", make_conf())
+                break
+            except AccessDenied:
+                await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the change made elsewhere was never seen")
+        stop.set()
+        await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        engine.dispose()
