@@ -8,29 +8,49 @@
     │   ├── MissingHeader           Client.MissingHeader
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── InvalidRequest          Client.InvalidRequest
+    │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
+    │   │   ├── ArchiveInvalid      Client.InvalidArchive
+    │   │   └── BatchTooLarge       Client.BatchTooLarge (413)
     │   ├── CertificateError        Client.CertValidation
-    │   │   └── CertificateRevoked  Client.CertValidation
+    │   │   └── CertificateRevoked  Client.CertRevoked
     │   ├── SignatureError          Client.InvalidSignatureValue
+    │   │   ├── NoteSignatureError  Client.InvalidNoteSignature
+    │   │   └── BadLogSignature     Client.InvalidLogSignature (403)
+    │   ├── ProofError              Client.InvalidHashChain
+    │   │   └── InconsistentCheckpoint  Client.InconsistentCheckpoint (422)
+    │   ├── HashAlgorithmError      Client.InvalidHashAlgorithm
     │   ├── UnknownMember           Client.UnknownMember
     │   │   └── UnknownClient       Server.UnknownMember  (as gateways report it)
-    │   ├── DuplicateEntry          Client.Duplicate
+    │   ├── UnknownService          Server.UnknownService
+    │   ├── InvalidServiceType      Client.ServiceType
+    │   ├── DuplicateEntry          Client.Duplicate (409)
+    │   ├── WitnessConflict         Client.WitnessConflict (409)
     │   ├── AccessDenied            Server.AccessDenied
     │   ├── SslAuthenticationFailed Server.SslAuthenticationFailed
     │   └── GlobalConfError         Server.MalformedGlobalConf  (a registry sent a bad document)
-    │       ├── GlobalConfSignatureError
-    │       ├── GlobalConfRollback
+    │       ├── GlobalConfSignatureError  Server.InvalidGlobalConfSignature
+    │       ├── GlobalConfRollback  Server.GlobalConfRollback
     │       └── GlobalConfExpired   Server.OutdatedGlobalConf
     ├── LocalError                  our own state or the operator's input  ("Server.*" → 500)
     │   ├── InternalError           Server.InternalError  (a bug; traceback only in the log)
-    │   ├── ConfigurationError      Server.InternalError  (bad instance folder, bad CLI input)
-    │   ├── NotFound                Server.NotFound
-    │   ├── InvalidStateTransition  Server.InvalidState
-    │   ├── KeyFileError            Server.InternalError
+    │   ├── ConfigurationError      Server.ConfigurationError  (instance folder, settings)
+    │   ├── NotFound                Client.NotFound (404)
+    │   │   └── UnknownLog          Client.UnknownLog (404)
+    │   ├── InvalidStateTransition  Client.InvalidState (409)
+    │   ├── KeyFileError            Server.KeyFileError
+    │   ├── ServiceDisabled         Server.ServiceDisabled
     │   └── StorageError            Server.DatabaseError
+    │       └── LoggingFailed       Server.LoggingFailed
     ├── RelayedError                another gateway's X-Road error, passed on unchanged
-    ├── ServiceUnavailable          Server.MaintenanceMode / Server.TimestampingFailed
+    ├── ServiceUnavailable          Server.MaintenanceMode (503)
+    │   ├── TimestampingFailed      Server.TimestampingFailed
+    │   ├── RoundFull               Server.RoundFull
+    │   └── NotWriter               Server.NotWriter
     └── TransportError              Server.NetworkError   (could not reach a peer)
-        └── PeerUnreachable         Server.NetworkError   (no connection: nothing was sent)
+        └── PeerUnreachable         Server.PeerUnreachable (no connection: nothing was sent)
+
+Every class is defined here and has its own code (tests/unit/test_errors.py checks
+both); modules that raise one import it from here.
 
 At a gateway boundary a ``Server.*`` code gets the X-Road component prefix:
 ``Server.ClientProxy.*`` on the consumer gateway, ``Server.ServerProxy.*`` on the
@@ -46,6 +66,9 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AccessDenied",
+    "ArchiveInvalid",
+    "BadLogSignature",
+    "BatchTooLarge",
     "CertificateError",
     "CertificateRevoked",
     "ConfigurationError",
@@ -54,25 +77,39 @@ __all__ = [
     "GlobalConfExpired",
     "GlobalConfRollback",
     "GlobalConfSignatureError",
+    "HashAlgorithmError",
+    "InconsistentCheckpoint",
     "InternalError",
     "InvalidIdentifier",
     "InvalidMessage",
     "InvalidRequest",
+    "InvalidServiceType",
     "InvalidStateTransition",
     "KeyFileError",
+    "LedgerFormatError",
     "LocalError",
+    "LoggingFailed",
     "MissingHeader",
     "NotFound",
+    "NotWriter",
+    "NoteSignatureError",
     "PeerUnreachable",
+    "ProofError",
     "RelayedError",
     "RemoteError",
+    "RoundFull",
+    "ServiceDisabled",
     "ServiceUnavailable",
     "SignatureError",
     "SildError",
     "SslAuthenticationFailed",
     "StorageError",
+    "TimestampingFailed",
     "TransportError",
+    "UnknownLog",
     "UnknownMember",
+    "UnknownService",
+    "WitnessConflict",
     "normalise_code",
     "xroad_code_at",
 ]
@@ -160,6 +197,8 @@ class CertificateError(RemoteError):
 class CertificateRevoked(CertificateError):
     """A certificate that its CA has revoked."""
 
+    code = "CertRevoked"
+
 
 class SignatureError(RemoteError):
     """A signature that does not verify or is missing."""
@@ -198,9 +237,13 @@ class GlobalConfError(RemoteError):
 class GlobalConfSignatureError(GlobalConfError):
     """No valid signature by a trusted configuration key."""
 
+    code = "InvalidGlobalConfSignature"
+
 
 class GlobalConfRollback(GlobalConfError):
     """A version lower than the last one accepted (a rollback or freeze attack)."""
+
+    code = "GlobalConfRollback"
 
 
 class GlobalConfExpired(GlobalConfError):
@@ -215,6 +258,8 @@ class InternalError(LocalError):
 
 class ConfigurationError(LocalError):
     """The instance folder, a setting or a command-line argument is wrong."""
+
+    code = "ConfigurationError"
 
 
 class NotFound(LocalError):
@@ -236,6 +281,8 @@ class InvalidStateTransition(LocalError):
 class KeyFileError(LocalError):
     """A key file that cannot be read, decrypted or written safely."""
 
+    code = "KeyFileError"
+
 
 class StorageError(LocalError):
     """The database refused or failed an operation."""
@@ -251,6 +298,8 @@ class TransportError(SildError):
 
 class PeerUnreachable(TransportError):
     """No connection could be made to a peer: nothing was sent, another may be tried."""
+
+    code = "PeerUnreachable"
 
 
 class ServiceUnavailable(SildError):
@@ -277,6 +326,141 @@ class RelayedError(SildError):
     @property
     def xroad_code(self) -> str:
         return self.relayed_code
+
+
+# -- the ledger's pure core: proofs, notes, checkpoints, tiles (RFC 9162, C2SP) --
+
+
+class ProofError(RemoteError):
+    """A Merkle inclusion or consistency proof that does not verify (RFC 9162 §2.1.3, §2.1.4).
+
+    ``InvalidHashChain`` is the name KSI gives the same failure.
+    """
+
+    code = "InvalidHashChain"
+
+
+class LedgerFormatError(InvalidRequest):
+    """Bytes that do not follow a ledger format (signed note, checkpoint, tile, tlog-proof)."""
+
+    code = "InvalidLedgerFormat"
+
+
+class HashAlgorithmError(RemoteError):
+    """An imprint with an unknown, retired, deprecated or wrongly sized hash algorithm."""
+
+    code = "InvalidHashAlgorithm"
+
+
+class NoteSignatureError(SignatureError):
+    """A signed note with a bad signature from a known key, or none from a trusted key."""
+
+    code = "InvalidNoteSignature"
+
+
+# -- gateway: message log, service configuration, anchoring --
+
+
+class LoggingFailed(StorageError):
+    """A log record could not be made durable; the exchange fails (X-Road §3.4).
+
+    X-Road answers ``Server.ClientProxy.LoggingFailed`` (consumer side) or
+    ``Server.ServerProxy.LoggingFailed`` (provider side) when the message log refuses.
+    """
+
+    code = "LoggingFailed"
+
+
+class ArchiveInvalid(InvalidRequest):
+    """An archive file whose bytes do not match its signed manifest."""
+
+    code = "InvalidArchive"
+
+
+class UnknownService(RemoteError):
+    """No such service on this gateway: ``Server.ServerProxy.UnknownService`` on the wire."""
+
+    fault = "Server"
+    code = "UnknownService"
+    http_status = 500
+
+
+class ServiceDisabled(LocalError):
+    """The provider switched the service off; the message carries the notice."""
+
+    code = "ServiceDisabled"
+
+
+class InvalidServiceType(RemoteError):
+    """``getOpenAPI`` for a service that has no OpenAPI description (X-Road ``ServiceType``)."""
+
+    code = "ServiceType"
+
+
+class TimestampingFailed(ServiceUnavailable):
+    """Records have waited too long for their ledger receipt; traffic stops (§4.3).
+
+    X-Road: ``Server.ClientProxy.TimestampingFailed`` once time-stamping has failed for
+    longer than ``acceptable-timestamp-failure-period``.
+    """
+
+    code = "TimestampingFailed"
+
+
+# -- ledger service and witness (C2SP tlog-witness) --
+
+
+class RoundFull(ServiceUnavailable):
+    """The open round holds ``max_round`` hashes; retry in the next round."""
+
+    code = "RoundFull"
+
+
+class BatchTooLarge(InvalidRequest):
+    """More imprints (or bytes) in one request than the ledger's limits allow."""
+
+    code = "BatchTooLarge"
+
+    http_status = 413
+
+
+class NotWriter(ServiceUnavailable):
+    """This ledger process is a standby (or was deposed): only the writer accepts hashes."""
+
+    code = "NotWriter"
+
+
+class WitnessConflict(RemoteError):
+    """tlog-witness 409: ``old`` is not the size this witness last cosigned."""
+
+    code = "WitnessConflict"
+    http_status = 409
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message, size=size)
+        self.size = size
+
+
+class InconsistentCheckpoint(ProofError):
+    """tlog-witness 422: the consistency proof does not verify."""
+
+    code = "InconsistentCheckpoint"
+
+    http_status = 422
+
+
+class UnknownLog(NotFound):
+    """tlog-witness 404: the checkpoint's origin is not a log this witness follows."""
+
+    code = "UnknownLog"
+
+
+class BadLogSignature(SignatureError):
+    """tlog-witness 403: the checkpoint is not signed by the log's key."""
+
+    code = "InvalidLogSignature"
+
+    http_status = 403
 
 
 _LOWER_COMPONENTS = {"clientproxy": "ClientProxy", "serverproxy": "ServerProxy"}

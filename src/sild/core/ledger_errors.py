@@ -17,7 +17,12 @@ that fails these checks was handed to us by someone else.
 
 from __future__ import annotations
 
-from sild.errors import InvalidRequest, RemoteError, SignatureError
+from sild.errors import (  # re-exported
+    HashAlgorithmError,
+    LedgerFormatError,
+    NoteSignatureError,
+    ProofError,
+)
 
 __all__ = [
     "HashAlgorithmError",
@@ -26,25 +31,3 @@ __all__ = [
     "ProofError",
 ]
 
-
-class ProofError(RemoteError):
-    """A Merkle inclusion or consistency proof that does not verify (RFC 9162 §2.1.3, §2.1.4).
-
-    ``InvalidHashChain`` is the name KSI gives the same failure.
-    """
-
-    code = "InvalidHashChain"
-
-
-class LedgerFormatError(InvalidRequest):
-    """Bytes that do not follow a ledger format (signed note, checkpoint, tile, tlog-proof)."""
-
-
-class HashAlgorithmError(RemoteError):
-    """An imprint with an unknown, retired, deprecated or wrongly sized hash algorithm."""
-
-    code = "InvalidHashAlgorithm"
-
-
-class NoteSignatureError(SignatureError):
-    """A signed note with a bad signature from a known key, or none from a trusted key."""

@@ -40,7 +40,12 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sild.core.ledger_errors import LedgerFormatError, ProofError
 from sild.core.merkle import LeafHash, MerkleTree, RootHash, leaf_hash
 from sild.core.receipt import check_receipt
-from sild.errors import NotFound, ServiceUnavailable, SildError, StorageError
+from sild.errors import (
+    NotFound,
+    SildError,
+    StorageError,
+    TimestampingFailed,  # re-exported
+)
 from sild.gateway.config import AnchoringSettings
 from sild.store import make_engine, migrate
 from sild.store.anchoring_tables import anchor_records, anchor_rounds
@@ -65,16 +70,6 @@ log = structlog.get_logger("sild.gateway.anchoring")
 T = TypeVar("T")
 
 SHA256_ID = 0x01  # the SHA-256 algorithm id of KSI imprints (core/imprint.py)
-
-
-class TimestampingFailed(ServiceUnavailable):
-    """Records have waited too long for their ledger receipt; traffic stops (§4.3).
-
-    X-Road: ``Server.ClientProxy.TimestampingFailed`` once time-stamping has failed for
-    longer than ``acceptable-timestamp-failure-period``.
-    """
-
-    code = "TimestampingFailed"
 
 
 # -- §2.1 the leaf encoding (pure) ------------------------------------------------------

@@ -37,7 +37,11 @@ import structlog
 from sqlalchemy.engine import Connection, Engine
 
 from sild.core.canonical import canonical_json
-from sild.errors import ConfigurationError, StorageError
+from sild.errors import (
+    ConfigurationError,
+    LoggingFailed,  # re-exported
+    StorageError,
+)
 from sild.gateway.opmon import OpMonRecord
 from sild.store.messagelog_tables import message_log, opmon_records
 
@@ -65,16 +69,6 @@ Kind = Literal["request", "response"]
 
 # The "type" member of every record's hashed content; bump it if the encoding changes.
 RECORD_TYPE = "sild.messagelog.record/1"
-
-
-class LoggingFailed(StorageError):
-    """A log record could not be made durable; the exchange fails (X-Road §3.4).
-
-    X-Road answers ``Server.ClientProxy.LoggingFailed`` (consumer side) or
-    ``Server.ServerProxy.LoggingFailed`` (provider side) when the message log refuses.
-    """
-
-    code = "LoggingFailed"
 
 
 def format_ts(when: datetime) -> str:

@@ -45,7 +45,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sild.core.canonical import canonical_json, parse_json_object
 from sild.core.dsse import Envelope, Signature
 from sild.crypto.keys import PrivateKey, PublicKey, key_id, sign, verify
-from sild.errors import ConfigurationError, InvalidRequest, SignatureError, StorageError
+from sild.errors import (
+    ArchiveInvalid,  # re-exported
+    ConfigurationError,
+    InvalidRequest,
+    SignatureError,
+    StorageError,
+)
 from sild.gateway.messagelog import format_ts, parse_ts, record_content, record_hash
 from sild.store.messagelog_tables import log_archives, message_log, opmon_records
 
@@ -72,10 +78,6 @@ _CONTENT_KEYS = frozenset(record_content(
     request_id="", client_id="", service_id="", envelope=b"", signature=b"",
     signer_cert_fingerprint="", body_digest=b"", status=None))
 _LINE_KEYS = _CONTENT_KEYS | {"id", "body", "record_hash"}
-
-
-class ArchiveInvalid(InvalidRequest):
-    """An archive file whose bytes do not match its signed manifest."""
 
 
 @dataclass(frozen=True, slots=True)

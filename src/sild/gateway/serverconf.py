@@ -54,14 +54,17 @@ from sild.core.identifiers import (
     SubsystemId,
     parse_client,
 )
-from sild.errors import (
+from sild.errors import (  # noqa: F401  # re-exported
     AccessDenied,
     DuplicateEntry,
     InvalidRequest,
+    InvalidServiceType,
     LocalError,
     NotFound,
     RemoteError,
+    ServiceDisabled,
     StorageError,
+    UnknownService,
 )
 from sild.gateway._serverconf_snapshot import (
     ServiceDescription,
@@ -92,26 +95,6 @@ DEFAULT_TIMEOUT = 30
 # A provider IS that needs more than an hour is a batch job, not an exchange; the
 # bound also keeps a typo (seconds vs ms) from holding connections for days.
 MAX_TIMEOUT = 3600
-
-
-class UnknownService(RemoteError):
-    """No such service on this gateway: ``Server.ServerProxy.UnknownService`` on the wire."""
-
-    fault = "Server"
-    code = "UnknownService"
-    http_status = 500
-
-
-class ServiceDisabled(LocalError):
-    """The provider switched the service off; the message carries the notice."""
-
-    code = "ServiceDisabled"
-
-
-class InvalidServiceType(RemoteError):
-    """``getOpenAPI`` for a service that has no OpenAPI description (X-Road ``ServiceType``)."""
-
-    code = "ServiceType"
 
 
 class GlobalGroups(Protocol):

@@ -25,19 +25,15 @@ from typing import IO, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from sild.errors import ServiceUnavailable
+from sild.errors import (
+    NotWriter,  # re-exported
+    )
 
 __all__ = ["FileWriterLock", "NotWriter", "PostgresWriterLock", "WriterLock", "writer_lock"]
 
 # One key per database: the ledger's tables are not namespaced, so two ledgers sharing a
 # database must not both write, whatever their origins. 64 bits of SHA-256 of a label.
 LOCK_KEY = int.from_bytes(sha256(b"sild-ledger-writer/v1").digest()[:8], "big", signed=True)
-
-
-class NotWriter(ServiceUnavailable):
-    """This ledger process is a standby (or was deposed): only the writer accepts hashes."""
-
-    code = "NotWriter"
 
 
 class WriterLock(Protocol):

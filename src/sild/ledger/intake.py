@@ -19,15 +19,12 @@ import orjson
 
 from sild.core.imprint import ALGORITHMS
 from sild.core.ledger_errors import HashAlgorithmError
-from sild.errors import InvalidRequest
+from sild.errors import (
+    BatchTooLarge,  # re-exported
+    InvalidRequest,
+)
 
 __all__ = ["BatchTooLarge", "parse_batch", "usable_sizes"]
-
-
-class BatchTooLarge(InvalidRequest):
-    """More imprints (or bytes) in one request than the ledger's limits allow."""
-
-    http_status = 413
 
 
 def usable_sizes(at: datetime) -> dict[int, int]:

@@ -50,7 +50,12 @@ from sild.core.merkle import (
 from sild.core.note import Ed25519Signer, NoteSignature, parse_note, sign_note
 from sild.core.receipt import RECEIPT_MAGIC
 from sild.core.tlogproof import HEADER, ROUND_PATH_MAGIC
-from sild.errors import NotFound, ServiceUnavailable, StorageError
+from sild.errors import (
+    NotFound,
+    RoundFull,  # re-exported
+    ServiceUnavailable,
+    StorageError,
+)
 from sild.ledger.election import NotWriter, WriterLock
 from sild.ledger.intake import usable_sizes
 from sild.ledger.settings import LedgerSettings
@@ -69,12 +74,6 @@ Cosigner = Callable[[bytes, int, Callable[[int], list[bytes]]], Awaitable[list[N
 def now_ms() -> int:
     """The wall clock in Unix milliseconds (the default clock; tests pass their own)."""
     return time.time_ns() // 1_000_000
-
-
-class RoundFull(ServiceUnavailable):
-    """The open round holds ``max_round`` hashes; retry in the next round."""
-
-    code = "RoundFull"
 
 
 @dataclass(frozen=True, slots=True)

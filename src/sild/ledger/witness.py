@@ -50,13 +50,17 @@ from sild.core.note import (
     parse_note,
     parse_verifier_key,
 )
-from sild.errors import (
+from sild.errors import (  # re-exported
+    BadLogSignature,
     ConfigurationError,
+    InconsistentCheckpoint,
     InvalidRequest,
     KeyFileError,
     NotFound,
     RemoteError,
     SignatureError,
+    UnknownLog,
+    WitnessConflict,
 )
 from sild.ledger.settings import LedgerSettings
 from sild.store import make_engine, migrate
@@ -78,33 +82,6 @@ log = structlog.get_logger("sild.ledger.witness")
 
 MAX_REQUEST = 64 * 1024  # tlog-witness: 63 proof lines and a checkpoint fit easily
 _OLD = re.compile(r"old (0|[1-9][0-9]{0,19})")
-
-
-class WitnessConflict(RemoteError):
-    """tlog-witness 409: ``old`` is not the size this witness last cosigned."""
-
-    code = "WitnessConflict"
-    http_status = 409
-
-    def __init__(self, message: str, *, size: int) -> None:
-        super().__init__(message, size=size)
-        self.size = size
-
-
-class InconsistentCheckpoint(ProofError):
-    """tlog-witness 422: the consistency proof does not verify."""
-
-    http_status = 422
-
-
-class UnknownLog(NotFound):
-    """tlog-witness 404: the checkpoint's origin is not a log this witness follows."""
-
-
-class BadLogSignature(SignatureError):
-    """tlog-witness 403: the checkpoint is not signed by the log's key."""
-
-    http_status = 403
 
 
 @dataclass(frozen=True, slots=True)
