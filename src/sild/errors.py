@@ -7,7 +7,9 @@
     │   ├── InvalidIdentifier       Client.InvalidClientIdentifier
     │   ├── MissingHeader           Client.MissingHeader
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
+    │   ├── Unauthorized            Client.Unauthorized (401)
     │   ├── InvalidRequest          Client.InvalidRequest
+    │   │   ├── PayloadTooLarge     Client.PayloadTooLarge (413)
     │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
     │   │   ├── ArchiveInvalid      Client.InvalidArchive
     │   │   └── BatchTooLarge       Client.BatchTooLarge (413)
@@ -93,6 +95,7 @@ __all__ = [
     "NotFound",
     "NotWriter",
     "NoteSignatureError",
+    "PayloadTooLarge",
     "PeerUnreachable",
     "ProofError",
     "RelayedError",
@@ -106,6 +109,7 @@ __all__ = [
     "StorageError",
     "TimestampingFailed",
     "TransportError",
+    "Unauthorized",
     "UnknownLog",
     "UnknownMember",
     "UnknownService",
@@ -186,6 +190,20 @@ class SslAuthenticationFailed(RemoteError):
     fault = "Server"
     code = "SslAuthenticationFailed"
     http_status = 500
+
+
+class Unauthorized(RemoteError):
+    """A management call without the right credential (checked before the body is read)."""
+
+    code = "Unauthorized"
+    http_status = 401
+
+
+class PayloadTooLarge(InvalidRequest):
+    """A request body over the service's limit, refused before it is read."""
+
+    code = "PayloadTooLarge"
+    http_status = 413
 
 
 class CertificateError(RemoteError):

@@ -4,7 +4,8 @@
   configuration, message log not writable); 503 in maintenance mode
   (research/xroad.md §4.5, X-Road's health-check semantics).
 * ``GET /metrics`` — Prometheus.
-* ``GET|POST /maintenance?targetState=true|false`` — X-Road's maintenance toggle.
+* ``GET|POST /maintenance?targetState=true|false`` — X-Road's maintenance toggle
+  (bearer token: a state change).
 * ``GET /status`` — configuration version and expiry, replay-window size.
 * ``/api/…`` — service management (sild.gateway.admin_services), bearer token from
   ``GWDIR/admin-token``.
@@ -12,11 +13,10 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -25,6 +25,7 @@ from sild.core.timefmt import format_rfc3339
 from sild.errors import SildError
 from sild.gateway.admin_services import add_service_routes
 from sild.gateway.serverconf import ServerConf
+from sild.web.shell import Shell, install_fastapi_errors
 
 if TYPE_CHECKING:
     from sild.gateway.runtime import Gateway
@@ -32,15 +33,14 @@ if TYPE_CHECKING:
 __all__ = ["create_admin_app"]
 
 
-def create_admin_app(gateway: Gateway, serverconf: ServerConf, token: str,
-                     check_database: Callable[[], None]) -> FastAPI:
-    app = FastAPI(title=f"Sild gateway {gateway.settings.server}", version=__version__)
+# Management bodies are small JSON documents (and an OpenAPI description).
+MAX_ADMIN_BODY = 1024 * 1024
 
-    def guard(authorization: Annotated[str | None, Header()] = None) -> None:
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                                 token.encode()):
-            raise HTTPException(401, "admin credential missing or wrong")
+
+def create_admin_app(gateway: Gateway, serverconf: ServerConf, token: str,
+                     check_database: Callable[[], None]) -> Shell:
+    app = FastAPI(title=f"Sild gateway {gateway.settings.server}", version=__version__)
+    install_fastapi_errors(app)
 
     @app.get("/health", response_class=PlainTextResponse)
     def health() -> PlainTextResponse:
@@ -79,5 +79,6 @@ def create_admin_app(gateway: Gateway, serverconf: ServerConf, token: str,
             out["globalconf_error"] = str(e)
         return out
 
-    add_service_routes(app, serverconf, Depends(guard))
-    return app
+    add_service_routes(app, serverconf)
+    return Shell(app, max_body=MAX_ADMIN_BODY, admin_token=token,
+                 admin_prefixes=("/api", "/maintenance"))

@@ -1,13 +1,13 @@
 """Management routes for services, access rights and local groups (docs/spec/access.md §7).
 
 :func:`add_service_routes` mounts them on the gateway's admin API; the caller
-passes its credential check as ``guard`` (a FastAPI ``Depends``). The routes call
-the same :class:`~sild.gateway.serverconf.ServerConf` methods as the CLI.
+mounts them under ``/api``. The routes call
+the same :class:`~sild.gateway.serverconf.ServerConf` methods as the CLI. The web
+shell (sild.web.shell) checks the credential and the body size first.
 
 Identifiers contain ``/``, so they travel in JSON bodies and query parameters,
-never in the path. Errors are X-Road style (research/xroad.md §2.2): header
-``X-Road-Error`` and ``{"type", "message", "detail"}``, whatever exception
-handlers the hosting app has.
+never in the path. Errors are X-Road style (research/xroad.md §2.2), by the one
+mapper (sild.web.errors).
 """
 
 from __future__ import annotations
@@ -16,29 +16,28 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response, params
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from sild.core.access import Endpoint, parse_subject
 from sild.core.identifiers import ServiceId, SubsystemId, parse_client
-from sild.errors import SildError
+from sild.errors import NotFound
 from sild.gateway.serverconf import (
     DEFAULT_TIMEOUT,
     ServerConf,
     ServiceDescription,
     UnknownService,
 )
-from sild.registry.api import error_response
 
 __all__ = ["add_service_routes"]
 
 log = structlog.get_logger("sild.gateway.admin")
 
 
-class _XRoadErrors(APIRoute):
-    """Turns SildError and validation errors into X-Road error responses."""
+class _NotFoundErrors(APIRoute):
+    """On the management API an unknown service is a missing resource (404), not the
+    exchange's ``Server.UnknownService``; every other error goes to the app's mapper."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -46,15 +45,8 @@ class _XRoadErrors(APIRoute):
         async def route(request: Request) -> Response:
             try:
                 return await handler(request)
-            except SildError as e:
-                log.info("admin_request_failed", code=e.xroad_code, message=e.message)
-                status = 404 if isinstance(e, UnknownService) else e.http_status
-                return error_response(e.xroad_code, e.message, status)
-            except RequestValidationError as e:
-                first = e.errors()[0] if e.errors() else {}
-                where = ".".join(str(p) for p in first.get("loc", ()))
-                return error_response("Client.BadRequest",
-                                      f"{where}: {first.get('msg', 'invalid')}", 400)
+            except UnknownService as e:
+                raise NotFound(e.message) from e
 
         return route
 
@@ -121,9 +113,10 @@ def _endpoint(text: str | None) -> Endpoint | None:
     return None if text is None else Endpoint.parse(text)
 
 
-def add_service_routes(app: FastAPI, conf: ServerConf, guard: params.Depends) -> None:
+def add_service_routes(app: FastAPI, conf: ServerConf) -> None:
     """Mount ``/api/services``, ``/api/access-rights`` and ``/api/local-groups`` on ``app``."""
-    r = APIRouter(prefix="/api", dependencies=[guard], route_class=_XRoadErrors)
+    # The credential is checked by the web shell before the body is read (sild.web.shell).
+    r = APIRouter(prefix="/api", route_class=_NotFoundErrors)
 
     @r.get("/services", tags=["services"])
     def list_services(subsystem: str | None = None) -> list[dict[str, Any]]:

@@ -9,8 +9,9 @@ docs/spec/ledger.md §8:
                                      the static files (any web server could serve them)
 * ``GET  /healthz``                   ``{"size", "role"}``: ``writer`` or ``standby`` (§3.4)
 
-Errors: the status of the :class:`~sild.errors.SildError`, header ``X-Road-Error`` and
-JSON ``{"type", "message"}``. A receipt still pending after ``wait`` is ``202``.
+Errors: by the one mapper (:func:`sild.web.errors.answer_for`): the error's status,
+header ``X-Road-Error`` and JSON ``{"type", "message", "detail"}``. A receipt still
+pending after ``wait`` is ``202``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from sild.core.tiles import parse_entries_path, parse_tile_path
 from sild.errors import InvalidRequest, NotFound, SildError
 from sild.ledger.intake import BatchTooLarge, parse_batch
 from sild.ledger.service import Ledger
+from sild.web.errors import answer_for
+from sild.web.shell import send_answer
 
 __all__ = ["create_app"]
 
@@ -60,8 +63,8 @@ async def _respond(
 
 
 async def _error(send: Send, e: SildError) -> None:
-    body = orjson.dumps({"type": e.xroad_code, "message": e.message})
-    await _respond(send, e.http_status, body, extra=[(b"x-road-error", e.xroad_code.encode())])
+    """The one mapper every Sild service answers errors with (sild.web.errors)."""
+    await send_answer(send, answer_for(e))
 
 
 async def _body(receive: Receive, limit: int) -> bytes:

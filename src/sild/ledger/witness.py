@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 import sqlalchemy as sa
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -65,6 +64,8 @@ from sild.errors import (  # re-exported
 from sild.ledger.settings import LedgerSettings
 from sild.store import make_engine, migrate
 from sild.store.ledger_tables import witness_logs
+from sild.web.errors import answer_for
+from sild.web.shell import send_answer
 
 __all__ = [
     "InconsistentCheckpoint",
@@ -213,10 +214,10 @@ def create_witness_app(witness: Witness) -> Callable[..., Awaitable[None]]:
             body = await asyncio.to_thread(witness.add_checkpoint, data)
         except WitnessConflict as e:
             status, ctype, body = 409, b"text/x.tlog.size", f"{e.size}\n".encode()
-        except (RemoteError, NotFound) as e:
-            status = e.http_status
-            body = orjson.dumps({"type": e.xroad_code, "message": e.message})
-            ctype = b"application/json"
+        except (RemoteError, NotFound) as e:  # the one mapper (sild.web.errors)
+            answer = answer_for(e)
+            await send_answer(send, answer)
+            return
         headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

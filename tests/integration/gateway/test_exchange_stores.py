@@ -79,13 +79,16 @@ def test_admin_health_metrics_and_maintenance(running: tuple[NetThread, LocalNet
          headers={"X-Road-Client": str(CLIENT)})
     metrics = call(admin + "/metrics")[2].decode()
     assert 'sild_gateway_requests_total{outcome="ok",side="consumer"}' in metrics
-    assert call(admin + "/maintenance?targetState=true")[0] == 200
+    auth = {"Authorization": f"Bearer {net.admin_token(net.gateway_settings[CONSUMER.server])}"}
+    status, headers, _ = call(admin + "/maintenance?targetState=true")  # no credential
+    assert (status, headers["x-road-error"]) == (401, "Client.Unauthorized")
+    assert call(admin + "/maintenance?targetState=true", headers=auth)[0] == 200
     status, _, body = call(admin + "/health")
     assert (status, body) == (503, b"Health check interface is in maintenance mode")
     status, _, body = call(f"{net.is_url_of(CONSUMER.server)}/r1/{ECHO.path()}",
                            headers={"X-Road-Client": str(CLIENT)})
     assert (status, error_type(body)) == (503, "Server.ClientProxy.MaintenanceMode")
-    assert call(admin + "/maintenance?targetState=false")[0] == 200
+    assert call(admin + "/maintenance?targetState=false", headers=auth)[0] == 200
     status = call(admin + "/status")[0]
     assert status == 200
     token = net.admin_token(net.gateway_settings[PROVIDER.server])

@@ -8,29 +8,26 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import Message
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import FastAPI
 
 from sild.core.globalconf import GlobalConf
 from sild.core.identifiers import ServiceId, SubsystemId
 from sild.errors import AccessDenied
+from sild.gateway.admin import MAX_ADMIN_BODY
 from sild.gateway.admin_services import add_service_routes
 from sild.gateway.serverconf import ServerConf
 from sild.store import make_engine, migrate
 from sild.testing.servers import serve_asgi
+from sild.web.shell import Shell, install_fastapi_errors
 
 TOKEN = "s3cret"
 SUB = "EE/GOV/70000001/registry"
 SVC = f"{SUB}/persons"
 CLIENT = "EE/COM/12345678/shop"
-
-
-def guard(authorization: Annotated[str | None, Header()] = None) -> None:
-    if authorization != f"Bearer {TOKEN}":
-        raise HTTPException(401, "admin credential missing or wrong")
 
 
 @pytest.fixture
@@ -40,8 +37,10 @@ def served(db_url: str) -> Iterator[tuple[str, ServerConf]]:
     migrate(engine, "serverconf")
     sc = ServerConf(engine)
     app = FastAPI()
-    add_service_routes(app, sc, Depends(guard))
-    with serve_asgi(app) as url:
+    install_fastapi_errors(app)
+    add_service_routes(app, sc)
+    with serve_asgi(Shell(app, max_body=MAX_ADMIN_BODY, admin_token=TOKEN,
+                          admin_prefixes=("/api",))) as url:
         yield url, sc
     engine.dispose()
 
@@ -116,7 +115,7 @@ def test_disable_and_local_groups_over_http(served: tuple[str, ServerConf]) -> N
                                "openapi": "{\"openapi\": \"2.0\"}"}, 400,
      "Client.InvalidRequest"),
     ("POST", "/api/services", {"subsystem": SUB}, 400, "Client.BadRequest"),
-    ("DELETE", "/api/services?id=" + SVC, None, 404, "Server.UnknownService"),
+    ("DELETE", "/api/services?id=" + SVC, None, 404, "Client.NotFound"),
     ("POST", "/api/access-rights", {"service": SVC, "subject": "group:EE"}, 400,
      "Client.InvalidClientIdentifier"),
 ])
@@ -134,3 +133,33 @@ def test_guard_is_applied(served: tuple[str, ServerConf]) -> None:
     url, _ = served
     status, _, _ = call("GET", f"{url}/api/services", token="wrong")
     assert status == 401
+
+
+def test_credential_is_checked_before_the_body_is_read(served: tuple[str, ServerConf]) -> None:
+    """A stranger announcing 100 MB gets 401 at once: the shell reads no body first."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url, _ = served
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as s:
+        s.sendall(b"POST /api/services HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n")
+        answer = s.recv(4096)  # no body was sent: only an early answer arrives in time
+    assert answer.startswith(b"HTTP/1.1 401")
+    assert b"Client.Unauthorized" in answer
+
+
+def test_oversized_body_is_refused_before_reading(served: tuple[str, ServerConf]) -> None:
+    """With the credential, a declared body over the limit is 413 without reading it."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url, _ = served
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as s:
+        s.sendall(b"POST /api/services HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                  + TOKEN.encode() + b"\r\nContent-Length: 100000000\r\n\r\n")
+        answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b"Client.PayloadTooLarge" in answer
