@@ -26,6 +26,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ import structlog
 from sqlalchemy.engine import Connection, Engine
 
 from sild.core.canonical import canonical_json
+from sild.core.headertext import storable
 from sild.errors import ConfigurationError, StorageError
 from sild.gateway.opmon import OpMonRecord
 from sild.store.messagelog_tables import message_log, opmon_records
@@ -133,6 +135,15 @@ def _record_hash_trusted(content: dict[str, Any]) -> bytes:
                                      ensure_ascii=False, allow_nan=False).encode()).digest()
 
 
+# Text fields → the most characters their message_log column takes (Text: no bound of
+# its own; identifiers are bounded by their grammar long before this).
+_TEXT_LIMITS: dict[str, int] = {
+    name: message_log.c[name].type.length or sys.maxsize  # type: ignore[attr-defined]
+    for name in ("message_id", "request_id", "client_id", "service_id",
+                 "signer_cert_fingerprint")
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogRecord:
     """One signed message as the message log keeps it (X-Road ``logrecord``, §3.4).
@@ -168,10 +179,15 @@ class LogRecord:
             raise ValueError("a record without a body needs its body_digest")
         if self.status is not None and type(self.status) is not int:
             raise ValueError("status must be an int or None")
-        for name in ("message_id", "request_id", "client_id", "service_id",
-                     "signer_cert_fingerprint"):
-            if type(getattr(self, name)) is not str:
+        for name, limit in _TEXT_LIMITS.items():
+            value = getattr(self, name)
+            if type(value) is not str:
                 raise ValueError(f"{name} must be a str")
+            # Refused here, not by the database in a group commit where it would fail
+            # other callers' rows too (docs/spec/exchange.md §3.1).
+            if not storable(value, limit=limit):
+                raise ValueError(f"{name} cannot be stored: it must be text of at most "
+                                 f"{limit} characters without surrogates or NUL")
 
     def digest(self) -> bytes:
         """SHA-512 of the body (X-Road's digest algorithm for REST bodies)."""
