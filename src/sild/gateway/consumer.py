@@ -20,6 +20,14 @@ from sild.core.envelope import RequestHeader, ResponseHeader, body_digest, reque
 from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
 from sild.core.frame import encode_frame, parse_frame
 from sild.core.globalconf import GatewayEntry
+from sild.core.headertext import (
+    MAX_ISSUE,
+    MAX_MESSAGE_ID,
+    MAX_REPRESENTED_PARTY,
+    MAX_USER_ID,
+    check_header,
+    check_path,
+)
 from sild.core.identifiers import ClientId, ServiceId, parse_client
 from sild.crypto.keys import verify
 from sild.crypto.tls import peer_fingerprint
@@ -51,7 +59,11 @@ log = structlog.get_logger("sild.gateway.consumer")
 MESSAGE_PATH = "/sild/v1/message"
 # X-Road-Id, X-Road-UserId and X-Road-Represented-Party are kept in 255-character
 # columns of the message log and monitoring records (sild.store.messagelog_tables).
-MAX_ID_HEADER = 255
+MAX_ID_HEADER = MAX_MESSAGE_ID
+# Caller-supplied headers checked in step (1) (docs/spec/exchange.md §3.1).
+HEADER_LIMITS = (("X-Road-Id", MAX_MESSAGE_ID), ("X-Road-UserId", MAX_USER_ID),
+                 ("X-Road-Issue", MAX_ISSUE),
+                 ("X-Road-Represented-Party", MAX_REPRESENTED_PARTY))
 # What a frame adds to a body at most: magic, lengths, a 64 KiB header, signature and
 # certificate (sild.core.frame).
 FRAME_OVERHEAD = 5 + 4 + 64 * 1024 + 2 * (2 + 0xFFFF)
@@ -121,6 +133,8 @@ class ConsumerGateway:
         ctx = self.ctx
         # (1) parse, validate, check global configuration and the client
         service, rest, query = self.parse_target(request.raw_path)
+        check_path(rest)  # §3.1: no %00 or other control character, UTF-8 only
+        check_path(query, what="query")
         client = self.parse_client_header(request)
         state["client"], state["service"] = client, service
         ctx.check_open()
@@ -139,12 +153,9 @@ class ConsumerGateway:
         body = await read_body(request, ctx.limits.max_body)
         state["size"] = len(body)
         message_id = request.headers.get("X-Road-Id") or f"{service.member.instance}-{uuid.uuid4()}"
-        for name, value in (("X-Road-Id", message_id),
-                            ("X-Road-UserId", request.headers.get("X-Road-UserId", "")),
-                            ("X-Road-Represented-Party",
-                             request.headers.get("X-Road-Represented-Party", ""))):
-            if len(value) > MAX_ID_HEADER:  # the log and monitoring columns hold 255
-                raise InvalidRequest(f"{name} is longer than {MAX_ID_HEADER} characters")
+        # Nothing a caller sends reaches a log row unchecked (docs/spec/exchange.md §3.1).
+        for name, limit in HEADER_LIMITS:
+            check_header(name, request.headers.get(name, ""), limit=limit)
         request_id = str(uuid.uuid4())
         state["message_id"], state["request_id"] = message_id, request_id
         # (2) the signed envelope
@@ -272,7 +283,8 @@ class ConsumerGateway:
                      request_out: datetime | None, response_in: datetime | None, status: int,
                      fault_code: str, fault_string: str, provider: GatewayEntry | None = None,
                      response_size: int = 0) -> OpMonRecord:
-        return OpMonRecord(
+        # escaped: a refused request's raw header values are not stored as sent (§3.1)
+        return OpMonRecord.escaped(
             security_server_type="Client", request_in_ts=epoch_ms(request_in),
             request_out_ts=epoch_ms(request_out) if request_out else None,
             response_in_ts=epoch_ms(response_in) if response_in else None,

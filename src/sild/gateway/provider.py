@@ -20,6 +20,14 @@ from sild.core.envelope import RequestHeader, ResponseHeader, body_digest, reque
 from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
 from sild.core.frame import encode_frame, parse_frame
 from sild.core.globalconf import GatewayEntry
+from sild.core.headertext import (
+    MAX_ISSUE,
+    MAX_MESSAGE_ID,
+    MAX_REPRESENTED_PARTY,
+    MAX_USER_ID,
+    check_header,
+    check_path,
+)
 from sild.crypto.keys import verify
 from sild.crypto.tls import peer_fingerprint
 from sild.errors import (
@@ -47,6 +55,13 @@ __all__ = ["ProviderGateway"]
 log = structlog.get_logger("sild.gateway.provider")
 
 COMPONENT = "ServerProxy"
+
+
+def _caller_texts(h: RequestHeader) -> tuple[tuple[str, str, int], ...]:
+    """The caller-supplied texts of an envelope, as the headers they came from (§3.1)."""
+    return (("X-Road-Id", h.message_id, MAX_MESSAGE_ID),
+            ("X-Road-UserId", h.user_id, MAX_USER_ID), ("X-Road-Issue", h.issue, MAX_ISSUE),
+            ("X-Road-Represented-Party", h.represented_party, MAX_REPRESENTED_PARTY))
 
 
 class ProviderGateway:
@@ -117,6 +132,11 @@ class ProviderGateway:
                      message_id=header.message_id, request_id=header.request_id,
                      user_id=header.user_id, issue=header.issue, method=header.method,
                      path=header.path)
+        # Nothing a peer sends reaches a log row unchecked (docs/spec/exchange.md §3.1).
+        for name, value, limit in _caller_texts(header):
+            check_header(name, value, limit=limit)
+        check_path(header.path)
+        check_path(header.query, what="query")
         signer = view.check_signer(cert_der, member=header.client.member, at=request_in)
         try:
             verify(public_key=signer.public_key, signature=signature,
@@ -225,7 +245,8 @@ class ProviderGateway:
     def _opmon(self, state: dict[str, Any], request_in: datetime, request_out: datetime | None,
                response_in: datetime | None, status: int, fault_code: str, fault_string: str,
                response_size: int) -> OpMonRecord:
-        return OpMonRecord(
+        # escaped: a refused request's raw values are not stored as sent (§3.1)
+        return OpMonRecord.escaped(
             security_server_type="Producer", request_in_ts=epoch_ms(request_in),
             request_out_ts=epoch_ms(request_out) if request_out else None,
             response_in_ts=epoch_ms(response_in) if response_in else None,

@@ -123,7 +123,8 @@ class Gateway:
 
         is_app = web.Application(client_max_size=s.limits.max_body + 1024,
                                  middlewares=[self._measure("consumer")])
-        is_app.router.add_route("*", "/r1/{tail:.*}", self.consumer.handle)
+        # [\s\S]: an encoded newline (%0A) must reach the handler and its X-Road error
+        is_app.router.add_route("*", r"/r1/{tail:[\s\S]*}", self.consumer.handle)
         is_app.router.add_get("/listClients", self._list_clients)
         peer_app = web.Application(client_max_size=s.limits.max_body + FRAME_OVERHEAD,
                                    middlewares=[self._measure("provider")])
