@@ -3,8 +3,9 @@
 An instance owns its registry database. ``init`` refuses a folder that is not empty and,
 just as well, a database that already holds a registry's rows: initialising into it would
 merge two instances (two root CAs, two active configuration keys), and the first one
-would no longer start (issue 7 §1; docs/guide.md "Create an instance"). An empty
-database, or one whose registry tables exist but hold no row, is used.
+would no longer start (issue 7 §1; docs/guide.md §7, docs/operations.md "Failure
+behaviour"). An empty database, or one whose registry tables exist but hold no row, is
+used.
 """
 
 from __future__ import annotations

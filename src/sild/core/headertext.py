@@ -1,4 +1,4 @@
-"""Caller-supplied header and path text: what may reach a log row (docs/spec/exchange.md §3.1).
+"""Caller-supplied header and path text: what may reach a log row (docs/spec/exchange.md §1.1).
 
 A consumer information system sends ``X-Road-Id``, ``X-Road-UserId``, ``X-Road-Issue``
 and ``X-Road-Represented-Party`` as free text (research/xroad.md §2.2), and the rest of
@@ -9,7 +9,7 @@ database can store; PostgreSQL cannot store NUL either, and the log columns have
 lengths (:mod:`sild.store.messagelog_tables`). A value that would fail the log commit
 must be refused at the edge, once, so that it can never fail other requests' rows.
 
-The rule (§3.1): valid Unicode text (no surrogate code points: the header bytes were
+The rule (§1.1): valid Unicode text (no surrogate code points: the header bytes were
 UTF-8), no control characters (Unicode category ``Cc``: C0 including NUL and TAB, DEL,
 C1), at most as many characters as the log column takes. The remaining path and query
 follow the same rule after percent-decoding (a ``%00`` or ``%0A`` is refused, and so is
@@ -63,7 +63,7 @@ _BAD = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _problem(value: str, limit: int) -> str | None:
-    """Why ``value`` breaks the rule of §3.1, or ``None`` when it keeps it."""
+    """Why ``value`` breaks the rule of §1.1, or ``None`` when it keeps it."""
     if len(value) > limit:
         return f"is longer than {limit} characters"
     bad = _BAD.search(value)
@@ -76,7 +76,7 @@ def _problem(value: str, limit: int) -> str | None:
 
 
 def check_header(name: str, value: str, *, limit: int) -> str:
-    """``value`` unchanged if it keeps §3.1, else :class:`InvalidRequest` naming ``name``.
+    """``value`` unchanged if it keeps §1.1, else :class:`InvalidRequest` naming ``name``.
 
     The message never repeats the value (it is not text we could safely print).
     """
@@ -87,7 +87,7 @@ def check_header(name: str, value: str, *, limit: int) -> str:
 
 
 def check_path(raw: str, *, what: str = "request path", limit: int = MAX_PATH) -> str:
-    """A raw (percent-encoded) path or query, unchanged if it keeps §3.1 once decoded.
+    """A raw (percent-encoded) path or query, unchanged if it keeps §1.1 once decoded.
 
     Raw text with control characters or surrogates, a percent-escape that does not
     decode as UTF-8, or one that decodes to a control character, is
@@ -135,11 +135,11 @@ _TO_ESCAPE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 def escape_text(value: str, *, limit: int) -> str:
     """``value`` as it may be logged when it was refused: escaped and bounded.
 
-    Valid text (§3.1) within ``limit`` comes back unchanged. Otherwise backslashes are
+    Valid text (§1.1) within ``limit`` comes back unchanged. Otherwise backslashes are
     doubled, control characters become ``\\xNN``, undecodable bytes (surrogateescape)
     ``\\xNN`` of the original byte, other surrogates ``\\uNNNN``; a result longer than
     ``limit`` is cut to ``limit - 1`` characters plus ``…``. The result always keeps
-    §3.1 and fits ``limit`` (``limit`` ≥ 1).
+    §1.1 and fits ``limit`` (``limit`` ≥ 1).
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")

@@ -60,7 +60,7 @@ MESSAGE_PATH = "/sild/v1/message"
 # X-Road-Id, X-Road-UserId and X-Road-Represented-Party are kept in 255-character
 # columns of the message log and monitoring records (sild.store.messagelog_tables).
 MAX_ID_HEADER = MAX_MESSAGE_ID
-# Caller-supplied headers checked in step (1) (docs/spec/exchange.md §3.1).
+# Caller-supplied headers checked in step (1) (docs/spec/exchange.md §1.1).
 HEADER_LIMITS = (("X-Road-Id", MAX_MESSAGE_ID), ("X-Road-UserId", MAX_USER_ID),
                  ("X-Road-Issue", MAX_ISSUE),
                  ("X-Road-Represented-Party", MAX_REPRESENTED_PARTY))
@@ -133,7 +133,7 @@ class ConsumerGateway:
         ctx = self.ctx
         # (1) parse, validate, check global configuration and the client
         service, rest, query = self.parse_target(request.raw_path)
-        check_path(rest)  # §3.1: no %00 or other control character, UTF-8 only
+        check_path(rest)  # §1.1: no %00 or other control character, UTF-8 only
         check_path(query, what="query")
         client = self.parse_client_header(request)
         state["client"], state["service"] = client, service
@@ -153,7 +153,7 @@ class ConsumerGateway:
         body = await read_body(request, ctx.limits.max_body)
         state["size"] = len(body)
         message_id = request.headers.get("X-Road-Id") or f"{service.member.instance}-{uuid.uuid4()}"
-        # Nothing a caller sends reaches a log row unchecked (docs/spec/exchange.md §3.1).
+        # Nothing a caller sends reaches a log row unchecked (docs/spec/exchange.md §1.1).
         for name, limit in HEADER_LIMITS:
             check_header(name, request.headers.get(name, ""), limit=limit)
         request_id = str(uuid.uuid4())
@@ -283,7 +283,7 @@ class ConsumerGateway:
                      request_out: datetime | None, response_in: datetime | None, status: int,
                      fault_code: str, fault_string: str, provider: GatewayEntry | None = None,
                      response_size: int = 0) -> OpMonRecord:
-        # escaped: a refused request's raw header values are not stored as sent (§3.1)
+        # escaped: a refused request's raw header values are not stored as sent (§1.1)
         return OpMonRecord.escaped(
             security_server_type="Client", request_in_ts=epoch_ms(request_in),
             request_out_ts=epoch_ms(request_out) if request_out else None,

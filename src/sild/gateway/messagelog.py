@@ -15,7 +15,7 @@ one append commit together or not at all; nothing is half-written.
 research/limits.md §6: one durable commit per row caps at about 9.6 k rows/s on SQLite
 (synchronous=FULL) and 5 k rows/s on PostgreSQL, batches of 1000 reach 690 k and
 100 k rows/s; so the row-by-row retry is a fallback for rare bad rows (the edge refuses
-what a caller could make unstorable, docs/spec/exchange.md §3.1), not a mode to live in.
+what a caller could make unstorable, docs/spec/exchange.md §1.1), not a mode to live in.
 
 Each row carries ``record_hash`` = SHA-256 over a canonical JSON encoding of its
 content (:func:`record_content`), without the body but with its SHA-512 digest, so the
@@ -188,7 +188,7 @@ class LogRecord:
             if type(value) is not str:
                 raise ValueError(f"{name} must be a str")
             # Refused here, not by the database in a group commit where it would fail
-            # other callers' rows too (docs/spec/exchange.md §3.1).
+            # other callers' rows too (docs/spec/exchange.md §1.1).
             if not storable(value, limit=limit):
                 raise ValueError(f"{name} cannot be stored: it must be text of at most "
                                  f"{limit} characters without surrogates or NUL")

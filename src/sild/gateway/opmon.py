@@ -11,10 +11,10 @@ Times follow X-Road: ``monitoring_data_ts`` in Unix seconds, the four
 request/response timestamps in Unix milliseconds.
 
 A record refuses (``ValueError``) any text its row cannot hold: a surrogate, a NUL, or
-more characters than the column takes (docs/spec/exchange.md §3.1), so one bad row can
+more characters than the column takes (docs/spec/exchange.md §1.1), so one bad row can
 never reach, and fail, a group commit. A gateway that records a *refused* request
 builds the record with :meth:`OpMonRecord.escaped`: every text value that breaks the
-rule of §3.1 is stored in the bounded, escaped form of
+rule of §1.1 is stored in the bounded, escaped form of
 :func:`sild.core.headertext.escape_text` instead of raw, so the refusal is still
 monitored.
 """
@@ -94,7 +94,7 @@ class OpMonRecord:
 
     @classmethod
     def escaped(cls, **values: Any) -> OpMonRecord:
-        """A record whose text values are stored escaped where they break §3.1.
+        """A record whose text values are stored escaped where they break §1.1.
 
         For requests that were refused, possibly *because* of one of these values:
         valid text is kept as it is, anything else goes through

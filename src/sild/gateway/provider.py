@@ -58,7 +58,7 @@ COMPONENT = "ServerProxy"
 
 
 def _caller_texts(h: RequestHeader) -> tuple[tuple[str, str, int], ...]:
-    """The caller-supplied texts of an envelope, as the headers they came from (§3.1)."""
+    """The caller-supplied texts of an envelope, as the headers they came from (§1.1)."""
     return (("X-Road-Id", h.message_id, MAX_MESSAGE_ID),
             ("X-Road-UserId", h.user_id, MAX_USER_ID), ("X-Road-Issue", h.issue, MAX_ISSUE),
             ("X-Road-Represented-Party", h.represented_party, MAX_REPRESENTED_PARTY))
@@ -132,7 +132,7 @@ class ProviderGateway:
                      message_id=header.message_id, request_id=header.request_id,
                      user_id=header.user_id, issue=header.issue, method=header.method,
                      path=header.path)
-        # Nothing a peer sends reaches a log row unchecked (docs/spec/exchange.md §3.1).
+        # Nothing a peer sends reaches a log row unchecked (docs/spec/exchange.md §1.1).
         for name, value, limit in _caller_texts(header):
             check_header(name, value, limit=limit)
         check_path(header.path)
@@ -245,7 +245,7 @@ class ProviderGateway:
     def _opmon(self, state: dict[str, Any], request_in: datetime, request_out: datetime | None,
                response_in: datetime | None, status: int, fault_code: str, fault_string: str,
                response_size: int) -> OpMonRecord:
-        # escaped: a refused request's raw values are not stored as sent (§3.1)
+        # escaped: a refused request's raw values are not stored as sent (§1.1)
         return OpMonRecord.escaped(
             security_server_type="Producer", request_in_ts=epoch_ms(request_in),
             request_out_ts=epoch_ms(request_out) if request_out else None,

@@ -1,5 +1,5 @@
 """A client flooding malformed requests cannot fail a well-behaved client's calls (issue 7
-§1; docs/spec/exchange.md §3.1; docs/operations.md "Message log"): real gateways, real
+§1; docs/spec/exchange.md §1.1; docs/operations.md "Message log"): real gateways, real
 message logs on SQLite and PostgreSQL, loopback only, bounded in count and time."""
 
 from __future__ import annotations

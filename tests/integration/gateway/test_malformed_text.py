@@ -1,4 +1,4 @@
-"""Malformed caller text on both gateways (docs/spec/exchange.md §3.1): non-UTF-8 header
+"""Malformed caller text on both gateways (docs/spec/exchange.md §1.1): non-UTF-8 header
 bytes, control characters, over-long ids and ``%00`` in the path are Client.InvalidRequest,
 and the refused request's monitoring record holds an escaped, bounded value, never the raw
 one (issue 7 §1)."""

@@ -1,4 +1,4 @@
-"""Caller-supplied header and path text (docs/spec/exchange.md §3.1): what may reach a log row."""
+"""Caller-supplied header and path text (docs/spec/exchange.md §1.1): what may reach a log row."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sild.core.headertext import (
 from sild.errors import InvalidRequest
 from sild.store.messagelog_tables import message_log, opmon_records
 
-# Text a database column takes and §3.1 allows: no surrogates (Cs), no controls (Cc).
+# Text a database column takes and §1.1 allows: no surrogates (Cs), no controls (Cc).
 valid_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=300)
 any_text = st.text(st.characters(), max_size=300)
 
@@ -29,7 +29,7 @@ def _bad_char() -> st.SearchStrategy[str]:
 
 
 def test_limits_equal_the_log_columns() -> None:
-    """The header limits are the lengths of the columns that store them (§3.1)."""
+    """The header limits are the lengths of the columns that store them (§1.1)."""
     assert message_log.c.message_id.type.length == headertext.MAX_MESSAGE_ID
     assert opmon_records.c.message_id.type.length == headertext.MAX_MESSAGE_ID
     assert opmon_records.c.message_user_id.type.length == headertext.MAX_USER_ID
@@ -97,7 +97,7 @@ def test_any_valid_text_percent_encoded_is_a_valid_path(text: str) -> None:
 
 @given(any_text, st.integers(min_value=1, max_value=400))
 def test_escaped_text_is_always_valid_and_bounded(value: str, limit: int) -> None:
-    """escape_text's result keeps §3.1 and fits the limit, whatever went in."""
+    """escape_text's result keeps §1.1 and fits the limit, whatever went in."""
     out = escape_text(value, limit=limit)
     assert len(out) <= limit
     assert check_header("X", out, limit=limit) == out
@@ -106,7 +106,7 @@ def test_escaped_text_is_always_valid_and_bounded(value: str, limit: int) -> Non
 
 @given(valid_text)
 def test_escaping_leaves_valid_text_alone(value: str) -> None:
-    """A value that keeps §3.1 is logged exactly as sent."""
+    """A value that keeps §1.1 is logged exactly as sent."""
     assert escape_text(value, limit=300) == value
 
 

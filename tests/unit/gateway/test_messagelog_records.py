@@ -59,7 +59,7 @@ def test_record_hash_covers_every_field(change: dict[str, object]) -> None:
     assert dataclasses.replace(rec, **change).record_hash() != rec.record_hash()  # type: ignore[arg-type]
 
 
-# Text a row can hold: no surrogates, no NUL (docs/spec/exchange.md §3.1).
+# Text a row can hold: no surrogates, no NUL (docs/spec/exchange.md §1.1).
 storable_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
 
 
