@@ -35,6 +35,7 @@ __all__ = [
     "MAX_MESSAGE_ID",
     "MAX_PATH",
     "MAX_REPRESENTED_PARTY",
+    "MAX_REQUEST_ID",
     "MAX_USER_ID",
     "check_header",
     "check_path",
@@ -47,6 +48,7 @@ __all__ = [
 # (String(255)); X-Road-UserId is opmon_records.message_user_id (String(255)); a
 # represented party fills two String(255) columns, and 255 bounds the whole header.
 MAX_MESSAGE_ID = 255
+MAX_REQUEST_ID = 64  # X-Road-Request-Id: set by the consumer gateway, checked by the provider
 MAX_USER_ID = 255
 MAX_REPRESENTED_PARTY = 255
 # Text columns have no length of their own; these bound what one request may make us

@@ -57,10 +57,8 @@ __all__ = ["MESSAGE_PATH", "ConsumerGateway"]
 log = structlog.get_logger("sild.gateway.consumer")
 
 MESSAGE_PATH = "/sild/v1/message"
-# X-Road-Id, X-Road-UserId and X-Road-Represented-Party are kept in 255-character
-# columns of the message log and monitoring records (sild.store.messagelog_tables).
-MAX_ID_HEADER = MAX_MESSAGE_ID
-# Caller-supplied headers checked in step (1) (docs/spec/exchange.md §1.1).
+# Caller-supplied headers checked in step (1), with the length their log columns take
+# (docs/spec/exchange.md §1.1).
 HEADER_LIMITS = (("X-Road-Id", MAX_MESSAGE_ID), ("X-Road-UserId", MAX_USER_ID),
                  ("X-Road-Issue", MAX_ISSUE),
                  ("X-Road-Represented-Party", MAX_REPRESENTED_PARTY))

@@ -24,6 +24,7 @@ from sild.core.headertext import (
     MAX_ISSUE,
     MAX_MESSAGE_ID,
     MAX_REPRESENTED_PARTY,
+    MAX_REQUEST_ID,
     MAX_USER_ID,
     check_header,
     check_path,
@@ -60,6 +61,7 @@ COMPONENT = "ServerProxy"
 def _caller_texts(h: RequestHeader) -> tuple[tuple[str, str, int], ...]:
     """The caller-supplied texts of an envelope, as the headers they came from (§1.1)."""
     return (("X-Road-Id", h.message_id, MAX_MESSAGE_ID),
+            ("X-Road-Request-Id", h.request_id, MAX_REQUEST_ID),
             ("X-Road-UserId", h.user_id, MAX_USER_ID), ("X-Road-Issue", h.issue, MAX_ISSUE),
             ("X-Road-Represented-Party", h.represented_party, MAX_REPRESENTED_PARTY))
 

@@ -165,6 +165,7 @@ def _post_peer(net: Net, frame: bytes) -> tuple[int, str]:
     ({"issue": "a\nb"}, "message_issue", "a\\x0ab"),
     ({"message_id": "id\x7f"}, "message_id", "id\\x7f"),
     ({"path": "/x%00"}, "rest_path", "/x%00"),
+    ({"request_id": "r\x00"}, "x_request_id", "r\\x00"),
 ])
 def test_provider_refuses_control_characters_a_peer_signed(
         net: Net, change: dict[str, str], field: str, stored: str) -> None:

@@ -33,6 +33,8 @@ def test_limits_equal_the_log_columns() -> None:
     assert message_log.c.message_id.type.length == headertext.MAX_MESSAGE_ID
     assert opmon_records.c.message_id.type.length == headertext.MAX_MESSAGE_ID
     assert opmon_records.c.message_user_id.type.length == headertext.MAX_USER_ID
+    assert message_log.c.request_id.type.length == headertext.MAX_REQUEST_ID
+    assert opmon_records.c.x_request_id.type.length == headertext.MAX_REQUEST_ID
     assert opmon_records.c.represented_party_code.type.length == headertext.MAX_REPRESENTED_PARTY
 
 
