@@ -81,6 +81,17 @@ def test_a_nul_in_a_row_fails_only_its_append_on_postgres(pg_url: str) -> None:
     assert stats.failed_records == 1
 
 
+def test_scattered_bad_records_fail_only_themselves_in_few_transactions(db_url: str) -> None:
+    """3 bad appends among 61: exactly those 3 fail, in far fewer commits than appends."""
+    bad_at = {3, 30, 57}
+    appends = [(_planted(i, "check") if i in bad_at else make_record(i),) for i in range(61)]
+    out, stats, _ = _run_batch(db_url, appends)
+    assert {i for i, r in enumerate(out) if r is not None} == bad_at
+    assert count_rows(db_url) == 58 + 1
+    assert stats.failed_records == 3
+    assert stats.commits < 25  # halving, not one transaction per append (61)
+
+
 def test_a_duplicate_request_record_fails_only_the_second_append(db_url: str) -> None:
     """The same record appended twice in one batch: the first is stored, the second fails."""
     dup = make_record(99)
