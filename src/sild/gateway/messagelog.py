@@ -434,9 +434,9 @@ class MessageLog:
         is split in halves and each half retried in a transaction of its own, down to
         single appends: only the appends that really cannot be stored fail, and one bad
         row never fails its neighbours. Halving rather than one transaction per append:
-        a refused transaction costs no disk flush, a committed one does (~3-4 ms here),
-        so one bad append in 500 costs ~2 log2(500) transactions instead of 500 (1.9 s
-        of writer stall measured with one per append). All records of one append commit
+        a refused transaction costs no disk flush, a committed one does, so one bad
+        append in 500 costs 8 commits instead of 499 (0.1 s of writer stall instead of
+        2.5 s, docs/benchmarks.md "One refused append in a batch"). All records of one append commit
         together or not at all. If the database itself fails (lost connection, locked,
         disk full), retrying would only multiply the wait: every append not yet
         committed fails. Returns the errors and the number of commits.
