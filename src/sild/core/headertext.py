@@ -88,17 +88,19 @@ def check_header(name: str, value: str, *, limit: int) -> str:
     return value
 
 
-def check_path(raw: str, *, what: str = "request path", limit: int = MAX_PATH) -> str:
+def check_path(raw: str, *, what: str = "request path", limit: int = MAX_PATH,
+               utf8: bool = True) -> str:
     """A raw (percent-encoded) path or query, unchanged if it keeps §1.1 once decoded.
 
-    Raw text with control characters or surrogates, a percent-escape that does not
-    decode as UTF-8, or one that decodes to a control character, is
-    :class:`InvalidRequest`.
+    Raw text with control characters or surrogates, or a percent-escape that decodes to
+    a control character, is :class:`InvalidRequest`; so is an escape that is not UTF-8,
+    unless ``utf8`` is false (a query may carry a legacy form encoding such as
+    ISO-8859-1 ``%F5``: it travels and is logged still encoded, and is the IS's business).
     """
     problem = _problem(raw, limit)
     if problem is None:
         try:
-            decoded = unquote(raw, errors="strict")
+            decoded = unquote(raw, errors="strict" if utf8 else "surrogateescape")
         except UnicodeDecodeError:
             problem = "has a percent-escape that is not UTF-8"
         else:

@@ -132,7 +132,7 @@ class ConsumerGateway:
         # (1) parse, validate, check global configuration and the client
         service, rest, query = self.parse_target(request.raw_path)
         check_path(rest)  # §1.1: no %00 or other control character, UTF-8 only
-        check_path(query, what="query")
+        check_path(query, what="query", utf8=False)
         client = self.parse_client_header(request)
         state["client"], state["service"] = client, service
         ctx.check_open()

@@ -138,7 +138,7 @@ class ProviderGateway:
         for name, value, limit in _caller_texts(header):
             check_header(name, value, limit=limit)
         check_path(header.path)
-        check_path(header.query, what="query")
+        check_path(header.query, what="query", utf8=False)
         signer = view.check_signer(cert_der, member=header.client.member, at=request_in)
         try:
             verify(public_key=signer.public_key, signature=signature,

@@ -128,6 +128,13 @@ def test_valid_utf8_header_text_is_accepted(net: Net) -> None:
         "Jürgen", "Müller / 7", True)
 
 
+def test_legacy_encoded_query_reaches_the_provider_is(net: Net) -> None:
+    """An ISO-8859-1 query value (%F5) is passed on, still encoded (§1.1)."""
+    status, _, body = raw_call(net, f"/r1/{ECHO.path()}/q?name=J%F5ks", [CLIENT_HEADER])
+    assert status == 200
+    assert json.loads(body)["raw_path"].endswith("/q?name=J%F5ks")
+
+
 # -- the provider gateway: the same rule for what a peer gateway signs -----------------
 
 def _signed(net: Net, **changes: object) -> bytes:

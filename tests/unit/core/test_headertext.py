@@ -82,6 +82,20 @@ def test_path_with_encoded_control_or_non_utf8_is_refused(raw: str) -> None:
         check_path(raw)
 
 
+@pytest.mark.parametrize("raw", ["q=%00", "q=%0d%0a", "q=a%C2%85"])
+def test_query_with_encoded_control_is_refused(raw: str) -> None:
+    """An encoded control character in a query is refused even where legacy bytes pass."""
+    with pytest.raises(InvalidRequest, match="query encodes the control character"):
+        check_path(raw, what="query", utf8=False)
+
+
+def test_query_may_carry_a_legacy_encoding() -> None:
+    """An ISO-8859-1 form value (%F5 = õ) passes in a query, not in a path."""
+    assert check_path("name=J%F5ks", what="query", utf8=False) == "name=J%F5ks"
+    with pytest.raises(InvalidRequest, match="not UTF-8"):
+        check_path("/J%F5ks")
+
+
 @pytest.mark.parametrize("raw", ["", "/a/b%20c", "/%C3%A4/x", "/100%", "/%zz", "/a+b"])
 def test_ordinary_paths_pass(raw: str) -> None:
     """Spaces, UTF-8 escapes and stray percent signs are the IS's business, not refused."""
