@@ -8,8 +8,8 @@ message, :class:`MessageLog` does **group commit**: one writer task drains a bou
 queue, collects up to ``max_batch`` records or ``max_delay`` seconds' worth, inserts
 them in ONE transaction (``executemany``) in a dedicated worker thread, and only then
 resolves every waiter. If the database refuses that transaction for the data in it,
-the batch is retried in halves, down to single appends: only an append that really cannot
-be stored gets :class:`LoggingFailed` (X-Road ``Server.ClientProxy.LoggingFailed``),
+the batch is retried in halves, down to single appends: only an append that really
+cannot be stored gets :class:`LoggingFailed` (X-Road ``Server.ClientProxy.LoggingFailed``),
 its neighbours in the batch succeed (docs/operations.md "Message log"). The records of
 one append commit together or not at all; nothing is half-written.
 research/limits.md §6: one durable commit per row caps at about 9.6 k rows/s on SQLite
@@ -436,10 +436,10 @@ class MessageLog:
         row never fails its neighbours. Halving rather than one transaction per append:
         a refused transaction costs no disk flush, a committed one does, so one bad
         append in 500 costs 8 commits instead of 499 (0.1 s of writer stall instead of
-        2.5 s, docs/benchmarks.md "One refused append in a batch"). All records of one append commit
-        together or not at all. If the database itself fails (lost connection, locked,
-        disk full), retrying would only multiply the wait: every append not yet
-        committed fails. Returns the errors and the number of commits.
+        2.5 s; docs/benchmarks.md "One refused append in a batch"). All records of one
+        append commit together or not at all. If the database itself fails (lost
+        connection, locked, disk full), retrying would only multiply the wait: every
+        append not yet committed fails. Returns the errors and the number of commits.
         """
         errors: list[Exception | None] = [None] * len(batch)
         rows: list[_Rows] = []
@@ -538,7 +538,7 @@ class MessageLog:
 
 
 def _refused_for_data(error: BaseException) -> bool:
-    """Whether the database refused the rows themselves (worth retrying them one by one).
+    """Whether the database refused the rows themselves (worth retrying in smaller parts).
 
     A constraint (a duplicate request record) or a value the database cannot store; not
     a lost connection, a lock timeout or a full disk, which fail every row alike.
