@@ -11,14 +11,15 @@ import sqlalchemy as sa
 import sild.bootstrap
 from sild.cli import main
 from sild.store import make_engine, migrate
+from sild.store.registry_tables import cas, config_keys
 
 
 def _counts(url: str) -> dict[str, int]:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return {t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one())  # noqa: S608
-                    for t in ("cas", "config_keys")}
+            return {t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t))
+                                .scalar_one()) for t in (cas, config_keys)}
     finally:
         engine.dispose()
 
