@@ -22,7 +22,8 @@ def add_parser(sub: Any) -> None:
                    help="registry host:port (default 127.0.0.1:4000)")
     p.add_argument("--public-url", help="URL gateways use to reach the registry")
     p.add_argument("--database", metavar="URL",
-                   help="sqlite:///… or postgresql://… (default: SQLite in DIR)")
+                   help="sqlite:///… or postgresql://… (default: SQLite in DIR); "
+                        "refused if it already holds a registry")
     p.add_argument("--ca-key-type", choices=[k.value for k in KeyType], default="p256")
     add_passphrase_arg(p)
     p.set_defaults(func=run)

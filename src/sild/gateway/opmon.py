@@ -9,6 +9,14 @@ transaction as the message records of the same call when they are appended toget
 
 Times follow X-Road: ``monitoring_data_ts`` in Unix seconds, the four
 request/response timestamps in Unix milliseconds.
+
+A record refuses (``ValueError``) any text its row cannot hold: a surrogate, a NUL, or
+more characters than the column takes (docs/spec/exchange.md §1.1), so one bad row can
+never reach, and fail, a group commit. A gateway that records a *refused* request
+builds the record with :meth:`OpMonRecord.escaped`: every text value that breaks the
+rule of §1.1 is stored in the bounded, escaped form of
+:func:`sild.core.headertext.escape_text` instead of raw, so the refusal is still
+monitored.
 """
 
 from __future__ import annotations
@@ -16,11 +24,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sild.core.headertext import MAX_FAULT_STRING, MAX_ISSUE, MAX_PATH, escape_text, storable
 from sild.core.identifiers import ClientId, MemberId, ServiceId, SubsystemId
+from sild.store.messagelog_tables import opmon_records
 
 __all__ = ["OpMonRecord", "ServerType", "epoch_ms"]
 
 ServerType = Literal["Client", "Producer"]  # consumer gateway | provider gateway
+
+
+# Text fields → the most characters their column takes: the String length, or for the
+# unbounded Text columns the bound chosen in sild.core.headertext.
+_TEXT_BOUNDS = {"rest_path": MAX_PATH, "message_issue": MAX_ISSUE,
+                "fault_string": MAX_FAULT_STRING}
+TEXT_LIMITS: dict[str, int] = {
+    name: opmon_records.c[name].type.length or _TEXT_BOUNDS[name]  # type: ignore[attr-defined]
+    for name in ("rest_method", "rest_path", "message_id", "message_user_id", "message_issue",
+                 "x_request_id", "client_security_server_address",
+                 "service_security_server_address", "fault_code", "fault_string")
+}
 
 
 def epoch_ms(seconds: float) -> int:
@@ -63,6 +85,27 @@ class OpMonRecord:
     def __post_init__(self) -> None:
         if self.security_server_type not in ("Client", "Producer"):
             raise ValueError("security_server_type must be 'Client' or 'Producer'")
+        for name, limit in TEXT_LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and (type(value) is not str
+                                      or not storable(value, limit=limit)):
+                raise ValueError(f"{name} cannot be stored: it must be text of at most "
+                                 f"{limit} characters without surrogates or NUL")
+
+    @classmethod
+    def escaped(cls, **values: Any) -> OpMonRecord:
+        """A record whose text values are stored escaped where they break §1.1.
+
+        For requests that were refused, possibly *because* of one of these values:
+        valid text is kept as it is, anything else goes through
+        :func:`~sild.core.headertext.escape_text` (backslash escapes, cut to the column
+        with a trailing ``…``), so it is monitored without reaching a row raw.
+        """
+        for name, limit in TEXT_LIMITS.items():
+            value = values.get(name)
+            if isinstance(value, str):
+                values[name] = escape_text(value, limit=limit)
+        return cls(**values)
 
     def to_row(self) -> dict[str, Any]:
         """The ``opmon_records`` row (sild.store.messagelog_tables)."""

@@ -60,29 +60,6 @@ def test_group_commit_uses_far_fewer_transactions_than_records(db_url: str) -> N
     assert 1 <= len(commits) <= 10
 
 
-def test_failed_commit_fails_every_waiter_and_writes_nothing(db_url: str) -> None:
-    """A constraint violation in a batch fails all its appends; no row of it is written."""
-    engine = _engine(db_url)
-    results: list[Any] = []
-
-    async def main() -> None:
-        mlog = MessageLog(engine, max_delay=0.2)
-        await mlog.start()
-        good = [mlog.append(make_record(i)) for i in range(10)]
-        dup = make_record(99)
-        results.extend(await asyncio.gather(*good, mlog.append(dup), mlog.append(dup),
-                                            return_exceptions=True))
-        await mlog.append(make_record(100))  # the writer survives the failed batch
-        await mlog.close()
-
-    asyncio.run(main())
-    engine.dispose()
-    assert len(results) == 12
-    assert all(isinstance(r, LoggingFailed) for r in results), results
-    assert results[0].xroad_code == "Server.LoggingFailed"
-    assert count_rows(db_url) == 1
-
-
 def test_digest_mode_stores_no_body(db_url: str) -> None:
     """With body logging "digest" the body is NULL, its SHA-512 and the hash are kept."""
     engine = _engine(db_url)

@@ -59,7 +59,12 @@ def test_record_hash_covers_every_field(change: dict[str, object]) -> None:
     assert dataclasses.replace(rec, **change).record_hash() != rec.record_hash()  # type: ignore[arg-type]
 
 
-@given(st.text(), st.text(), st.one_of(st.none(), st.integers(-(2**63), 2**63)))
+# Text a row can hold: no surrogates, no NUL (docs/spec/exchange.md §1.1).
+storable_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+
+
+@given(storable_text.filter(lambda t: len(t) <= 255), storable_text,
+       st.one_of(st.none(), st.integers(-(2**63), 2**63)))
 def test_record_hash_is_sha256_of_canonical_json(message_id: str, client: str,
                                                  status: int | None) -> None:
     """The writer's fast hash equals SHA-256 over canonical_json of the content."""
@@ -134,3 +139,53 @@ def test_logging_failed_is_a_storage_error_with_the_xroad_code() -> None:
     e = LoggingFailed("x")
     assert isinstance(e, StorageError)
     assert e.xroad_code == "Server.LoggingFailed"
+
+
+UNDECODABLE = b"EE\xff\xfe".decode("utf-8", "surrogateescape")  # as aiohttp hands it over
+
+
+@pytest.mark.parametrize("change", [
+    {"message_id": UNDECODABLE}, {"message_id": "a\x00b"}, {"message_id": "x" * 256},
+    {"request_id": "r" * 65}, {"client_id": "EE/GOV/1/\udcff"}, {"service_id": "\x00"},
+    {"signer_cert_fingerprint": "ab" * 33},
+])
+def test_log_record_refuses_text_the_database_cannot_store(change: dict[str, object]) -> None:
+    """A surrogate, a NUL or too long a value: ValueError at construction, never in a commit."""
+    with pytest.raises(ValueError, match="cannot be stored"):
+        dataclasses.replace(make_record(1), **change)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("change", [
+    {"message_user_id": UNDECODABLE}, {"message_issue": "case\x00"},
+    {"message_id": "i" * 256}, {"rest_path": "/a/\udcff"}, {"fault_string": "f" * 5000},
+    {"rest_method": "X" * 17}, {"message_user_id": b"bytes"},
+])
+def test_opmon_record_refuses_text_the_database_cannot_store(change: dict[str, object]) -> None:
+    """Surrogates, NUL, over-long or non-text values: ValueError at construction."""
+    with pytest.raises(ValueError, match="cannot be stored"):
+        OpMonRecord(security_server_type="Client", request_in_ts=1, succeeded=False,
+                    **change)  # type: ignore[arg-type]
+
+
+def test_escaped_opmon_record_stores_refused_values_escaped_and_bounded() -> None:
+    """A refused request's values are recorded escaped and cut to the column, not raw."""
+    rec = OpMonRecord.escaped(
+        security_server_type="Client", request_in_ts=1, succeeded=False,
+        message_user_id=UNDECODABLE, message_issue="a\x00b", message_id="i" * 300,
+        rest_path="/a/b\x00", fault_code="Client.InvalidRequest", fault_string="f" * 5000)
+    row = rec.to_row()
+    assert row["message_user_id"] == "EE\\xff\\xfe"
+    assert row["message_issue"] == "a\\x00b"
+    assert row["message_id"] == "i" * 254 + "…"
+    assert row["rest_path"] == "/a/b\\x00"
+    assert len(row["fault_string"]) == 2048
+    assert row["fault_code"] == "Client.InvalidRequest"
+
+
+def test_escaped_opmon_record_keeps_valid_values_as_they_are() -> None:
+    """Valid text (UTF-8 letters included) is recorded exactly as sent."""
+    rec = OpMonRecord.escaped(security_server_type="Producer", request_in_ts=1, succeeded=True,
+                              message_user_id="EE38001085718", message_issue="Müller / 7",
+                              rest_path="/a/b c")
+    assert (rec.message_user_id, rec.message_issue, rec.rest_path) == (
+        "EE38001085718", "Müller / 7", "/a/b c")

@@ -18,6 +18,14 @@ import structlog
 
 from sild.core.access import normalise_request_path
 from sild.core.exchange import build_request, open_response, verify_response
+from sild.core.headertext import (
+    MAX_ISSUE,
+    MAX_MESSAGE_ID,
+    MAX_REPRESENTED_PARTY,
+    MAX_USER_ID,
+    check_header,
+    check_path,
+)
 from sild.core.identifiers import ServiceId, parse_client
 from sild.crypto.certs import fingerprint_der
 from sild.errors import (
@@ -38,7 +46,6 @@ from sild.gateway.exchange.http import check_content_coding, forwardable
 from sild.gateway.exchange.pipeline import Pipeline
 from sild.gateway.exchange.record import Answer, ConsumerExchange
 from sild.gateway.exchange.transports import PeerTransport
-from sild.gateway.exchange.validate import header_value
 from sild.gateway.messagelog import LogRecord
 from sild.gateway.opmon import OpMonRecord
 from sild.web.errors import answer_for
@@ -48,11 +55,6 @@ __all__ = ["COMPONENT", "FRAME_OVERHEAD", "consumer_pipeline", "parse_target"]
 log = structlog.get_logger("sild.gateway.consumer")
 
 COMPONENT = "ClientProxy"
-# X-Road-Id, X-Road-UserId and X-Road-Represented-Party are kept in 255-character
-# columns of the message log and monitoring records (sild.store.messagelog_tables);
-# X-Road-Issue in a text column, bounded here all the same.
-MAX_ID_HEADER = 255
-MAX_ISSUE = 1024
 # What a frame adds to a body at most: magic, lengths, a 64 KiB header, signature and
 # certificate (sild.core.frame).
 FRAME_OVERHEAD = 5 + 4 + 64 * 1024 + 2 * (2 + 0xFFFF)
@@ -88,26 +90,31 @@ class ParseRequest:
         ex.service = service
         # The remaining path and query travel byte for byte (PR-REST §4.5); a path that
         # access rights could not read (bad escapes, control characters, spaces, "..")
-        # is the client's error, refused here rather than forwarded.
+        # is the client's error, refused here rather than forwarded (spec §1.1).
+        ex.path = rest  # monitored (escaped) even when refused below
+        check_path(rest)
+        check_path(query, what="query", utf8=False)
         if normalise_request_path(rest) is None:
             raise InvalidRequest("the remaining path is malformed (percent-encoding, "
-                                 "control characters, spaces or '..')")
-        if not query.isascii() or not query.isprintable():
-            raise InvalidRequest("the query string holds characters outside printable ASCII")
+                                 "spaces or '..')")
         ex.path, ex.query = rest, query.removeprefix("?")
         ex.empty_query = query == "?"
         values = headers.getall("X-Road-Client", [])
         if not values:
             raise MissingHeader("X-Road-Client header is missing")
-        ex.client = parse_client(header_value("X-Road-Client", values[-1].strip(),
-                                              MAX_ID_HEADER))  # PR-REST: the last one wins
-        ex.user_id = header_value("X-Road-UserId", headers.get("X-Road-UserId", ""),
-                                  MAX_ID_HEADER)
-        ex.issue = header_value("X-Road-Issue", headers.get("X-Road-Issue", ""), MAX_ISSUE)
-        ex.represented_party = header_value(
-            "X-Road-Represented-Party", headers.get("X-Road-Represented-Party", ""),
-            MAX_ID_HEADER)
-        message_id = header_value("X-Road-Id", headers.get("X-Road-Id", ""), MAX_ID_HEADER)
+        ex.client = parse_client(values[-1].strip())  # PR-REST: the last one wins
+        # Kept as sent for the monitoring record (which stores refused values escaped),
+        # then checked: nothing a caller sends reaches a log row unchecked (spec §1.1).
+        ex.user_id = headers.get("X-Road-UserId", "")
+        ex.issue = headers.get("X-Road-Issue", "")
+        ex.represented_party = headers.get("X-Road-Represented-Party", "")
+        message_id = headers.get("X-Road-Id", "")  # recorded only once accepted
+        for name, value, limit in (("X-Road-UserId", ex.user_id, MAX_USER_ID),
+                                   ("X-Road-Issue", ex.issue, MAX_ISSUE),
+                                   ("X-Road-Represented-Party", ex.represented_party,
+                                    MAX_REPRESENTED_PARTY),
+                                   ("X-Road-Id", message_id, MAX_MESSAGE_ID)):
+            check_header(name, value, limit=limit)
         ex.message_id = message_id or f"{service.member.instance}-{uuid.uuid4()}"
         ex.request_id = str(uuid.uuid4())
 

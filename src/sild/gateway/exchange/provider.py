@@ -19,6 +19,15 @@ from sild.core.access import normalise_request_path
 from sild.core.exchange import open_request, sign_response, verify_request
 from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
 from sild.core.globalconf import GatewayEntry
+from sild.core.headertext import (
+    MAX_ISSUE,
+    MAX_MESSAGE_ID,
+    MAX_REPRESENTED_PARTY,
+    MAX_REQUEST_ID,
+    MAX_USER_ID,
+    check_header,
+    check_path,
+)
 from sild.crypto.certs import fingerprint_der
 from sild.errors import ConfigurationError, InvalidRequest, SildError, SslAuthenticationFailed
 from sild.gateway.context import GatewayContext
@@ -86,6 +95,15 @@ class VerifyEnvelope:
         ex.represented_party = h.represented_party
         ex.request_size = len(signed.body)
         ex.accept = next((v for k, v in h.headers if k == "accept"), "")
+        # Nothing a peer sends reaches a log row unchecked (docs/spec/exchange.md §1.1).
+        for name, value, limit in (
+                ("X-Road-Id", h.message_id, MAX_MESSAGE_ID),
+                ("X-Road-Request-Id", h.request_id, MAX_REQUEST_ID),
+                ("X-Road-UserId", h.user_id, MAX_USER_ID), ("X-Road-Issue", h.issue, MAX_ISSUE),
+                ("X-Road-Represented-Party", h.represented_party, MAX_REPRESENTED_PARTY)):
+            check_header(name, value, limit=limit)
+        check_path(h.path)
+        check_path(h.query, what="query", utf8=False)
         own = ctx.own_entry(ex.view)
         request = ex.request = verify_request(
             signed, peer=ex.peer, hosted=ex.view.hosted_by(own), trust=ex.view,

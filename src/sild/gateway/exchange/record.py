@@ -91,7 +91,8 @@ class ExchangeRecord:
     def monitoring(self, *, this_server: str, other_server: str | None, response_out: datetime,
                    fault_code: str = "", fault_string: str = "") -> OpMonRecord:
         consumer = self.server_type == "Client"
-        return OpMonRecord(
+        # escaped: a refused request's raw values are not stored as sent (spec §1.1)
+        return OpMonRecord.escaped(
             security_server_type=self.server_type, request_in_ts=_ms(self.request_in) or 0,
             request_out_ts=_ms(self.request_out), response_in_ts=_ms(self.response_in),
             response_out_ts=_ms(response_out), client=self.client, service=self.service,
