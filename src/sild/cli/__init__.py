@@ -17,7 +17,6 @@ from rich.console import Console
 
 from sild import __version__
 from sild.errors import LocalError, SildError
-from sild.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -47,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sild`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from sild.logs import configure_logging
+
     configure_logging()  # JSON lines on stderr; stdout stays for results
     try:
         code: int = args.func(args)

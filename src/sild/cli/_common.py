@@ -1,17 +1,24 @@
-"""Helpers shared by the CLI modules: the console, instance lookup, tables."""
+"""Helpers shared by the CLI modules: the console, instance lookup, tables.
+
+Start-up speed: building the parser imports every CLI module, so this module and the
+top of every ``sild.cli`` module import only light things (argparse, rich, sild.errors,
+sild.core identifiers); databases, web frameworks, HTTP clients and cryptography are
+imported inside the command functions (tests/unit/cli/test_startup.py checks it).
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy.engine import Engine
 
-from sild.instance import Instance, find_instance
-from sild.registry.service import Registry
-from sild.store import make_engine, migrate
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from sild.instance import Instance
+    from sild.registry.service import Registry
 
 console = Console(highlight=False, soft_wrap=True)
 if not console.is_terminal:
@@ -31,6 +38,8 @@ def add_passphrase_arg(p: argparse.ArgumentParser) -> None:
 
 
 def instance_of(args: argparse.Namespace) -> Instance:
+    from sild.instance import find_instance
+
     return find_instance(getattr(args, "dir", None))
 
 
@@ -39,6 +48,9 @@ _engines: list[Engine] = []
 
 def open_registry(instance: Instance) -> Registry:
     """The instance's registry; its engine is disposed when the command ends."""
+    from sild.registry.service import Registry
+    from sild.store import make_engine, migrate
+
     engine = make_engine(instance.database_url)
     _engines.append(engine)
     migrate(engine)
@@ -52,6 +64,8 @@ def close_all() -> None:
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left")
     for c in columns:
         t.add_column(c, overflow="fold")

@@ -10,16 +10,15 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sild.cli._common import _engines, console
-from sild.core.ledger_errors import LedgerFormatError
-from sild.core.note import Ed25519Verifier, parse_verifier_key
-from sild.core.verification import TrustPolicy, parse_policy
 from sild.errors import ConfigurationError
-from sild.gateway.audit_store import AuditReport, audit_database
-from sild.gateway.config import GatewaySettings
-from sild.store import make_engine
+
+if TYPE_CHECKING:
+    from sild.core.note import Ed25519Verifier
+    from sild.core.verification import TrustPolicy
+    from sild.gateway.audit_store import AuditReport
 
 __all__ = ["add_parser", "run_audit"]
 
@@ -38,6 +37,9 @@ def add_parser(sub: Any) -> None:
 
 
 def _vkey(text: str) -> Ed25519Verifier:
+    from sild.core.ledger_errors import LedgerFormatError
+    from sild.core.note import Ed25519Verifier, parse_verifier_key
+
     path = Path(text)
     try:
         if path.is_file():
@@ -51,6 +53,9 @@ def _vkey(text: str) -> Ed25519Verifier:
 
 
 def _policy(args: argparse.Namespace) -> TrustPolicy:
+    from sild.core.ledger_errors import LedgerFormatError
+    from sild.core.verification import TrustPolicy, parse_policy
+
     policy = TrustPolicy()
     if args.policy:
         try:
@@ -67,6 +72,10 @@ def _policy(args: argparse.Namespace) -> TrustPolicy:
 
 
 def run_audit(args: argparse.Namespace) -> int:
+    from sild.gateway.audit_store import audit_database
+    from sild.gateway.config import GatewaySettings
+    from sild.store import make_engine
+
     settings = GatewaySettings.load(Path(args.dir))
     policy = _policy(args)
     engine = make_engine(settings.database_url)

@@ -9,21 +9,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from sild.confclient import ConfClient
-from sild.confclient._cache import CONF_FILE
-from sild.core.anchor import Anchor, parse_anchor
-from sild.core.dsse import Envelope
-from sild.core.globalconf import GlobalConf, VerifiedGlobalConf, parse_document, verify_globalconf
 from sild.core.timefmt import format_rfc3339, utc_now
 from sild.errors import ConfigurationError, GlobalConfError, InvalidRequest
+
+if TYPE_CHECKING:
+    from sild.core.anchor import Anchor
+    from sild.core.globalconf import GlobalConf, VerifiedGlobalConf
 
 console = Console(highlight=False)
 
@@ -55,6 +53,8 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _anchor(path: Path) -> Anchor:
+    from sild.core.anchor import parse_anchor
+
     return parse_anchor(_read(path, "anchor"))
 
 
@@ -78,6 +78,8 @@ def _summary(verified: VerifiedGlobalConf, title: str) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from sild.core.globalconf import verify_globalconf
+
     anchor = _anchor(args.anchor)
     verified = verify_globalconf(
         _read(args.file, "global configuration"),
@@ -91,6 +93,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sild.confclient import ConfClient
+
     client = ConfClient(_anchor(args.anchor), args.cache)
     client.load_cached()
     verified = asyncio.run(client.refresh())
@@ -100,6 +106,10 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     """Display only: the cache holds what the client verified before writing it."""
+    from sild.confclient._cache import CONF_FILE
+    from sild.core.dsse import Envelope
+    from sild.core.globalconf import parse_document
+
     path = args.cache / CONF_FILE
     try:
         conf = parse_document(Envelope.parse(_read(path, "cached configuration")).payload)

@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sild.bootstrap import create_instance
 from sild.cli._common import add_passphrase_arg, console
 from sild.core.timefmt import utc_now
-from sild.crypto.keys import KeyType
+from sild.crypto.kinds import KeyType
 from sild.instance import read_passphrase
 
 
@@ -29,6 +28,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sild.bootstrap import create_instance
+
     inst = create_instance(
         Path(args.dir), instance_id=args.instance, at=utc_now(), listen=args.listen,
         public_url=args.public_url, database_url=args.database,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 from sild.cli._common import console
 from sild.core.imprint import Imprint, parse_imprint
 from sild.errors import ConfigurationError, InvalidRequest
-from sild.ledger.client import LedgerClient
 
 
 def add_parser(sub: Any) -> None:
@@ -146,6 +144,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_submit(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sild.ledger.client import LedgerClient
+
     now = datetime.now(UTC)
     if args.file:
         imprint = imprint_of_file(Path(args.file), algorithm=args.algorithm, at=now)
@@ -164,10 +166,13 @@ def run_submit(args: argparse.Namespace) -> int:
 
 def run_extend(args: argparse.Namespace) -> int:
     """Exit 0 when extended, 3 (as ``sild verify``'s FAIL) when the tiles do not prove it."""
+    import asyncio
+
     from sild.core.calendar import Publication
     from sild.core.checkpoint import parse_checkpoint
     from sild.core.ledger_errors import ProofError
     from sild.core.note import parse_note
+    from sild.ledger.client import LedgerClient
 
     try:
         raw = Path(args.receipt).read_bytes()
