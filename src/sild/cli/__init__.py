@@ -46,9 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sild`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from sild.logs import configure_logging
+    if getattr(args, "logs", True):  # False: an offline command that never logs
+        from sild.logs import configure_logging
 
-    configure_logging()  # JSON lines on stderr; stdout stays for results
+        configure_logging()  # JSON lines on stderr; stdout stays for results
     try:
         code: int = args.func(args)
     except SildError as e:

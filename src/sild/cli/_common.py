@@ -37,6 +37,15 @@ def add_passphrase_arg(p: argparse.ArgumentParser) -> None:
                         "(default: $SILD_PASSPHRASE_FILE; none = unencrypted keys)")
 
 
+def no_logs(p: argparse.ArgumentParser) -> None:
+    """Mark an offline command that never logs: it skips importing structlog (60 ms).
+
+    Only for commands whose code imports no module that logs; tests/unit/cli/test_startup.py
+    runs each marked command and checks that structlog stays unimported.
+    """
+    p.set_defaults(logs=False)
+
+
 def instance_of(args: argparse.Namespace) -> Instance:
     from sild.instance import find_instance
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sild.cli._common import no_logs
 from sild.core.timefmt import format_rfc3339, utc_now
 from sild.errors import ConfigurationError, GlobalConfError, InvalidRequest
 
@@ -34,6 +35,7 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--anchor", type=Path, required=True, help="configuration anchor file")
     v.add_argument("file", type=Path, help="the signed global configuration (DSSE envelope)")
     v.set_defaults(func=_verify)
+    no_logs(v)
 
     f = conf_sub.add_parser("fetch", help="download, verify and cache the current document")
     f.add_argument("--anchor", type=Path, required=True, help="configuration anchor file")
@@ -43,6 +45,7 @@ def add_parser(sub: Any) -> None:
     s = conf_sub.add_parser("show", help="show the cached document's members and gateways")
     s.add_argument("--cache", type=Path, required=True, help="cache directory")
     s.set_defaults(func=_show)
+    no_logs(s)
 
 
 def _read(path: Path, what: str) -> bytes:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sild.cli._common import console, table
+from sild.cli._common import console, no_logs, table
 from sild.cli.ledger import imprint_of_hash
 from sild.core.imprint import ALGORITHMS, Imprint
 from sild.core.ledger_errors import LedgerFormatError
@@ -35,6 +35,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--key", metavar="VKEY", action="append", default=[],
                    help="a trusted ledger verifier key, or a file holding one (repeatable)")
     p.set_defaults(func=run_verify)
+    no_logs(p)
 
 
 def _vkey(text: str) -> Ed25519Verifier:
