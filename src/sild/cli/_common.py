@@ -9,6 +9,7 @@ imported inside the command functions (tests/unit/cli/test_startup.py checks it)
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,15 @@ def no_logs(p: argparse.ArgumentParser) -> None:
     Only for commands whose code imports no module that logs; tests/unit/cli/test_startup.py
     runs each marked command and checks that structlog stays unimported.
     """
-    p.set_defaults(logs=False)
+    p.set_defaults(log_level=None)
+
+
+def quiet_logs(p: argparse.ArgumentParser) -> None:
+    """A one-shot command whose result or one-line error says it all: log errors only.
+
+    (Services log at INFO; JSON lines on stderr never mix with results on stdout.)
+    """
+    p.set_defaults(log_level=logging.ERROR)
 
 
 def instance_of(args: argparse.Namespace) -> Instance:

@@ -2,7 +2,8 @@
 
 docs/spec/anchoring.md §5. Every row is checked against its stored record hash, its
 local proof and its round's ledger receipt (offline, with sild.core.verification).
-Prints one line per finding, then a summary. Exit codes: 0 clean, 3 findings.
+Prints one line per finding, then a summary. Exit codes: 0 clean, 5 findings
+(sild/cli/_exit.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sild.cli._common import _engines, console
+from sild.cli._exit import Exit
 from sild.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -21,9 +23,6 @@ if TYPE_CHECKING:
     from sild.gateway.audit_store import AuditReport
 
 __all__ = ["add_parser", "run_audit"]
-
-FINDINGS = 3  # like `sild verify`'s FAIL
-
 
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -84,7 +83,7 @@ def run_audit(args: argparse.Namespace) -> int:
     for f in report.findings:
         console.print(f.line(), markup=False)
     console.print(summary(report), markup=False)
-    return 0 if report.clean else FINDINGS
+    return int(Exit.OK if report.clean else Exit.FAILED)  # FAILED: as `sild verify`'s FAIL
 
 
 def summary(report: AuditReport) -> str:

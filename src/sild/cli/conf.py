@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from sild.cli._common import no_logs
+from sild.cli._common import no_logs, quiet_logs
 from sild.core.timefmt import format_rfc3339, utc_now
 from sild.errors import ConfigurationError, GlobalConfError, InvalidRequest
 
@@ -41,6 +41,7 @@ def add_parser(sub: Any) -> None:
     f.add_argument("--anchor", type=Path, required=True, help="configuration anchor file")
     f.add_argument("--cache", type=Path, required=True, help="cache directory")
     f.set_defaults(func=_fetch)
+    quiet_logs(f)  # a source that failed is in the one-line error, not in log lines
 
     s = conf_sub.add_parser("show", help="show the cached document's members and gateways")
     s.add_argument("--cache", type=Path, required=True, help="cache directory")

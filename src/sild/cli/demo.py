@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--port", type=int, default=4000, help="registry port (default 4000)")
     p.add_argument("--no-wait", action="store_true",
                    help="set everything up, print the tour, then stop (for scripts)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, log_level=logging.WARNING)  # the tour on stdout stays readable
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
     from sild.demo import run_demo
-    from sild.logs import configure_logging
-
-    configure_logging(logging.WARNING)  # the tour on stdout stays readable
 
     return run_demo(Path(args.dir), port=args.port, wait=not args.no_wait,
                     say=lambda line: console.print(line, markup=False))

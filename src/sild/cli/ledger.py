@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sild.cli._common import console
+from sild.cli._exit import Exit
 from sild.core.imprint import Imprint, parse_imprint
 from sild.errors import ConfigurationError, InvalidRequest
 
@@ -165,7 +166,7 @@ def run_submit(args: argparse.Namespace) -> int:
 
 
 def run_extend(args: argparse.Namespace) -> int:
-    """Exit 0 when extended, 3 (as ``sild verify``'s FAIL) when the tiles do not prove it."""
+    """Exit 0 when extended, 5 (as ``sild verify``'s FAIL) when the tiles do not prove it."""
     import asyncio
 
     from sild.core.calendar import Publication
@@ -188,7 +189,7 @@ def run_extend(args: argparse.Namespace) -> int:
         new = asyncio.run(go())
     except ProofError as e:
         console.print(f"FAIL {e.xroad_code}: cannot extend: {e.message}")
-        return 3
+        return int(Exit.FAILED)
     Path(args.out).write_bytes(new)
     size = parse_checkpoint(parse_note(new.partition(b"\n\n")[2]).text).size
     target = f"publication {pub.code()}" if pub else f"checkpoint of size {size}"

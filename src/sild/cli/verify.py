@@ -1,6 +1,7 @@
 """``sild verify``: offline receipt verification, no service needed (docs/spec/ledger.md §5).
 
-Exit codes: 0 OK, 3 FAIL, 4 NA (inconclusive: e.g. no key or publication given).
+Exit codes (sild/cli/_exit.py): 0 OK, 5 FAIL, 4 NA (inconclusive: e.g. no key or
+publication given).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sild.cli._common import console, no_logs, table
+from sild.cli._exit import Exit
 from sild.cli.ledger import imprint_of_hash
 from sild.core.imprint import ALGORITHMS, Imprint
 from sild.core.ledger_errors import LedgerFormatError
@@ -70,7 +72,7 @@ def run_verify(args: argparse.Namespace) -> int:
     from sild.core.calendar import Publication
     from sild.core.verification import Status, TrustPolicy, parse_policy, verify_receipt
 
-    exit_codes = {Status.OK: 0, Status.FAIL: 3, Status.NA: 4}
+    exit_codes = {Status.OK: Exit.OK, Status.FAIL: Exit.FAILED, Status.NA: Exit.INCONCLUSIVE}
     at = datetime.now(UTC)
     try:
         raw = Path(args.receipt).read_bytes()
@@ -97,4 +99,4 @@ def run_verify(args: argparse.Namespace) -> int:
                       f"{r.time.isoformat()} (round {r.round_index}, checkpoint size "
                       f"{r.checkpoint.size})")
     console.print(f"{v.status.value} {v.code}: {v.message}")
-    return exit_codes[v.status]
+    return int(exit_codes[v.status])
