@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shlex
+import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -53,6 +57,32 @@ def quiet_logs(p: argparse.ArgumentParser) -> None:
     (Services log at INFO; JSON lines on stderr never mix with results on stdout.)
     """
     p.set_defaults(log_level=logging.ERROR)
+
+
+def sild_command(*, argv0: str | None = None, executable: str | None = None,
+                 cwd: str | None = None) -> str:
+    """How to run this same ``sild`` from the user's shell, for the commands we print.
+
+    README installs into ``.venv`` without activating it, so a bare ``sild`` is not on
+    PATH: hints name the console script as it was started (``.venv/bin/sild``), relative
+    to the current folder when it lies under it, else absolute. Started as
+    ``python -m sild.cli`` (or from tests): the console script next to the interpreter,
+    else ``PYTHON -m sild.cli``. Arguments default to ``sys.argv[0]``,
+    ``sys.executable`` and the current folder (parameters for tests).
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    executable = sys.executable if executable is None else executable
+    here = os.path.abspath(os.getcwd() if cwd is None else cwd)
+    script = Path(argv0)
+    if script.name != "sild" or not os.path.isfile(os.path.join(here, script)):
+        script = Path(executable).parent / "sild"  # not resolved: a venv's python is a link
+        if not os.path.isfile(os.path.join(here, script)):
+            return f"{shlex.quote(executable)} -m sild.cli"
+    full = os.path.normpath(os.path.join(here, script))
+    if full.startswith(here.rstrip(os.sep) + os.sep):
+        rel = os.path.relpath(full, here)
+        return shlex.quote(rel if os.sep in rel else f".{os.sep}{rel}")
+    return shlex.quote(full)
 
 
 def instance_of(args: argparse.Namespace) -> Instance:
