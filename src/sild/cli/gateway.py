@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sild.cli import gateway_log, gateway_services
-from sild.cli._common import add_passphrase_arg, console
+from sild.cli._common import add_passphrase_arg, console, sild_command
 from sild.core.identifiers import ServerId, SubsystemId
 from sild.core.timefmt import utc_now
 from sild.errors import ConfigurationError, InvalidRequest, TransportError
@@ -184,9 +184,10 @@ def run_init(args: argparse.Namespace) -> int:
         sign_key=Path(args.sign_key), sign_cert=Path(args.sign_cert),
         database_url=args.database, is_listen=args.is_listen, peer_listen=args.peer_listen,
         admin_listen=args.admin_listen, passphrase=read_passphrase(args.passphrase_file))
+    sild = sild_command()
     console.print(f"gateway {settings.server} created in {settings.root}\n"
-                  f"  next: sild gateway service add … --dir {args.dir}, then "
-                  f"sild gateway serve --dir {args.dir}")
+                  f"  next: {sild} gateway service add … --dir {args.dir}, then "
+                  f"{sild} gateway serve --dir {args.dir}")
     return 0
 
 
