@@ -13,19 +13,17 @@ modules; heavy libraries are imported inside the command functions (see _common)
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
-
 from sild import __version__
+from sild.cli._common import INFO, lazy_console
 from sild.cli._exit import Exit, exit_code
 from sild.errors import SildError
 
 __all__ = ["build_parser", "main"]
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = lazy_console(wide_when_piped=False, stderr=True, highlight=False, soft_wrap=True)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sild`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = getattr(args, "log_level", logging.INFO)  # None: an offline command, no logs
+    level = getattr(args, "log_level", INFO)  # None: an offline command, no logs
     try:
         if level is not None:
             from sild.logs import configure_logging

@@ -9,26 +9,49 @@ imported inside the command functions (tests/unit/cli/test_startup.py checks it)
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shlex
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from sqlalchemy.engine import Engine
 
     from sild.instance import Instance
     from sild.registry.service import Registry
 
-console = Console(highlight=False, soft_wrap=True)
-if not console.is_terminal:
-    # Piped output (scripts, tests, CI logs): wide enough that ids are not folded.
-    console.width = 200
+# logging's levels, named here so that building the parser does not import logging.
+INFO, WARNING, ERROR = 20, 30, 40
+
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich costs 30 ms that --help need not pay."""
+
+    def __init__(self, *, wide_when_piped: bool, **options: Any) -> None:
+        self._options = options
+        self._wide = wide_when_piped
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+            if self._wide and not self._console.is_terminal:
+                # Piped output (scripts, tests, CI logs): wide enough that ids are not folded.
+                self._console.width = 200
+        return getattr(self._console, name)
+
+
+def lazy_console(*, wide_when_piped: bool = True, **options: Any) -> Console:
+    """A :class:`rich.console.Console` with ``options``, created when first used."""
+    return cast("Console", _LazyConsole(wide_when_piped=wide_when_piped, **options))
+
+
+console = lazy_console(highlight=False, soft_wrap=True)
 
 
 def add_dir_arg(p: argparse.ArgumentParser) -> None:
@@ -56,7 +79,7 @@ def quiet_logs(p: argparse.ArgumentParser) -> None:
 
     (Services log at INFO; JSON lines on stderr never mix with results on stdout.)
     """
-    p.set_defaults(log_level=logging.ERROR)
+    p.set_defaults(log_level=ERROR)
 
 
 def sild_command(*, argv0: str | None = None, executable: str | None = None,

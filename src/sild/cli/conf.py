@@ -12,11 +12,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from sild.cli._common import no_logs, quiet_logs
+from sild.cli._common import lazy_console, no_logs, quiet_logs
 from sild.core.timefmt import format_rfc3339, utc_now
 from sild.errors import ConfigurationError, GlobalConfError, InvalidRequest
 
@@ -24,7 +20,7 @@ if TYPE_CHECKING:
     from sild.core.anchor import Anchor
     from sild.core.globalconf import GlobalConf, VerifiedGlobalConf
 
-console = Console(highlight=False)
+console = lazy_console(wide_when_piped=False, highlight=False)
 
 
 def add_parser(sub: Any) -> None:
@@ -63,6 +59,9 @@ def _anchor(path: Path) -> Anchor:
 
 
 def _summary(verified: VerifiedGlobalConf, title: str) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     conf = verified.conf
     table = Table(title=Text(title), show_header=False)
     table.add_column(style="bold")
@@ -124,6 +123,9 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _tables(conf: GlobalConf, *, expired: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     status = "[red]EXPIRED[/red]" if expired else "valid"
     console.print(
         f"{conf.instance} version {conf.version}, issued {format_rfc3339(conf.issued_at)},"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
-from sild.cli._common import console, sild_command
+from sild.cli._common import WARNING, console, sild_command
 
 
 def add_parser(sub: Any) -> None:
@@ -22,7 +21,7 @@ def add_parser(sub: Any) -> None:
                         "…), to run beside another demo or services on those ports")
     p.add_argument("--no-wait", action="store_true",
                    help="set everything up, print the tour, then stop (for scripts)")
-    p.set_defaults(func=run, log_level=logging.WARNING)  # the tour on stdout stays readable
+    p.set_defaults(func=run, log_level=WARNING)  # the tour on stdout stays readable
 
 
 def run(args: argparse.Namespace) -> int:

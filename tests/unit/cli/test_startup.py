@@ -33,6 +33,12 @@ def test_building_the_parser_imports_no_heavy_library() -> None:
     assert loaded.isdisjoint(HEAVY), sorted(loaded & HEAVY)
 
 
+def test_building_the_parser_defers_rich_logging_and_asyncio() -> None:
+    """Even rich, logging and asyncio wait until a command prints, logs or awaits."""
+    loaded = _loaded_after("from sild.cli import build_parser\nbuild_parser()")
+    assert loaded.isdisjoint({"rich", "logging", "asyncio"}), loaded
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["gateway", "--help"],
                                   ["registry", "member", "add", "--help"]])
 def test_help_and_version_import_no_heavy_library(argv: list[str]) -> None:
