@@ -4,8 +4,14 @@ The registry (signed global configuration), two organisations' gateways — the
 Population Register (provider) and a clinic (consumer) — a ledger that anchors both
 gateways' message logs, and a sample provider information system, all on loopback
 with X-Road's default ports, registered the real way (CSR → CA → signed request →
-approval). A first exchange is made, then
-copy-paste ``curl`` lines are printed. Ctrl-C stops everything.
+approval). A first exchange is made, then a tour of copy-paste shell lines is printed.
+Ctrl-C stops everything.
+
+Every line of the tour runs as printed in another shell opened in the same folder,
+without activating a virtual environment: ``sild`` is named by the path the demo was
+started with (:func:`sild.cli._common.sild_command`), files are given by paths that
+exist, and what a line writes goes into the demo folder
+(tests/integration/test_demo_tour.py runs every line).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shlex
 import shutil
 import signal
 from collections.abc import Callable
@@ -46,6 +53,15 @@ def _prepare_folder(root: Path) -> None:
         shutil.rmtree(root)
 
 
+def _shown(path: Path) -> str:
+    """A path for the tour: relative to the current folder when under it, shell-quoted."""
+    full = path.resolve()
+    try:
+        return shlex.quote(str(full.relative_to(Path.cwd().resolve())))
+    except ValueError:
+        return shlex.quote(str(full))
+
+
 async def _first_exchange(url: str) -> dict[str, object]:
     async with aiohttp.ClientSession() as session, session.get(
             url, headers={"X-Road-Client": str(CLIENT)}) as resp:
@@ -56,12 +72,14 @@ async def _first_exchange(url: str) -> dict[str, object]:
         return data
 
 
-async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None]) -> None:
+async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
+               fixed_ports: bool, sild: str) -> None:
     _prepare_folder(root)
     net = LocalNet.create(root, [REGISTER, CLINIC], instance_id=INSTANCE, registry_port=port,
-                          fixed_ports=True, ledger=True)
+                          fixed_ports=fixed_ports, ledger=True)
     (root / MARKER).write_text("created by `sild demo`; safe to delete\n")
-    net.sample_is_port = 9000
+    (root / "letter.txt").write_text("A document to timestamp in the demo ledger.\n")
+    net.sample_is_port = 9000 if fixed_ports else 0
     await net.start()
     try:
         sc = net.stores[REGISTER.server].serverconf
@@ -83,23 +101,26 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None]) ->
         say(f"First exchange {CLIENT} → {PERSONS}: the provider saw "
             f"{answer.get('method')} {answer.get('path')}")
         say("")
-        say("Try these (an unmodified X-Road REST client is just curl):")
+        gw1_dir, vkey = _shown(gw1.root), _shown(net.root / "ledger" / "ledger.vkey")
+        letter, receipt = _shown(root / "letter.txt"), _shown(root / "letter.tlog")
+        conf = _shown(root / "globalconf.json")
+        say("Try these in another shell, in this folder (an unmodified X-Road REST client "
+            "is just curl):")
         say(f"  curl -s -H 'X-Road-Client: {CLIENT}' {call}")
         say(f"  curl -s -H 'X-Road-Client: {OTHER}' {call}        # AccessDenied")
         say(f"  curl -s -H 'X-Road-Client: {CLIENT}' "
             f"{consumer}/r1/{PERSONS.subsystem.path()}/listMethods")
         say(f"  curl -s -H 'Accept: application/json' {consumer}/listClients")
         say(f"  curl -s http://{gw2.admin_listen}/metrics | grep sild_")
-        say(f"  sild gateway log stats --dir {gw1.root}")
-        vkey = (net.root / "ledger" / "ledger.vkey").resolve()
-        say(f"  sild audit --dir {gw1.root} --ledger-key {vkey}"
-            "        # a few seconds after a call: every log row anchored")
-        say(f"  sild ledger submit --url {net.ledger_url} --file README.md --out readme.tlog")
-        say(f"  sild verify readme.tlog --file README.md --key {vkey}")
-        say(f"  sild gateway service list --dir {gw1.root}")
-        say(f"  sild registry gateways --dir {net.instance.root}")
-        say(f"  curl -s {net.registry_url}/globalconf -o globalconf.json && "
-            f"sild conf verify --anchor {net.instance.anchor_path} globalconf.json")
+        say(f"  {sild} gateway log stats --dir {gw1_dir}")
+        say(f"  {sild} audit --dir {gw1_dir} --ledger-key {vkey}"
+            "        # every log row checked against its anchoring proof")
+        say(f"  {sild} ledger submit --url {net.ledger_url} --file {letter} --out {receipt}")
+        say(f"  {sild} verify {receipt} --file {letter} --key {vkey}")
+        say(f"  {sild} gateway service list --dir {gw1_dir}")
+        say(f"  {sild} registry gateways --dir {_shown(net.instance.root)}")
+        say(f"  curl -s {net.registry_url}/globalconf -o {conf} && "
+            f"{sild} conf verify --anchor {_shown(net.instance.anchor_path)} {conf}")
         if not wait:
             return
         say("\nPress Ctrl-C to stop.")
@@ -114,9 +135,15 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None]) ->
         await net.stop()
 
 
-def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None]) -> int:
+def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
+             fixed_ports: bool = True, sild: str = "sild") -> int:
+    """Set up, start and (unless ``wait`` is false) run the demo network until Ctrl-C.
+
+    ``sild`` is how the printed tour names the command (a path; see the module doc);
+    ``fixed_ports=False`` takes free loopback ports instead of X-Road's defaults.
+    """
     try:
-        asyncio.run(_run(root, port, wait, say))
+        asyncio.run(_run(root, port, wait, say, fixed_ports=fixed_ports, sild=sild))
     except OSError as e:
         raise ConfigurationError(f"cannot start the demo: {e}") from e
     except ConfigurationError as e:

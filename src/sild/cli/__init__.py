@@ -3,8 +3,11 @@
 Every role has one module here exposing ``add_parser(subparsers)``; each
 sub-command sets ``func`` to a function taking the parsed namespace and
 returning an exit code. Errors of the :class:`~sild.errors.SildError` tree
-become one line on stderr and exit code 1 (our side) or 2 (bad input); a
-traceback is a bug.
+become one line on stderr and the exit code :func:`sild.cli._exit.exit_code`
+gives (docs/operations.md, "Exit codes"); a traceback is a bug.
+
+Start-up: the parser is built from every module, so their tops import only light
+modules; heavy libraries are imported inside the command functions (see _common).
 """
 
 from __future__ import annotations
@@ -13,22 +16,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
-
 from sild import __version__
-from sild.errors import LocalError, SildError
-from sild.logs import configure_logging
+from sild.cli._common import INFO, lazy_console
+from sild.cli._exit import Exit, exit_code
+from sild.errors import SildError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = lazy_console(wide_when_piped=False, stderr=True, highlight=False, soft_wrap=True)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors in one line and exits 2."""
+    """argparse that reports usage errors in one line and exits 2 (bad input)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]  # argparse API
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(Exit.BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,15 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sild`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging()  # JSON lines on stderr; stdout stays for results
+    level = getattr(args, "log_level", INFO)  # None: an offline command, no logs
     try:
+        if level is not None:
+            from sild.logs import configure_logging
+
+            configure_logging(level)  # JSON lines on stderr; stdout stays for results
         code: int = args.func(args)
     except SildError as e:
         err_console.print(f"sild: error: {e}", markup=False)
-        return 1 if isinstance(e, LocalError) else 2
-    except KeyboardInterrupt:
+        return int(exit_code(e))
+    except KeyboardInterrupt as e:
         err_console.print("sild: interrupted")
-        return 130
+        return int(exit_code(e))
     finally:
         from sild.cli._common import close_all
 

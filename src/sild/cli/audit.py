@@ -2,7 +2,8 @@
 
 docs/spec/anchoring.md §5. Every row is checked against its stored record hash, its
 local proof and its round's ledger receipt (offline, with sild.core.verification).
-Prints one line per finding, then a summary. Exit codes: 0 clean, 3 findings.
+Prints one line per finding, then a summary. Exit codes: 0 clean, 5 findings
+(sild/cli/_exit.py).
 """
 
 from __future__ import annotations
@@ -10,21 +11,18 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sild.cli._common import _engines, console
-from sild.core.ledger_errors import LedgerFormatError
-from sild.core.note import Ed25519Verifier, parse_verifier_key
-from sild.core.verification import TrustPolicy, parse_policy
+from sild.cli._exit import Exit
 from sild.errors import ConfigurationError
-from sild.gateway.audit_store import AuditReport, audit_database
-from sild.gateway.config import GatewaySettings
-from sild.store import make_engine
+
+if TYPE_CHECKING:
+    from sild.core.note import Ed25519Verifier
+    from sild.core.verification import TrustPolicy
+    from sild.gateway.audit_store import AuditReport
 
 __all__ = ["add_parser", "run_audit"]
-
-FINDINGS = 3  # like `sild verify`'s FAIL
-
 
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -38,6 +36,9 @@ def add_parser(sub: Any) -> None:
 
 
 def _vkey(text: str) -> Ed25519Verifier:
+    from sild.core.ledger_errors import LedgerFormatError
+    from sild.core.note import Ed25519Verifier, parse_verifier_key
+
     path = Path(text)
     try:
         if path.is_file():
@@ -51,6 +52,9 @@ def _vkey(text: str) -> Ed25519Verifier:
 
 
 def _policy(args: argparse.Namespace) -> TrustPolicy:
+    from sild.core.ledger_errors import LedgerFormatError
+    from sild.core.verification import TrustPolicy, parse_policy
+
     policy = TrustPolicy()
     if args.policy:
         try:
@@ -67,6 +71,10 @@ def _policy(args: argparse.Namespace) -> TrustPolicy:
 
 
 def run_audit(args: argparse.Namespace) -> int:
+    from sild.gateway.audit_store import audit_database
+    from sild.gateway.config import GatewaySettings
+    from sild.store import make_engine
+
     settings = GatewaySettings.load(Path(args.dir))
     policy = _policy(args)
     engine = make_engine(settings.database_url)
@@ -75,7 +83,7 @@ def run_audit(args: argparse.Namespace) -> int:
     for f in report.findings:
         console.print(f.line(), markup=False)
     console.print(summary(report), markup=False)
-    return 0 if report.clean else FINDINGS
+    return int(Exit.OK if report.clean else Exit.FAILED)  # FAILED: as `sild verify`'s FAIL
 
 
 def summary(report: AuditReport) -> str:

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sild.ca import CertificateAuthority
 from sild.cli._common import (
     add_dir_arg,
     add_passphrase_arg,
@@ -17,7 +16,7 @@ from sild.cli._common import (
 )
 from sild.clock import utc_now
 from sild.core.identifiers import MemberId, ServerId
-from sild.crypto.certs import CertPurpose, cert_pem, fingerprint, load_csr, serial_hex
+from sild.crypto.kinds import CertPurpose
 from sild.errors import ConfigurationError, InvalidRequest
 from sild.instance import read_passphrase
 
@@ -48,6 +47,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run_issue(args: argparse.Namespace) -> int:
+    from sild.ca import CertificateAuthority
+    from sild.crypto.certs import cert_pem, fingerprint, load_csr, serial_hex
+
     inst = instance_of(args)
     purpose = CertPurpose(args.purpose)
     # The identity must parse as the right kind before anything is issued.
@@ -72,6 +74,9 @@ def run_issue(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
+    from sild.ca import CertificateAuthority
+    from sild.crypto.certs import fingerprint
+
     inst = instance_of(args)
     ca_cert = CertificateAuthority.load_certificate_only(inst.ca_dir)
     registry = open_registry(inst)
@@ -81,6 +86,8 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from sild.ca import CertificateAuthority
+
     inst = instance_of(args)
     issued = CertificateAuthority.list_issued(inst.ca_dir)
     table("Issued certificates", ["serial", "subject", "purpose", "valid until"],

@@ -9,24 +9,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
+from sild.cli._common import lazy_console, no_logs, quiet_logs
 from sild.clock import utc_now
-from sild.confclient import ConfClient
-from sild.confclient._cache import CONF_FILE
-from sild.core.anchor import Anchor, parse_anchor
-from sild.core.dsse import Envelope
-from sild.core.globalconf import GlobalConf, VerifiedGlobalConf, parse_document, verify_globalconf
 from sild.core.timefmt import format_rfc3339
 from sild.errors import ConfigurationError, GlobalConfError, InvalidRequest
 
-console = Console(highlight=False)
+if TYPE_CHECKING:
+    from sild.core.anchor import Anchor
+    from sild.core.globalconf import GlobalConf, VerifiedGlobalConf
+
+console = lazy_console(wide_when_piped=False, highlight=False)
 
 
 def add_parser(sub: Any) -> None:
@@ -37,15 +32,18 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--anchor", type=Path, required=True, help="configuration anchor file")
     v.add_argument("file", type=Path, help="the signed global configuration (DSSE envelope)")
     v.set_defaults(func=_verify)
+    no_logs(v)
 
     f = conf_sub.add_parser("fetch", help="download, verify and cache the current document")
     f.add_argument("--anchor", type=Path, required=True, help="configuration anchor file")
     f.add_argument("--cache", type=Path, required=True, help="cache directory")
     f.set_defaults(func=_fetch)
+    quiet_logs(f)  # a source that failed is in the one-line error, not in log lines
 
     s = conf_sub.add_parser("show", help="show the cached document's members and gateways")
     s.add_argument("--cache", type=Path, required=True, help="cache directory")
     s.set_defaults(func=_show)
+    no_logs(s)
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -56,10 +54,15 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _anchor(path: Path) -> Anchor:
+    from sild.core.anchor import parse_anchor
+
     return parse_anchor(_read(path, "anchor"))
 
 
 def _summary(verified: VerifiedGlobalConf, title: str) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     conf = verified.conf
     table = Table(title=Text(title), show_header=False)
     table.add_column(style="bold")
@@ -79,6 +82,8 @@ def _summary(verified: VerifiedGlobalConf, title: str) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from sild.core.globalconf import verify_globalconf
+
     anchor = _anchor(args.anchor)
     verified = verify_globalconf(
         _read(args.file, "global configuration"),
@@ -92,6 +97,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sild.confclient import ConfClient
+
     client = ConfClient(_anchor(args.anchor), args.cache)
     client.load_cached()
     verified = asyncio.run(client.refresh())
@@ -101,6 +110,10 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     """Display only: the cache holds what the client verified before writing it."""
+    from sild.confclient._cache import CONF_FILE
+    from sild.core.dsse import Envelope
+    from sild.core.globalconf import parse_document
+
     path = args.cache / CONF_FILE
     try:
         conf = parse_document(Envelope.parse(_read(path, "cached configuration")).payload)
@@ -111,6 +124,9 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _tables(conf: GlobalConf, *, expired: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     status = "[red]EXPIRED[/red]" if expired else "valid"
     console.print(
         f"{conf.instance} version {conf.version}, issued {format_rfc3339(conf.issued_at)},"

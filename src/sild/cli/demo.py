@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sild.cli._common import console
+from sild.cli._common import WARNING, console, sild_command
 
 
 def add_parser(sub: Any) -> None:
@@ -14,19 +14,20 @@ def add_parser(sub: Any) -> None:
         "demo", help="start a local demo network on SQLite (Ctrl-C stops it)")
     p.add_argument("--dir", default="sild-demo",
                    help="folder for the demo instance (default ./sild-demo; recreated)")
-    p.add_argument("--port", type=int, default=4000, help="registry port (default 4000)")
+    p.add_argument("--port", type=int,
+                   help="registry port (default 4000; with --free-ports, a free one)")
+    p.add_argument("--free-ports", action="store_true",
+                   help="free loopback ports instead of X-Road's defaults (8080, 5500, 5566, "
+                        "…), to run beside another demo or services on those ports")
     p.add_argument("--no-wait", action="store_true",
                    help="set everything up, print the tour, then stop (for scripts)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, log_level=WARNING)  # the tour on stdout stays readable
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
     from sild.demo import run_demo
-    from sild.logs import configure_logging
 
-    configure_logging(logging.WARNING)  # the tour on stdout stays readable
-
-    return run_demo(Path(args.dir), port=args.port, wait=not args.no_wait,
+    port = args.port if args.port is not None else (0 if args.free_ports else 4000)
+    return run_demo(Path(args.dir), port=port, wait=not args.no_wait,
+                    fixed_ports=not args.free_ports, sild=sild_command(),
                     say=lambda line: console.print(line, markup=False))

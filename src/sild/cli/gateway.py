@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from sild.cli import gateway_log, gateway_services
-from sild.cli._common import add_passphrase_arg, console
+from sild.cli._common import add_passphrase_arg, console, sild_command
 from sild.clock import utc_now
 from sild.core.identifiers import ServerId, SubsystemId
-from sild.crypto.certs import load_certificate
-from sild.crypto.keys import load_private_key
 from sild.errors import ConfigurationError, InvalidRequest, TransportError
 from sild.instance import read_passphrase
-from sild.registry.requests import build_client_request, build_gateway_request
 
 
 def add_parser(sub: Any) -> None:
@@ -108,6 +102,8 @@ def _read(path: str) -> bytes:
 
 
 async def _post(url: str, body: bytes) -> dict[str, Any]:
+    import aiohttp
+
     timeout = aiohttp.ClientTimeout(total=30)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
@@ -129,6 +125,8 @@ async def _post(url: str, body: bytes) -> dict[str, Any]:
 
 
 def _deliver(args: argparse.Namespace, body: bytes) -> int:
+    import asyncio
+
     if args.out:
         Path(args.out).write_bytes(body)
         console.print(f"wrote signed request to {args.out}")
@@ -140,6 +138,10 @@ def _deliver(args: argparse.Namespace, body: bytes) -> int:
 
 
 def run_register(args: argparse.Namespace) -> int:
+    from sild.crypto.certs import load_certificate
+    from sild.crypto.keys import load_private_key
+    from sild.registry.requests import build_gateway_request
+
     pw = read_passphrase(args.passphrase_file)
     body = build_gateway_request(
         server=ServerId.parse(args.server), address=args.address,
@@ -153,6 +155,10 @@ def run_register(args: argparse.Namespace) -> int:
 
 
 def run_add_client(args: argparse.Namespace) -> int:
+    from sild.crypto.certs import load_certificate
+    from sild.crypto.keys import load_private_key
+    from sild.registry.requests import build_client_request
+
     pw = read_passphrase(args.passphrase_file)
     if bool(args.client_sign_key) != bool(args.client_sign_cert):
         raise ConfigurationError("give both --client-sign-key and --client-sign-cert, or neither")
@@ -178,9 +184,10 @@ def run_init(args: argparse.Namespace) -> int:
         sign_key=Path(args.sign_key), sign_cert=Path(args.sign_cert),
         database_url=args.database, is_listen=args.is_listen, peer_listen=args.peer_listen,
         admin_listen=args.admin_listen, passphrase=read_passphrase(args.passphrase_file))
+    sild = sild_command()
     console.print(f"gateway {settings.server} created in {settings.root}\n"
-                  f"  next: sild gateway service add … --dir {args.dir}, then "
-                  f"sild gateway serve --dir {args.dir}")
+                  f"  next: {sild} gateway service add … --dir {args.dir}, then "
+                  f"{sild} gateway serve --dir {args.dir}")
     return 0
 
 
@@ -209,6 +216,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_is_client_add(args: argparse.Namespace) -> int:
     from sild.core.identifiers import parse_client
+    from sild.crypto.certs import load_certificate
     from sild.gateway.config import GatewaySettings
     from sild.gateway.is_clients import add_is_client
 

@@ -11,23 +11,16 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sild.cli._common import _engines, add_passphrase_arg, console, table
 from sild.core.timefmt import format_rfc3339, parse_rfc3339
-from sild.crypto.certs import load_certificate
-from sild.crypto.keys import (
-    PrivateKey,
-    PublicKey,
-    key_type_of,
-    load_private_key,
-    load_public_key_pem,
-)
 from sild.errors import ConfigurationError, InvalidRequest
 from sild.gateway.config import GatewaySettings
-from sild.gateway.messagelog_export import export_archive, log_stats, purge, verify_archive
 from sild.instance import read_passphrase
-from sild.store import make_engine, migrate
+
+if TYPE_CHECKING:
+    from sild.crypto.keys import PrivateKey, PublicKey
 
 __all__ = ["add_subcommands"]
 
@@ -76,6 +69,8 @@ def _time(text: str, option: str) -> datetime:
 
 
 def _open(settings: GatewaySettings) -> Any:
+    from sild.store import make_engine, migrate
+
     engine = make_engine(settings.database_url)
     _engines.append(engine)  # disposed by the CLI root when the command ends
     migrate(engine, "messagelog")
@@ -83,6 +78,8 @@ def _open(settings: GatewaySettings) -> Any:
 
 
 def _sign_key(settings: GatewaySettings, passphrase_file: str | None) -> tuple[Path, PrivateKey]:
+    from sild.crypto.keys import load_private_key
+
     keys = sorted(settings.sign_dir.glob("*.key"))
     if not keys:
         raise ConfigurationError(f"no sign key in {settings.sign_dir} (keys/sign/*.key)")
@@ -90,6 +87,8 @@ def _sign_key(settings: GatewaySettings, passphrase_file: str | None) -> tuple[P
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from sild.gateway.messagelog_export import export_archive, verify_archive
+
     start, end = _time(args.start, "--from"), _time(args.end, "--to")
     settings = GatewaySettings.load(Path(args.dir))
     key_path, key = _sign_key(settings, args.passphrase_file)
@@ -102,6 +101,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def _public_key(path: str) -> PublicKey:
+    from sild.crypto.certs import load_certificate
+    from sild.crypto.keys import key_type_of, load_public_key_pem
+
     try:
         data = Path(path).read_bytes()
     except OSError as e:
@@ -114,6 +116,8 @@ def _public_key(path: str) -> PublicKey:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from sild.gateway.messagelog_export import verify_archive
+
     path = Path(args.archive)
     if not path.is_file():
         raise InvalidRequest(f"no archive file {path}")
@@ -126,6 +130,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_purge(args: argparse.Namespace) -> int:
+    from sild.gateway.messagelog_export import purge
+
     settings = GatewaySettings.load(Path(args.dir))
     if args.before:
         before = _time(args.before, "--before")
@@ -139,6 +145,8 @@ def run_purge(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from sild.gateway.messagelog_export import log_stats
+
     settings = GatewaySettings.load(Path(args.dir))
     s = log_stats(_open(settings))
     fmt = "%Y-%m-%dT%H:%M:%S.%fZ"

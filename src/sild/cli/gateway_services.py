@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sild.cli._common import _engines, console, table
 from sild.core.access import Endpoint, parse_subject
 from sild.core.identifiers import ServiceId, SubsystemId, parse_client
 from sild.errors import ConfigurationError
 from sild.gateway.config import GatewaySettings
-from sild.gateway.serverconf import DEFAULT_TIMEOUT, ServerConf
-from sild.store import make_engine, migrate
+
+if TYPE_CHECKING:
+    from sild.gateway.serverconf import ServerConf
+
+# sild.gateway.serverconf.DEFAULT_TIMEOUT, spelled out so that building the parser does
+# not import the database layer (tests/unit/cli/test_startup.py checks they agree).
+DEFAULT_TIMEOUT = 30
 
 __all__ = ["add_subcommands"]
 
@@ -108,6 +113,9 @@ def _dir_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace) -> ServerConf:
+    from sild.gateway.serverconf import ServerConf
+    from sild.store import make_engine, migrate
+
     settings = GatewaySettings.load(Path(args.dir))
     engine = make_engine(settings.database_url)
     _engines.append(engine)  # disposed by the CLI root when the command ends

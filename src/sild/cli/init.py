@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 from typing import Any
 
-from sild.bootstrap import create_instance
-from sild.cli._common import add_passphrase_arg, console
+from sild.cli._common import add_passphrase_arg, console, sild_command
 from sild.clock import utc_now
-from sild.crypto.keys import KeyType
+from sild.crypto.kinds import KeyType
 from sild.instance import read_passphrase
 
 
@@ -30,21 +30,24 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sild.bootstrap import create_instance
+
     inst = create_instance(
         Path(args.dir), instance_id=args.instance, at=utc_now(), listen=args.listen,
         public_url=args.public_url, database_url=args.database,
         passphrase=read_passphrase(args.passphrase_file),
         ca_key_type=KeyType(args.ca_key_type),
     )
-    d = args.dir
+    d, sild = shlex.quote(args.dir), sild_command()
     console.print(f"[bold green]Created instance {inst.instance_id}[/] in {inst.root}")
     console.print(f"  anchor:   {inst.anchor_path}\n  CA:       {inst.ca_dir / 'ca.pem'}\n"
                   f"  database: {inst.database_url}")
     console.print("\nNext:")
-    console.print(f"  sild registry serve --dir {d}          # registry on {inst.registry_listen}")
-    console.print(f"  sild registry member add --dir {d} {inst.instance_id}/GOV/70000001 "
+    console.print(f"  {sild} registry serve --dir {d} &  # registry on {inst.registry_listen}")
+    console.print(f"  {sild} registry member add --dir {d} {inst.instance_id}/GOV/70000001 "
                   "--name 'First member'")
     console.print(f"  curl -s {inst.registry_url}/globalconf -o globalconf.json")
-    console.print(f"  sild conf verify --anchor {inst.anchor_path} globalconf.json")
+    console.print(f"  {sild} conf verify --anchor {shlex.quote(str(inst.anchor_path))} "
+                  "globalconf.json")
     console.print("  docs/guide.md walks through registering a gateway and a subsystem.")
     return 0

@@ -6,11 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-
 from sild.cli._common import add_passphrase_arg, console
-from sild.crypto.certs import build_csr
-from sild.crypto.keys import KeyType, generate_key, key_id, load_private_key, save_private_key
+from sild.crypto.kinds import KeyType
 from sild.errors import ConfigurationError
 from sild.instance import read_passphrase
 
@@ -32,6 +29,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run_new(args: argparse.Namespace) -> int:
+    from sild.crypto.keys import generate_key, key_id, save_private_key
+
     out = Path(args.out)
     if out.exists():
         raise ConfigurationError(f"{out} exists; refusing to overwrite a key")
@@ -42,6 +41,11 @@ def run_new(args: argparse.Namespace) -> int:
 
 
 def run_csr(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+
+    from sild.crypto.certs import build_csr
+    from sild.crypto.keys import load_private_key
+
     key = load_private_key(Path(args.key), passphrase=read_passphrase(args.passphrase_file))
     csr = build_csr(key, args.cn)
     Path(args.out).write_bytes(csr.public_bytes(serialization.Encoding.PEM))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sild.cli._common import console
+from sild.cli._exit import Exit
 from sild.core.imprint import Imprint, parse_imprint
 from sild.errors import ConfigurationError, InvalidRequest
-from sild.ledger.client import LedgerClient
 
 
 def add_parser(sub: Any) -> None:
@@ -146,6 +145,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_submit(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sild.ledger.client import LedgerClient
+
     now = datetime.now(UTC)
     if args.file:
         imprint = imprint_of_file(Path(args.file), algorithm=args.algorithm, at=now)
@@ -163,11 +166,14 @@ def run_submit(args: argparse.Namespace) -> int:
 
 
 def run_extend(args: argparse.Namespace) -> int:
-    """Exit 0 when extended, 3 (as ``sild verify``'s FAIL) when the tiles do not prove it."""
+    """Exit 0 when extended, 5 (as ``sild verify``'s FAIL) when the tiles do not prove it."""
+    import asyncio
+
     from sild.core.calendar import Publication
     from sild.core.checkpoint import parse_checkpoint
     from sild.core.ledger_errors import ProofError
     from sild.core.note import parse_note
+    from sild.ledger.client import LedgerClient
 
     try:
         raw = Path(args.receipt).read_bytes()
@@ -183,7 +189,7 @@ def run_extend(args: argparse.Namespace) -> int:
         new = asyncio.run(go())
     except ProofError as e:
         console.print(f"FAIL {e.xroad_code}: cannot extend: {e.message}")
-        return 3
+        return int(Exit.FAILED)
     Path(args.out).write_bytes(new)
     size = parse_checkpoint(parse_note(new.partition(b"\n\n")[2]).text).size
     target = f"publication {pub.code()}" if pub else f"checkpoint of size {size}"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sild.bootstrap import new_config_key, write_anchor
 from sild.cli._common import (
     add_dir_arg,
     add_passphrase_arg,
@@ -18,11 +17,12 @@ from sild.cli._common import (
 )
 from sild.clock import utc_now
 from sild.core.identifiers import GlobalGroupId, MemberId, SubsystemId, parse_client
-from sild.crypto.certs import load_certificate
 from sild.errors import ConfigurationError
 from sild.instance import parse_listen, read_passphrase
-from sild.registry.service import RequestRow
 from sild.registry.workflow import Action, State
+
+if TYPE_CHECKING:
+    from sild.registry.service import RequestRow
 
 
 def _cmd(s: Any, name: str, help_: str, func: Any) -> argparse.ArgumentParser:
@@ -218,6 +218,8 @@ def run_group_list(args: argparse.Namespace) -> int:
 
 
 def run_ca_add(args: argparse.Namespace) -> int:
+    from sild.crypto.certs import load_certificate
+
     registry = open_registry(instance_of(args))
     try:
         data = Path(args.certificate).read_bytes()
@@ -236,6 +238,8 @@ def run_keys_list(args: argparse.Namespace) -> int:
 
 
 def run_keys_add(args: argparse.Namespace) -> int:
+    from sild.bootstrap import new_config_key, write_anchor
+
     inst = instance_of(args)
     registry = open_registry(inst)
     kid = new_config_key(registry, inst, read_passphrase(args.passphrase_file))
@@ -247,6 +251,8 @@ def run_keys_add(args: argparse.Namespace) -> int:
 
 
 def run_keys_retire(args: argparse.Namespace) -> int:
+    from sild.bootstrap import write_anchor
+
     inst = instance_of(args)
     registry = open_registry(inst)
     registry.retire_config_key(args.key_id)
@@ -256,6 +262,8 @@ def run_keys_retire(args: argparse.Namespace) -> int:
 
 
 def run_anchor(args: argparse.Namespace) -> int:
+    from sild.bootstrap import write_anchor
+
     inst = instance_of(args)
     anchor = write_anchor(open_registry(inst), inst, utc_now())
     console.print(f"wrote {inst.anchor_path} with {len(anchor.keys)} key(s)")

@@ -1,6 +1,7 @@
 """``sild verify``: offline receipt verification, no service needed (docs/spec/ledger.md §5).
 
-Exit codes: 0 OK, 3 FAIL, 4 NA (inconclusive: e.g. no key or publication given).
+Exit codes (sild/cli/_exit.py): 0 OK, 5 FAIL, 4 NA (inconclusive: e.g. no key or
+publication given).
 """
 
 from __future__ import annotations
@@ -9,19 +10,17 @@ import argparse
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sild.cli._common import console, table
+from sild.cli._common import console, no_logs, table
+from sild.cli._exit import Exit
 from sild.cli.ledger import imprint_of_hash
-from sild.core.calendar import Publication
 from sild.core.imprint import ALGORITHMS, Imprint
 from sild.core.ledger_errors import LedgerFormatError
-from sild.core.note import Ed25519Verifier, parse_verifier_key
-from sild.core.receipt import parse_receipt
-from sild.core.verification import Status, TrustPolicy, parse_policy, verify_receipt
 from sild.errors import ConfigurationError
 
-EXIT = {Status.OK: 0, Status.FAIL: 3, Status.NA: 4}
+if TYPE_CHECKING:
+    from sild.core.note import Ed25519Verifier
 
 
 def add_parser(sub: Any) -> None:
@@ -38,9 +37,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--key", metavar="VKEY", action="append", default=[],
                    help="a trusted ledger verifier key, or a file holding one (repeatable)")
     p.set_defaults(func=run_verify)
+    no_logs(p)
 
 
 def _vkey(text: str) -> Ed25519Verifier:
+    from sild.core.note import Ed25519Verifier, parse_verifier_key
+
     path = Path(text)
     if path.is_file():
         text = path.read_text().strip()
@@ -53,6 +55,8 @@ def _vkey(text: str) -> Ed25519Verifier:
 def _document_imprint(raw: bytes, args: argparse.Namespace, at: datetime) -> bytes:
     if args.hash:
         return imprint_of_hash(args.hash, at=datetime(1970, 1, 1, tzinfo=UTC))
+    from sild.core.receipt import parse_receipt
+
     data = Path(args.file).read_bytes()
     try:
         alg = ALGORITHMS[parse_receipt(raw)[1].imprint[0]]
@@ -65,6 +69,10 @@ def _document_imprint(raw: bytes, args: argparse.Namespace, at: datetime) -> byt
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from sild.core.calendar import Publication
+    from sild.core.verification import Status, TrustPolicy, parse_policy, verify_receipt
+
+    exit_codes = {Status.OK: Exit.OK, Status.FAIL: Exit.FAILED, Status.NA: Exit.INCONCLUSIVE}
     at = datetime.now(UTC)
     try:
         raw = Path(args.receipt).read_bytes()
@@ -91,4 +99,4 @@ def run_verify(args: argparse.Namespace) -> int:
                       f"{r.time.isoformat()} (round {r.round_index}, checkpoint size "
                       f"{r.checkpoint.size})")
     console.print(f"{v.status.value} {v.code}: {v.message}")
-    return EXIT[v.status]
+    return int(exit_codes[v.status])

@@ -19,7 +19,6 @@ import hashlib
 import ipaddress
 from collections.abc import Sequence
 from datetime import datetime
-from enum import StrEnum
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sild.crypto.keys import KeyType, PrivateKey, PublicKey, key_type_of
+from sild.crypto.kinds import CertPurpose
 from sild.errors import CertificateError, InvalidRequest
 
 __all__ = [
@@ -48,11 +48,6 @@ __all__ = [
 
 # A CSR or certificate bigger than this is not one we issued or would issue (DoS bound).
 MAX_DER_SIZE = 64 * 1024
-
-
-class CertPurpose(StrEnum):
-    AUTH = "auth"
-    SIGN = "sign"
 
 
 def _load(data: bytes, pem_fn: object, der_fn: object, what: str) -> object:

@@ -15,7 +15,6 @@ import base64
 import hashlib
 import os
 import tempfile
-from enum import StrEnum
 from pathlib import Path
 from typing import Union
 
@@ -23,6 +22,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from sild.crypto.kinds import KeyType
 from sild.errors import InvalidRequest, KeyFileError, SignatureError
 
 __all__ = [
@@ -45,13 +45,6 @@ __all__ = [
 
 PrivateKey = Union[ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey]  # noqa: UP007
 PublicKey = Union[ed25519.Ed25519PublicKey, ec.EllipticCurvePublicKey]  # noqa: UP007
-
-
-class KeyType(StrEnum):
-    """The key algorithms Sild issues and accepts."""
-
-    ED25519 = "ed25519"
-    P256 = "p256"
 
 
 def generate_key(key_type: KeyType = KeyType.P256) -> PrivateKey:

@@ -248,12 +248,12 @@ def test_malformed_receipt_and_wrong_key_are_findings(
     with engine.begin() as conn:
         conn.execute(anchor_rounds.update().where(anchor_rounds.c.id == 2)
                      .values(receipt=b"c2sp.org/tlog-proof@v1\nindex x\n\nnonsense"))
-    assert main(["audit", "--dir", str(gw), "--ledger-key", ledger.vkey]) == 3
+    assert main(["audit", "--dir", str(gw), "--ledger-key", ledger.vkey]) == 5
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("round 2: receipt: does not verify (GEN-02: malformed receipt")
     assert len(out) == 2
     other = LedgerServer(tmp_path / "other")  # a different ledger's key, same origin
-    assert main(["audit", "--dir", str(gw), "--ledger-key", other.vkey]) == 3
+    assert main(["audit", "--dir", str(gw), "--ledger-key", other.vkey]) == 5
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("round 1: receipt: does not verify (KEY-02")
     assert out[1].startswith("round 2: receipt: does not verify (GEN-02")
@@ -278,5 +278,5 @@ def test_never_anchored_log_is_a_finding(
     e = make_engine(db_url)
     migrate(e, "messagelog")
     e.dispose()
-    assert main(["audit", "--dir", str(gw)]) == 3
+    assert main(["audit", "--dir", str(gw)]) == 5
     assert "never anchored" in capsys.readouterr().out

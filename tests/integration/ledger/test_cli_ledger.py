@@ -60,11 +60,11 @@ def test_file_receipt_verifies_and_any_change_fails(
     assert main(["verify", str(receipt), "--file", str(doc)]) == 4
     # Any change to the document fails.
     doc.write_bytes(b"%PDF-1.7 the contract texT")
-    assert main(ok) == 3
+    assert main(ok) == 5
     doc.write_bytes(b"%PDF-1.7 the contract text")
     # Any byte of the receipt changed fails.
     raw = receipt.read_bytes()
     bad = tmp_path / "bad.tlog-proof"
     for i in range(len(raw)):
         bad.write_bytes(raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1 :])
-        assert main(["verify", str(bad), "--file", str(doc), "--key", key]) == 3, i
+        assert main(["verify", str(bad), "--file", str(doc), "--key", key]) == 5, i
