@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from sild.gateway.messagelog import LogRecord, MessageLog
+from sild.gateway.messagelog.log import LogRecord, MessageLog
 from sild.store import make_engine, migrate
 from sild.store.engine import normalise_url
 from sild.testing.messagelog import make_record

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_messagelog import machine, pg_db, sqlite_db  # sibling script
 
-from sild.gateway.messagelog import LogRecord, MessageLog
+from sild.gateway.messagelog.log import LogRecord, MessageLog
 from sild.store import make_engine, migrate
 from sild.testing.messagelog import make_record
 

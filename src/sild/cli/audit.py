@@ -20,7 +20,7 @@ from sild.errors import ConfigurationError
 if TYPE_CHECKING:
     from sild.core.note import Ed25519Verifier
     from sild.core.verification import TrustPolicy
-    from sild.gateway.audit_store import AuditReport
+    from sild.gateway.anchoring.audit_store import AuditReport
 
 __all__ = ["add_parser", "run_audit"]
 
@@ -71,7 +71,7 @@ def _policy(args: argparse.Namespace) -> TrustPolicy:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    from sild.gateway.audit_store import audit_database
+    from sild.gateway.anchoring.audit_store import audit_database
     from sild.gateway.config import GatewaySettings
     from sild.store import make_engine
 

@@ -218,7 +218,7 @@ def run_is_client_add(args: argparse.Namespace) -> int:
     from sild.core.identifiers import parse_client
     from sild.crypto.certs import load_certificate
     from sild.gateway.config import GatewaySettings
-    from sild.gateway.is_clients import add_is_client
+    from sild.gateway.serverconf.is_clients import add_is_client
 
     settings = GatewaySettings.load(Path(args.dir))
     fp = add_is_client(settings.is_clients_dir, parse_client(args.client),
@@ -232,7 +232,7 @@ def run_is_client_add(args: argparse.Namespace) -> int:
 def run_is_client_list(args: argparse.Namespace) -> int:
     from sild.cli._common import table
     from sild.gateway.config import GatewaySettings
-    from sild.gateway.is_clients import load_is_clients
+    from sild.gateway.serverconf.is_clients import load_is_clients
 
     clients, _ = load_is_clients(GatewaySettings.load(Path(args.dir)).is_clients_dir)
     table("IS certificates", ["client", "sha256"],
@@ -244,7 +244,7 @@ def run_is_client_list(args: argparse.Namespace) -> int:
 def run_is_client_remove(args: argparse.Namespace) -> int:
     from sild.core.identifiers import parse_client
     from sild.gateway.config import GatewaySettings
-    from sild.gateway.is_clients import remove_is_client
+    from sild.gateway.serverconf.is_clients import remove_is_client
 
     remove_is_client(GatewaySettings.load(Path(args.dir)).is_clients_dir,
                      parse_client(args.client), args.fingerprint)

@@ -87,7 +87,7 @@ def _sign_key(settings: GatewaySettings, passphrase_file: str | None) -> tuple[P
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from sild.gateway.messagelog_export import export_archive, verify_archive
+    from sild.gateway.messagelog.archive import export_archive, verify_archive
 
     start, end = _time(args.start, "--from"), _time(args.end, "--to")
     settings = GatewaySettings.load(Path(args.dir))
@@ -116,7 +116,7 @@ def _public_key(path: str) -> PublicKey:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from sild.gateway.messagelog_export import verify_archive
+    from sild.gateway.messagelog.archive import verify_archive
 
     path = Path(args.archive)
     if not path.is_file():
@@ -130,7 +130,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_purge(args: argparse.Namespace) -> int:
-    from sild.gateway.messagelog_export import purge
+    from sild.gateway.messagelog.archive import purge
 
     settings = GatewaySettings.load(Path(args.dir))
     if args.before:
@@ -145,7 +145,7 @@ def run_purge(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from sild.gateway.messagelog_export import log_stats
+    from sild.gateway.messagelog.archive import log_stats
 
     settings = GatewaySettings.load(Path(args.dir))
     s = log_stats(_open(settings))

@@ -21,7 +21,7 @@ from sild.errors import ConfigurationError
 from sild.gateway.config import GatewaySettings
 
 if TYPE_CHECKING:
-    from sild.gateway.serverconf import ServerConf
+    from sild.gateway.serverconf.store import ServerConf
 
 # sild.gateway.serverconf.DEFAULT_TIMEOUT, spelled out so that building the parser does
 # not import the database layer (tests/unit/cli/test_startup.py checks they agree).
@@ -113,7 +113,7 @@ def _dir_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace) -> ServerConf:
-    from sild.gateway.serverconf import ServerConf
+    from sild.gateway.serverconf.store import ServerConf
     from sild.store import make_engine, migrate
 
     settings = GatewaySettings.load(Path(args.dir))

@@ -7,7 +7,7 @@
 * ``GET|POST /maintenance?targetState=true|false`` — X-Road's maintenance toggle
   (bearer token: a state change).
 * ``GET /status`` — configuration version and expiry, replay-window size.
-* ``/api/…`` — service management (sild.gateway.admin_services), bearer token from
+* ``/api/…`` — service management (sild.gateway.serverconf.admin_routes), bearer token from
   ``GWDIR/admin-token``.
 """
 
@@ -23,8 +23,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sild import __version__
 from sild.core.timefmt import format_rfc3339
 from sild.errors import SildError
-from sild.gateway.admin_services import add_service_routes
-from sild.gateway.serverconf import ServerConf
+from sild.gateway.serverconf.admin_routes import add_service_routes
+from sild.gateway.serverconf.store import ServerConf
 from sild.web.shell import Shell, install_fastapi_errors
 
 if TYPE_CHECKING:

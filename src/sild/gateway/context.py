@@ -22,8 +22,8 @@ from sild.core.replay import ReplayCache
 from sild.core.trust import TrustView
 from sild.errors import GlobalConfError, GlobalConfExpired, ServiceUnavailable
 from sild.gateway.config import GatewayLimits
-from sild.gateway.messagelog import LogRecord
-from sild.gateway.opmon import OpMonRecord
+from sild.gateway.messagelog.log import LogRecord
+from sild.gateway.messagelog.opmon import OpMonRecord
 from sild.gateway.signer import SignKeys
 
 __all__ = [
@@ -107,7 +107,7 @@ class GatewayContext:
     replay: ReplayCache = field(init=False)
     _view: TrustView | None = field(default=None, init=False)
     started: float = field(default_factory=time.time)
-    # Raises TimestampingFailed when anchoring is overdue (sild.gateway.anchoring, §4.3).
+    # Raises TimestampingFailed when anchoring is overdue (sild.gateway.anchoring.anchorer, §4.3).
     anchoring_check: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:

@@ -30,11 +30,13 @@ from sild.core.anchor import parse_anchor
 from sild.crypto.tls import client_context, server_context, trust_cas
 from sild.embedded import start_embedded
 from sild.errors import ConfigurationError, SildError
-from sild.gateway.anchoring import Anchorer
+from sild.gateway.anchoring.anchorer import Anchorer
 from sild.gateway.config import GatewaySettings
 from sild.gateway.context import AccessPort, GatewayContext, LogPort
 from sild.gateway.exchange.consumer import FRAME_OVERHEAD, consumer_pipeline
 from sild.gateway.exchange.front import consumer_handler, provider_handler, to_response
+from sild.gateway.exchange.metaservices import list_clients
+from sild.gateway.exchange.pinning import PinnedConnector
 from sild.gateway.exchange.provider import provider_pipeline
 from sild.gateway.exchange.record import Answer
 from sild.gateway.exchange.transports import (
@@ -42,10 +44,8 @@ from sild.gateway.exchange.transports import (
     AiohttpIsTransport,
     AiohttpPeerTransport,
 )
-from sild.gateway.is_clients import load_is_clients
-from sild.gateway.metaservices import list_clients
 from sild.gateway.metrics import GatewayMetrics
-from sild.gateway.pinning import PinnedConnector
+from sild.gateway.serverconf.is_clients import load_is_clients
 from sild.gateway.signer import SignKeys
 from sild.instance import parse_listen
 from sild.web.errors import answer_for

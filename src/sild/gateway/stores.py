@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sild.gateway.config import GatewaySettings
-from sild.gateway.messagelog import MessageLog
-from sild.gateway.serverconf import ServerConf
+from sild.gateway.messagelog.log import MessageLog
+from sild.gateway.serverconf.store import ServerConf
 from sild.store import make_engine, migrate
 
 __all__ = ["GatewayStores"]

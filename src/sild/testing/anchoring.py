@@ -13,7 +13,7 @@ import uvicorn
 
 from sild.core.identifiers import ServerId
 from sild.gateway.config import AnchoringSettings, GatewaySettings
-from sild.gateway.messagelog import LogRecord
+from sild.gateway.messagelog.log import LogRecord
 from sild.ledger.api import create_app
 from sild.ledger.home import init_ledger, open_ledger
 from sild.ledger.service import Ledger

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from sild.gateway.messagelog import Kind, LogRecord, Side
+from sild.gateway.messagelog.log import Kind, LogRecord, Side
 from sild.store import make_engine
 
 __all__ = ["T0", "count_rows", "make_record", "write_lock"]

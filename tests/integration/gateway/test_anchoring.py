@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from sild.cli import main
 from sild.core.note import parse_verifier_key
 from sild.core.verification import TrustPolicy
-from sild.gateway.anchoring import Anchorer, AnchoringLimits, LedgerPort
-from sild.gateway.audit_store import AuditReport, audit_database
+from sild.gateway.anchoring.anchorer import Anchorer, AnchoringLimits, LedgerPort
+from sild.gateway.anchoring.audit_store import AuditReport, audit_database
 from sild.gateway.config import AnchoringSettings
-from sild.gateway.messagelog import MessageLog
+from sild.gateway.messagelog.log import MessageLog
 from sild.store import make_engine, migrate
 from sild.store.anchoring_tables import anchor_records, anchor_rounds
 from sild.testing.anchoring import LedgerServer, gateway_folder, record
@@ -114,7 +114,7 @@ def test_one_root_per_round_reaches_the_ledger(engine: sa.Engine, ledger: Ledger
         async def close(self) -> None:
             await self.inner.close()
 
-    from sild.gateway.anchoring import _HttpLedger
+    from sild.gateway.anchoring.anchorer import _HttpLedger
 
     asyncio.run(_anchor(engine, ledger.url, ledger=Spy(_HttpLedger(ledger.url, 30))))
     with engine.connect() as conn:

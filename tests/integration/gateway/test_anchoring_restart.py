@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from sild.cli import main
 from sild.core.note import parse_verifier_key
 from sild.core.verification import TrustPolicy
-from sild.gateway.anchoring import Anchorer, AnchoringLimits, LedgerPort, _HttpLedger
-from sild.gateway.audit_store import audit_database
+from sild.gateway.anchoring.anchorer import Anchorer, AnchoringLimits, LedgerPort, _HttpLedger
+from sild.gateway.anchoring.audit_store import audit_database
 from sild.gateway.config import AnchoringSettings
-from sild.gateway.messagelog import MessageLog
+from sild.gateway.messagelog.log import MessageLog
 from sild.store import make_engine, migrate
 from sild.store.anchoring_tables import anchor_records, anchor_rounds
 from sild.testing.anchoring import LedgerServer, gateway_folder, record
@@ -79,9 +79,9 @@ def _each_record_once(engine: sa.Engine) -> tuple[int, int]:
 
 _CHILD = textwrap.dedent("""
     import asyncio, sys
-    from sild.gateway.anchoring import AnchoringLimits, Anchorer
+    from sild.gateway.anchoring.anchorer import AnchoringLimits, Anchorer
     from sild.gateway.config import AnchoringSettings
-    from sild.gateway.messagelog import MessageLog
+    from sild.gateway.messagelog.log import MessageLog
     from sild.store import make_engine
     from sild.testing.anchoring import record
 

@@ -11,8 +11,8 @@ import pytest
 
 from sild.core.envelope import RequestHeader, request_hash
 from sild.gateway.context import StaticTarget
-from sild.gateway.messagelog import LogRecord
-from sild.gateway.opmon import OpMonRecord
+from sild.gateway.messagelog.log import LogRecord
+from sild.gateway.messagelog.opmon import OpMonRecord
 from sild.testing.exchange import (
     CLIENT,
     CLOSED,

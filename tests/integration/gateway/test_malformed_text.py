@@ -22,7 +22,7 @@ from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
 from sild.core.frame import encode_frame
 from sild.crypto.tls import client_context
 from sild.gateway.exchange.transports import MESSAGE_PATH
-from sild.gateway.opmon import OpMonRecord
+from sild.gateway.messagelog.opmon import OpMonRecord
 from sild.gateway.signer import SignKeys
 from sild.testing.exchange import CLIENT, CONSUMER, ECHO, PROVIDER, Net
 

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from sild.core.identifiers import ServiceId, SubsystemId
-from sild.gateway.messagelog import LoggingFailed, MessageLog
-from sild.gateway.opmon import OpMonRecord
+from sild.gateway.messagelog.log import LoggingFailed, MessageLog
+from sild.gateway.messagelog.opmon import OpMonRecord
 from sild.store import make_engine, migrate
 from sild.store.messagelog_tables import message_log, opmon_records
 from sild.testing.messagelog import count_rows, make_record, write_lock

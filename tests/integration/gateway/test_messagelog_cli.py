@@ -15,7 +15,7 @@ from sild.core.timefmt import format_rfc3339
 from sild.crypto.certs import cert_pem
 from sild.crypto.keys import save_private_key
 from sild.gateway.config import GatewaySettings
-from sild.gateway.messagelog import MessageLog
+from sild.gateway.messagelog.log import MessageLog
 from sild.store import make_engine, migrate
 from sild.testing.messagelog import count_rows, make_record
 from sild.testing.pki import TestPki

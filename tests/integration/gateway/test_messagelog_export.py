@@ -12,14 +12,14 @@ import sqlalchemy as sa
 
 from sild.crypto.keys import KeyType, generate_key
 from sild.errors import SignatureError, SildError, StorageError
-from sild.gateway.messagelog import LogRecord, MessageLog
-from sild.gateway.messagelog_export import (
+from sild.gateway.messagelog.archive import (
     ArchiveInvalid,
     export_archive,
     log_stats,
     purge,
     verify_archive,
 )
+from sild.gateway.messagelog.log import LogRecord, MessageLog
 from sild.store import make_engine, migrate
 from sild.store.messagelog_tables import log_archives, message_log
 from sild.testing.messagelog import T0, make_record

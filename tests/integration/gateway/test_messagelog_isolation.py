@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sild.gateway.messagelog import LoggingFailed, LogRecord, MessageLog, MessageLogStats
-from sild.gateway.opmon import OpMonRecord
+from sild.gateway.messagelog.log import LoggingFailed, LogRecord, MessageLog, MessageLogStats
+from sild.gateway.messagelog.opmon import OpMonRecord
 from sild.store import make_engine, migrate
 from sild.testing.messagelog import count_rows, make_record
 

@@ -13,7 +13,7 @@ from sild.core.access import Endpoint, LocalGroupId, parse_subject
 from sild.core.globalconf import GlobalConf, GlobalGroupEntry
 from sild.core.identifiers import GlobalGroupId, MemberId, ServiceId, SubsystemId
 from sild.errors import AccessDenied, DuplicateEntry, InvalidRequest, NotFound, xroad_code_at
-from sild.gateway.serverconf import (
+from sild.gateway.serverconf.store import (
     InvalidServiceType,
     ServerConf,
     ServiceDisabled,

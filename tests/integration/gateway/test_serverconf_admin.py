@@ -18,8 +18,8 @@ from sild.core.globalconf import GlobalConf
 from sild.core.identifiers import ServiceId, SubsystemId
 from sild.errors import AccessDenied
 from sild.gateway.admin import MAX_ADMIN_BODY
-from sild.gateway.admin_services import add_service_routes
-from sild.gateway.serverconf import ServerConf
+from sild.gateway.serverconf.admin_routes import add_service_routes
+from sild.gateway.serverconf.store import ServerConf
 from sild.store import make_engine, migrate
 from sild.testing.servers import serve_asgi
 from sild.web.shell import Shell, install_fastapi_errors

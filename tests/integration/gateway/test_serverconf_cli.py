@@ -14,7 +14,7 @@ from sild.core.globalconf import GlobalConf, GlobalGroupEntry
 from sild.core.identifiers import GlobalGroupId, ServerId, ServiceId, SubsystemId
 from sild.errors import AccessDenied
 from sild.gateway.config import GatewaySettings
-from sild.gateway.serverconf import ServerConf, ServiceDisabled
+from sild.gateway.serverconf.store import ServerConf, ServiceDisabled
 from sild.store import make_engine, migrate
 
 SUB = "EE/GOV/70000001/registry"

@@ -65,7 +65,7 @@ def test_the_parser_still_knows_every_command() -> None:
 def test_spelled_out_defaults_agree_with_the_library() -> None:
     """The parser's copy of the service timeout default is the gateway's own default."""
     from sild.cli.gateway_services import DEFAULT_TIMEOUT
-    from sild.gateway import serverconf
+    from sild.gateway.serverconf import store as serverconf
 
     assert serverconf.DEFAULT_TIMEOUT == DEFAULT_TIMEOUT
 

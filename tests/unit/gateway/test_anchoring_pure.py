@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from sild.core.identifiers import ServerId
 from sild.core.merkle import MerkleTree
 from sild.errors import ConfigurationError, xroad_code_at
-from sild.gateway.anchoring import TimestampingFailed, record_leaf, root_imprint
-from sild.gateway.audit import StoredRound, check_leaf_coverage, check_proof
+from sild.gateway.anchoring.anchorer import TimestampingFailed, record_leaf, root_imprint
+from sild.gateway.anchoring.audit import StoredRound, check_leaf_coverage, check_proof
 from sild.gateway.config import AnchoringSettings, GatewaySettings
 
 T = datetime(2026, 11, 22, tzinfo=UTC)

@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 from sild.core.canonical import canonical_json
 from sild.core.identifiers import MemberId, ServiceId
 from sild.errors import ConfigurationError, StorageError
-from sild.gateway.messagelog import (
+from sild.gateway.messagelog.log import (
     LoggingFailed,
     MessageLog,
     format_ts,
     parse_ts,
     record_hash,
 )
-from sild.gateway.opmon import OpMonRecord
+from sild.gateway.messagelog.opmon import OpMonRecord
 from sild.testing.messagelog import make_record
 
 

@@ -46,8 +46,8 @@ from sild.gateway.exchange.http import check_content_coding, forwardable
 from sild.gateway.exchange.pipeline import Pipeline
 from sild.gateway.exchange.record import Answer, ConsumerExchange
 from sild.gateway.exchange.transports import PeerTransport
-from sild.gateway.messagelog import LogRecord
-from sild.gateway.opmon import OpMonRecord
+from sild.gateway.messagelog.log import LogRecord
+from sild.gateway.messagelog.opmon import OpMonRecord
 from sild.web.errors import answer_for
 
 __all__ = ["COMPONENT", "FRAME_OVERHEAD", "consumer_pipeline", "parse_target"]

@@ -33,12 +33,12 @@ from sild.errors import ConfigurationError, InvalidRequest, SildError, SslAuthen
 from sild.gateway.context import GatewayContext
 from sild.gateway.exchange.consumer import FRAME_OVERHEAD
 from sild.gateway.exchange.http import HOP_BY_HOP
+from sild.gateway.exchange.metaservices import METASERVICES, answer_metaservice
 from sild.gateway.exchange.pipeline import Pipeline, Stage
 from sild.gateway.exchange.record import Answer, IsReply, ProviderExchange
 from sild.gateway.exchange.transports import IsTransport
-from sild.gateway.messagelog import LogRecord
-from sild.gateway.metaservices import METASERVICES, answer_metaservice
-from sild.gateway.opmon import OpMonRecord
+from sild.gateway.messagelog.log import LogRecord
+from sild.gateway.messagelog.opmon import OpMonRecord
 from sild.web.errors import answer_for
 
 __all__ = ["COMPONENT", "provider_pipeline", "provider_stages"]

@@ -19,8 +19,8 @@ from sild.core.globalconf import GatewayEntry
 from sild.core.identifiers import ClientId, ServiceId
 from sild.core.trust import TrustView
 from sild.gateway.context import ServiceTarget
-from sild.gateway.messagelog import LogRecord
-from sild.gateway.opmon import OpMonRecord, ServerType
+from sild.gateway.messagelog.log import LogRecord
+from sild.gateway.messagelog.opmon import OpMonRecord, ServerType
 
 __all__ = ["Answer", "ConsumerExchange", "ExchangeRecord", "HeaderView", "Incoming", "IsReply",
            "ProviderExchange"]

@@ -6,7 +6,7 @@
 
 :class:`AiohttpPeerTransport` and :class:`AiohttpIsTransport` are the real ones (pooled
 aiohttp connections, the peer pool pinned to registered certificates by
-:class:`sild.gateway.pinning.PinnedConnector`); :mod:`sild.testing.exchange_memory`
+:class:`sild.gateway.exchange.pinning.PinnedConnector`); :mod:`sild.testing.exchange_memory`
 has in-memory ones that connect two pipelines without sockets.
 """
 
@@ -24,8 +24,8 @@ from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
 from sild.core.globalconf import GatewayEntry
 from sild.errors import InvalidRequest, PeerUnreachable, SslAuthenticationFailed, TransportError
 from sild.gateway.exchange.http import HOP_BY_HOP, read_limited
+from sild.gateway.exchange.pinning import PeerMismatch
 from sild.gateway.exchange.record import IsReply
-from sild.gateway.pinning import PeerMismatch
 
 __all__ = ["MESSAGE_PATH", "AiohttpIsTransport", "AiohttpPeerTransport", "IsTransport",
            "PeerReply", "PeerTransport"]
@@ -74,7 +74,7 @@ class AiohttpPeerTransport:
             async with self.session.post(url, data=frame, headers=self._headers,
                                          timeout=self._timeout) as resp:
                 # The TLS peer was pinned to the registered certificate when the
-                # connection was made (sild.gateway.pinning, ARCHITECTURE.md §3).
+                # connection was made (sild.gateway.exchange.pinning, ARCHITECTURE.md §3).
                 payload = await read_limited(resp.content, limit, "provider response",
                                              resp.content_length)
                 return PeerReply(resp.status, resp.headers.get("X-Road-Error"),

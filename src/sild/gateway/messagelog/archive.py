@@ -52,7 +52,7 @@ from sild.errors import (
     SignatureError,
     StorageError,
 )
-from sild.gateway.messagelog import format_ts, parse_ts, record_content, record_hash
+from sild.gateway.messagelog.log import format_ts, parse_ts, record_content, record_hash
 from sild.store.messagelog_tables import log_archives, message_log, opmon_records
 
 __all__ = [

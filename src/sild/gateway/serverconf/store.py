@@ -66,13 +66,13 @@ from sild.errors import (  # noqa: F401  # re-exported
     StorageError,
     UnknownService,
 )
-from sild.gateway._serverconf_snapshot import (
+from sild.gateway.serverconf._snapshot import (
     ServiceDescription,
     Snapshot,
     load_snapshot,
     stored_version,
 )
-from sild.gateway.serverconf_openapi import parse_openapi
+from sild.gateway.serverconf.openapi import parse_openapi
 from sild.store import serverconf_tables as t
 
 __all__ = [
@@ -88,7 +88,7 @@ __all__ = [
     "UnknownService",
 ]
 
-log = structlog.get_logger("sild.gateway.serverconf")
+log = structlog.get_logger("sild.gateway.serverconf.store")
 
 # X-Road ServerConfImpl.DEFAULT_SERVICE_TIMEOUT (seconds).
 DEFAULT_TIMEOUT = 30

@@ -3,7 +3,7 @@
 docs/spec/anchoring.md §5. Each function takes values read from a gateway's database
 and returns :class:`Finding` objects (or none); nothing here raises on bad input, so
 a tampered or malformed row becomes a finding, never a traceback (STYLE.md rule 4).
-:mod:`sild.gateway.audit_store` reads the database and calls these in order.
+:mod:`sild.gateway.anchoring.audit_store` reads the database and calls these in order.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sild.core.ledger_errors import ProofError
 from sild.core.merkle import HASH_SIZE, inclusion_proof_length, root_from_inclusion_proof
 from sild.core.verification import ReceiptVerifier, Status
 from sild.errors import SildError
-from sild.gateway.anchoring import aware, record_leaf, root_imprint
-from sild.gateway.messagelog import record_content, record_hash
+from sild.gateway.anchoring.anchorer import aware, record_leaf, root_imprint
+from sild.gateway.messagelog.log import record_content, record_hash
 
 __all__ = [
     "Finding",

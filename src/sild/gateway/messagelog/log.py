@@ -21,7 +21,7 @@ Each row carries ``record_hash`` = SHA-256 over a canonical JSON encoding of its
 content (:func:`record_content`), without the body but with its SHA-512 digest, so the
 hash is the same whether the body is logged in full or as a digest only, and stays
 checkable after a purge. The ledger anchors these hashes (ARCHITECTURE.md §4
-"Anchoring"); archives carry them (:mod:`sild.gateway.messagelog_export`).
+"Anchoring"); archives carry them (:mod:`sild.gateway.messagelog.archive`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection, Engine
 from sild.core.canonical import canonical_json
 from sild.core.headertext import storable
 from sild.errors import ConfigurationError, LoggingFailed, StorageError
-from sild.gateway.opmon import OpMonRecord
+from sild.gateway.messagelog.opmon import OpMonRecord
 from sild.store.messagelog_tables import message_log, opmon_records
 
 __all__ = [
@@ -63,7 +63,7 @@ __all__ = [
     "record_hash",
 ]
 
-log = structlog.get_logger("sild.gateway.messagelog")
+log = structlog.get_logger("sild.gateway.messagelog.log")
 
 BodyMode = Literal["full", "digest"]
 Side = Literal["consumer", "provider"]

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from sild.core.access import Endpoint, parse_subject
 from sild.core.identifiers import ServiceId, SubsystemId, parse_client
 from sild.errors import NotFound
-from sild.gateway.serverconf import (
+from sild.gateway.serverconf.store import (
     DEFAULT_TIMEOUT,
     ServerConf,
     ServiceDescription,

@@ -66,7 +66,7 @@ __all__ = [
     "root_imprint",
 ]
 
-log = structlog.get_logger("sild.gateway.anchoring")
+log = structlog.get_logger("sild.gateway.anchoring.anchorer")
 T = TypeVar("T")
 
 SHA256_ID = 0x01  # the SHA-256 algorithm id of KSI imprints (core/imprint.py)

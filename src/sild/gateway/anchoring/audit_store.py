@@ -2,7 +2,7 @@
 
 docs/spec/anchoring.md §5. Reads round by round (one round's rows at a time), so
 memory does not grow with the log; the checks themselves are the pure functions of
-:mod:`sild.gateway.audit`.
+:mod:`sild.gateway.anchoring.audit`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sild.core.verification import ReceiptVerifier, TrustPolicy
 from sild.errors import StorageError
-from sild.gateway.anchoring import aware
-from sild.gateway.audit import (
+from sild.gateway.anchoring.anchorer import aware
+from sild.gateway.anchoring.audit import (
     Finding,
     StoredRound,
     StoredRow,
