@@ -290,14 +290,16 @@ def run_group_delete(args: argparse.Namespace) -> int:
 
 def run_group_member(args: argparse.Namespace) -> int:
     registry = open_registry(instance_of(args))
-    registry.group_add(GlobalGroupId.parse(args.id), parse_client(args.client))
+    with _named_by_operator():
+        registry.group_add(GlobalGroupId.parse(args.id), parse_client(args.client))
     console.print(f"{args.client} added to {args.id}")
     return 0
 
 
 def run_group_remove(args: argparse.Namespace) -> int:
     registry = open_registry(instance_of(args))
-    registry.group_remove(GlobalGroupId.parse(args.id), parse_client(args.client))
+    with _named_by_operator():
+        registry.group_remove(GlobalGroupId.parse(args.id), parse_client(args.client))
     console.print(f"{args.client} removed from {args.id}")
     return 0
 
