@@ -113,8 +113,11 @@ class Publisher:
         at = self.clock().replace(microsecond=0)
         try:
             version: int | None = self.registry.version()
-        except SildError as e:
+        except SildError as e:  # the database is down: one log line per retry pause
             with self._lock:
+                f = self._failure
+                if f is not None and f.version is None and at < f.at + RETRY_AFTER_FAILURE:
+                    return self._fallback(f.error)
                 return self._failed(None, at, e)
         with self._lock:
             c = self._cached

@@ -620,7 +620,7 @@ class Registry:
                  refresh_interval: int) -> GlobalConf:
         """Everything in one consistent read, as the unsigned configuration document."""
         at = at.replace(microsecond=0)
-        with self.engine.connect() as conn, conn.begin():
+        with self._read() as conn, conn.begin():
             version = int(conn.execute(sa.select(t.conf_state.c.version)).scalar() or 0)
             keys = conn.execute(sa.select(t.config_keys)
                                 .where(t.config_keys.c.status == "active")).all()
