@@ -201,3 +201,21 @@ def test_revoked_serial_of_a_real_certificate_matches(world: World) -> None:
     conf = world.registry.snapshot(at=world.clock(), expire_after=timedelta(seconds=60),
                                    refresh_interval=60)
     assert conf.is_revoked(world.ca_fingerprint, world.auth.certificate.serial_number)
+
+
+def test_stored_request_with_bad_address_cannot_be_approved(world: World) -> None:
+    """A request an older release queued with a bad address is refused at approval."""
+    from sild.registry.workflow import State
+    from sild.store import registry_tables as t
+
+    raw = _request_with_address(world, "gw.example")
+    with world.registry.engine.begin() as conn:  # queued before addresses were checked
+        rid = conn.execute(t.registration_requests.insert().values(
+            kind="gateway", server_id="EE/GOV/70000001/gw1", address="gw.example",
+            envelope=raw, state=State.SUBMITTED.value, submitted_at=world.clock(),
+        )).inserted_primary_key[0]
+    v = world.registry.version()
+    with pytest.raises(InvalidRequest, match="registration request: address"):
+        world.registry.decide(int(rid), Action.APPROVE)
+    assert (world.registry.version(), world.registry.gateways()) == (v, [])
+    assert world.registry.request(int(rid)).state == State.SUBMITTED
