@@ -142,7 +142,11 @@ def test_openapi_is_published(served: tuple[str, World]) -> None:
     url, _ = served
     status, _, body = call(url + "/openapi.json")
     assert status == 200
-    assert "/api/requests/{request_id}/approve" in _json(body)["paths"]
+    paths = _json(body)["paths"]
+    assert "/api/requests/{request_id}/approve" in paths
+    assert set(paths["/api/members/{member_id}"]) == {"patch", "delete"}
+    assert set(paths["/api/groups/{instance}/{code}"]) == {"patch", "delete"}
+    assert "delete" in paths["/api/subsystems/{subsystem_id}"]
 
 
 def test_healthz(served: tuple[str, World]) -> None:
