@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,13 +47,27 @@ def add_parser(sub: Any) -> None:
         dest="member_command", metavar="ACTION", required=True)
     add = _cmd(member, "add", "register a member", run_member_add)
     add.add_argument("id", help="INSTANCE/CLASS/CODE")
-    add.add_argument("--name", required=True)
+    add.add_argument("--name", required=True, help="1-255 characters")
+    medit = _cmd(member, "edit", "rename a member", run_member_edit)
+    medit.add_argument("id", help="INSTANCE/CLASS/CODE")
+    medit.add_argument("--name", required=True, help="1-255 characters")
+    mrm = _cmd(member, "remove", "remove a member and its group memberships", run_member_remove)
+    mrm.add_argument("id", help="INSTANCE/CLASS/CODE")
+    mrm.add_argument("--cascade", action="store_true",
+                     help="also remove its subsystems, its gateways and their hostings "
+                          "(without it, a member that has any is refused)")
     _cmd(member, "list", "list members and their subsystems", run_member_list)
 
     subsystem = s.add_parser("subsystem", help="subsystems").add_subparsers(
         dest="subsystem_command", metavar="ACTION", required=True)
     sadd = _cmd(subsystem, "add", "register a subsystem of a member", run_subsystem_add)
     sadd.add_argument("id", help="INSTANCE/CLASS/CODE/SUBSYSTEM")
+    srm = _cmd(subsystem, "remove", "remove a subsystem and its group memberships",
+               run_subsystem_remove)
+    srm.add_argument("id", help="INSTANCE/CLASS/CODE/SUBSYSTEM")
+    srm.add_argument("--cascade", action="store_true",
+                     help="also end its hosting on gateways (without it, a hosted "
+                          "subsystem is refused)")
 
     _cmd(s, "gateways", "list registered gateways", run_gateways)
 
@@ -67,7 +83,13 @@ def add_parser(sub: Any) -> None:
         dest="group_command", metavar="ACTION", required=True)
     gadd = _cmd(group, "add", "create a global group", run_group_add)
     gadd.add_argument("id", help="INSTANCE/GROUPCODE")
-    gadd.add_argument("--description", default="")
+    gadd.add_argument("--description", default=None,
+                      help="1-1024 characters (default: the group code)")
+    gedit = _cmd(group, "edit", "change a group's description", run_group_edit)
+    gedit.add_argument("id", help="INSTANCE/GROUPCODE")
+    gedit.add_argument("--description", required=True, help="1-1024 characters")
+    grem = _cmd(group, "remove", "remove a global group and its memberships", run_group_delete)
+    grem.add_argument("id", help="INSTANCE/GROUPCODE")
     gmem = _cmd(group, "add-member", "add a member or subsystem to a group", run_group_member)
     gmem.add_argument("id")
     gmem.add_argument("client")
@@ -101,18 +123,30 @@ def run_serve(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    from sild.cli import err_console
+    from sild.core.anchor import parse_anchor
     from sild.embedded import start_embedded
+    from sild.errors import GlobalConfError
     from sild.registry.api import create_app
     from sild.registry.publisher import Publisher
 
     inst = instance_of(args)
     host, port = parse_listen(args.listen or inst.registry_listen)
     registry = open_registry(inst)
-    publisher = Publisher(registry, inst.config_keys_dir,
+    try:
+        anchor = parse_anchor(inst.anchor_path.read_bytes())
+    except OSError as e:
+        raise ConfigurationError(f"cannot read {inst.anchor_path}: {e.strerror}; "
+                                 f"rewrite it with `sild registry anchor`") from e
+    publisher = Publisher(registry, inst.config_keys_dir, anchor=anchor,
                           expire_after=timedelta(seconds=inst.expire_seconds),
                           refresh_interval=inst.refresh_interval,
                           passphrase=read_passphrase(args.passphrase_file))
-    publisher.current()  # fail now, not at the first request, if a key cannot be read
+    try:
+        publisher.current()  # fail now, not at the first request, if a key cannot be read
+    except GlobalConfError as e:  # bad data: start anyway, so the admin API can fix it
+        err_console.print(f"sild: warning: {e}; serving no configuration until that is "
+                          f"fixed (GET /healthz says why)", markup=False)
     app = create_app(registry, publisher, inst.admin_token())
 
     async def serve() -> None:
@@ -143,6 +177,48 @@ def run_member_list(args: argparse.Namespace) -> int:
     registry = open_registry(instance_of(args))
     table("Members", ["id", "name", "subsystems"],
           ((m, n, ", ".join(s)) for m, n, s in registry.members()))
+    return 0
+
+
+@contextmanager
+def _named_by_operator() -> Iterator[None]:
+    """A record the operator named that does not exist is bad input (exit 2), not a
+    fault of this machine (NotFound is a LocalError, exit 1)."""
+    from sild.errors import InvalidRequest, NotFound
+
+    try:
+        yield
+    except NotFound as e:
+        raise InvalidRequest(e.message) from e
+
+
+def _removed(what: str, removal: Any, version: int) -> str:
+    extra = removal.summary()
+    return (f"{what} removed{f' (with {extra})' if extra else ''}; "
+            f"configuration version {version}")
+
+
+def run_member_edit(args: argparse.Namespace) -> int:
+    registry = open_registry(instance_of(args))
+    with _named_by_operator():
+        registry.edit_member(MemberId.parse(args.id), args.name)
+    console.print(f"member {args.id} renamed; configuration version {registry.version()}")
+    return 0
+
+
+def run_member_remove(args: argparse.Namespace) -> int:
+    registry = open_registry(instance_of(args))
+    with _named_by_operator():
+        removal = registry.remove_member(MemberId.parse(args.id), cascade=args.cascade)
+    console.print(_removed(f"member {args.id}", removal, registry.version()))
+    return 0
+
+
+def run_subsystem_remove(args: argparse.Namespace) -> int:
+    registry = open_registry(instance_of(args))
+    with _named_by_operator():
+        removal = registry.remove_subsystem(SubsystemId.parse(args.id), cascade=args.cascade)
+    console.print(_removed(f"subsystem {args.id}", removal, registry.version()))
     return 0
 
 
@@ -192,20 +268,38 @@ def run_reject(args: argparse.Namespace) -> int:
 def run_group_add(args: argparse.Namespace) -> int:
     registry = open_registry(instance_of(args))
     registry.add_group(GlobalGroupId.parse(args.id), args.description)
-    console.print(f"global group {args.id} created")
+    console.print(f"global group {args.id} created; configuration version {registry.version()}")
+    return 0
+
+
+def run_group_edit(args: argparse.Namespace) -> int:
+    registry = open_registry(instance_of(args))
+    with _named_by_operator():
+        registry.edit_group(GlobalGroupId.parse(args.id), args.description)
+    console.print(f"global group {args.id} changed; configuration version {registry.version()}")
+    return 0
+
+
+def run_group_delete(args: argparse.Namespace) -> int:
+    registry = open_registry(instance_of(args))
+    with _named_by_operator():
+        removal = registry.remove_group(GlobalGroupId.parse(args.id))
+    console.print(_removed(f"global group {args.id}", removal, registry.version()))
     return 0
 
 
 def run_group_member(args: argparse.Namespace) -> int:
     registry = open_registry(instance_of(args))
-    registry.group_add(GlobalGroupId.parse(args.id), parse_client(args.client))
+    with _named_by_operator():
+        registry.group_add(GlobalGroupId.parse(args.id), parse_client(args.client))
     console.print(f"{args.client} added to {args.id}")
     return 0
 
 
 def run_group_remove(args: argparse.Namespace) -> int:
     registry = open_registry(instance_of(args))
-    registry.group_remove(GlobalGroupId.parse(args.id), parse_client(args.client))
+    with _named_by_operator():
+        registry.group_remove(GlobalGroupId.parse(args.id), parse_client(args.client))
     console.print(f"{args.client} removed from {args.id}")
     return 0
 

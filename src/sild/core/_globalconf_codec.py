@@ -4,7 +4,9 @@ docs/spec/globalconf.md §2 (the document) and §4 step (3) ("all fields present
 well-typed, identifiers parse"). Parsing refuses unknown fields, unsorted or
 duplicated list entries and any payload that is not byte-for-byte the canonical
 encoding, so one document has exactly one signed spelling. Every error names the
-field at fault, e.g. ``globalconf: gateways[1].address: ...``.
+field at fault, e.g. ``globalconf: gateways[1].address: ...``. What a text field may
+hold is one of the field rules of :mod:`sild.core._globalconf_model` (§2.1), the
+same objects the registry checks its inputs with.
 """
 
 from __future__ import annotations
@@ -12,13 +14,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from sild.core._globalconf_model import (
+    ALGORITHM,
+    CA_CERTIFICATE,
+    CA_NAME,
+    FINGERPRINT,
+    GATEWAY_ADDRESS,
+    GROUP_DESCRIPTION,
+    INSTANCE,
+    KEY_ID,
+    LEDGER_VALUE,
+    LIST_VALUE,
+    MEMBER_NAME,
+    PUBLIC_KEY,
+    REVOKED_SERIAL,
     CaEntry,
     GatewayEntry,
     GlobalConf,
@@ -27,6 +40,7 @@ from sild.core._globalconf_model import (
     MemberEntry,
     RevokedCert,
     SigningKey,
+    TextRule,
 )
 from sild.core.canonical import canonical_json, parse_json_object
 from sild.core.identifiers import (
@@ -54,12 +68,6 @@ T = TypeVar("T")
 FORMAT = "sild-globalconf/1"
 # A refresh interval above a day would leave gateways on stale revocations for too long.
 MAX_REFRESH_INTERVAL = 86_400
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX32 = re.compile(r"[0-9a-f]{32}")
-_SERIAL = re.compile(r"[0-9a-f]{1,64}")  # RFC 5280 §4.1.2.2: at most 20 octets; room to spare
-_PEM = re.compile(
-    r"-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?-----END CERTIFICATE-----\r?\n?"
-)
 
 
 # --- encoding -------------------------------------------------------------------------------
@@ -143,16 +151,12 @@ class _Obj:
         self.seen.add(name)
         return self.d[name]
 
-    def text(
-        self, name: str, *, max_len: int = 1024, pattern: re.Pattern[str] | None = None
-    ) -> str:
+    def text(self, name: str, rule: TextRule) -> str:
         v = self.get(name)
-        if not isinstance(v, str):
-            raise self.fail(name, f"must be a string, got {type(v).__name__}")
-        if not v or len(v) > max_len:
-            raise self.fail(name, f"must be 1-{max_len} characters")
-        if pattern is not None and not pattern.fullmatch(v):
-            raise self.fail(name, f"{v[:40]!r} is not in the expected form")
+        problem = rule.problem(v)
+        if problem is not None:
+            raise self.fail(name, problem)
+        assert isinstance(v, str)  # the rule said so
         return v
 
     def integer(self, name: str, lo: int, hi: int) -> int:
@@ -201,11 +205,12 @@ def _ident(parse: Callable[[str], T], value: object, where: str) -> T:
         raise GlobalConfError(f"{where}: {e}") from e
 
 
-def _strings(o: _Obj, name: str, max_len: int = 255) -> tuple[str, ...]:
+def _strings(o: _Obj, name: str, rule: TextRule) -> tuple[str, ...]:
     out: list[str] = []
     for where, v in o.items(name):
-        if not isinstance(v, str) or not v or len(v) > max_len:
-            raise GlobalConfError(f"{where}: must be a string of 1-{max_len} characters")
+        problem = rule.problem(v)
+        if problem is not None:
+            raise GlobalConfError(f"{where}: {problem}")
         out.append(v)
     _sorted_unique(out, lambda s: s, f"{o.where}.{name}", "value")
     return tuple(out)
@@ -220,11 +225,11 @@ def _clients(o: _Obj, name: str) -> tuple[ClientId, ...]:
 def parse_signing_key(value: object, where: str, err: type[SildError]) -> SigningKey:
     """Parse ``{"key_id","algorithm","public_key"}``; the key id must match the key (§1)."""
     o = _Obj(value, where, err)
-    algorithm = o.text("algorithm", max_len=32)
+    algorithm = o.text("algorithm", ALGORITHM)
     if algorithm != KeyType.ED25519.value:
         raise o.fail("algorithm", f"must be 'ed25519', got {algorithm!r}")
-    kid = o.text("key_id", pattern=_HEX32)
-    raw_text = o.text("public_key", max_len=64)
+    kid = o.text("key_id", KEY_ID)
+    raw_text = o.text("public_key", PUBLIC_KEY)
     try:
         raw = base64.b64decode(raw_text.encode("ascii"), validate=True)
         public = public_key_from_raw(KeyType.ED25519, raw)
@@ -238,24 +243,14 @@ def parse_signing_key(value: object, where: str, err: type[SildError]) -> Signin
     return SigningKey(kid, algorithm, raw)
 
 
-def _check_address(o: _Obj, address: str) -> None:
-    parts = urlsplit(f"//{address}")
-    try:
-        port = parts.port
-    except ValueError as e:
-        raise o.fail("address", f"{address!r} has a bad port") from e
-    if not parts.hostname or port is None or parts.netloc != address or "@" in address:
-        raise o.fail("address", f"{address!r} must be host:port")
-
-
 def _ca(value: object, where: str) -> CaEntry:
     o = _Obj(value, where, GlobalConfError)
-    name = o.text("name", max_len=255)
-    pem = o.text("certificate", max_len=64 * 1024)
-    fingerprint = o.text("fingerprint", pattern=_HEX64)
-    m = _PEM.fullmatch(pem)
-    if m is None:
-        raise o.fail("certificate", "must be one PEM CERTIFICATE block")
+    name = o.text("name", CA_NAME)
+    pem = o.text("certificate", CA_CERTIFICATE)
+    fingerprint = o.text("fingerprint", FINGERPRINT)
+    assert CA_CERTIFICATE.pattern is not None
+    m = CA_CERTIFICATE.pattern.fullmatch(pem)
+    assert m is not None  # the rule matched it
     try:
         der = base64.b64decode("".join(m.group(1).split()), validate=True)
     except ValueError as e:
@@ -265,7 +260,7 @@ def _ca(value: object, where: str) -> CaEntry:
     revoked: list[RevokedCert] = []
     for rwhere, rv in o.items("revoked"):
         r = _Obj(rv, rwhere, GlobalConfError)
-        revoked.append(RevokedCert(r.text("serial", pattern=_SERIAL), r.time("revoked_at")))
+        revoked.append(RevokedCert(r.text("serial", REVOKED_SERIAL), r.time("revoked_at")))
         r.done()
     _sorted_unique(revoked, lambda r: r.serial, f"{where}.revoked", "serial")
     o.done()
@@ -275,8 +270,8 @@ def _ca(value: object, where: str) -> CaEntry:
 def _member(value: object, where: str) -> MemberEntry:
     o = _Obj(value, where, GlobalConfError)
     mid = _ident(MemberId.parse, o.get("id"), f"{where}.id")
-    name = o.text("name", max_len=255)
-    subsystems = _strings(o, "subsystems")
+    name = o.text("name", MEMBER_NAME)
+    subsystems = _strings(o, "subsystems", LIST_VALUE)
     for i, code in enumerate(subsystems):
         _ident(mid.subsystem, code, f"{where}.subsystems[{i}]")
     o.done()
@@ -286,9 +281,8 @@ def _member(value: object, where: str) -> MemberEntry:
 def _gateway(value: object, where: str) -> GatewayEntry:
     o = _Obj(value, where, GlobalConfError)
     sid = _ident(ServerId.parse, o.get("id"), f"{where}.id")
-    address = o.text("address", max_len=261)
-    _check_address(o, address)
-    fingerprint = o.text("auth_fingerprint", pattern=_HEX64)
+    address = o.text("address", GATEWAY_ADDRESS)
+    fingerprint = o.text("auth_fingerprint", FINGERPRINT)
     clients = _clients(o, "clients")
     o.done()
     return GatewayEntry(sid, address, fingerprint, clients)
@@ -297,7 +291,7 @@ def _gateway(value: object, where: str) -> GatewayEntry:
 def _group(value: object, where: str) -> GlobalGroupEntry:
     o = _Obj(value, where, GlobalConfError)
     gid = _ident(GlobalGroupId.parse, o.get("id"), f"{where}.id")
-    description = o.text("description", max_len=1024)
+    description = o.text("description", GROUP_DESCRIPTION)
     members = _clients(o, "members")
     o.done()
     return GlobalGroupEntry(gid, description, members)
@@ -313,7 +307,7 @@ def parse_document(payload: bytes) -> GlobalConf:
     fmt = o.get("format")
     if fmt != FORMAT:
         raise o.fail("format", f"must be {FORMAT!r}, got {str(fmt)[:40]!r}")
-    instance = o.text("instance", max_len=255)
+    instance = o.text("instance", INSTANCE)
     try:
         GlobalGroupId(instance, "x")  # the instance part obeys the identifier grammar
     except InvalidIdentifier as e:
@@ -340,7 +334,9 @@ def parse_document(payload: bytes) -> GlobalConf:
 
     lo = _Obj(o.get("ledger"), "globalconf.ledger", GlobalConfError)
     ledger = LedgerSettings(
-        _strings(lo, "endpoints"), _strings(lo, "keys"), _strings(lo, "witnesses")
+        _strings(lo, "endpoints", LEDGER_VALUE),
+        _strings(lo, "keys", LEDGER_VALUE),
+        _strings(lo, "witnesses", LEDGER_VALUE),
     )
     lo.done()
     o.done()

@@ -5,17 +5,39 @@ sorted by id (or name/serial) so that the bytes are stable"), so two equal
 documents are equal values and encode to the same bytes. Validation of foreign
 input lives in the codec; these constructors only refuse programming errors
 (naive or sub-second times) with :class:`ValueError`.
+
+The *field rules* (§2.1) say what each text field may hold. They are defined here,
+once, and applied both by the codec when it parses a document (§4 step 3) and by
+the registry before it stores an input, so the registry cannot sign a document
+that gateways refuse.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sild.core.identifiers import ClientId, GlobalGroupId, MemberId, ServerId, SubsystemId
+from sild.errors import InvalidRequest
 
 __all__ = [
+    "ALGORITHM",
+    "CA_CERTIFICATE",
+    "CA_NAME",
+    "FINGERPRINT",
+    "GATEWAY_ADDRESS",
+    "GROUP_DESCRIPTION",
+    "INSTANCE",
+    "KEY_ID",
+    "LEDGER_VALUE",
+    "LIST_VALUE",
+    "MEMBER_NAME",
+    "PUBLIC_KEY",
+    "REVOKED_SERIAL",
+    "AddressRule",
     "CaEntry",
     "GatewayEntry",
     "GlobalConf",
@@ -24,7 +46,102 @@ __all__ = [
     "MemberEntry",
     "RevokedCert",
     "SigningKey",
+    "TextRule",
 ]
+
+
+# --- field rules (docs/spec/globalconf.md §2.1) ----------------------------------------------
+
+# C0 and C1 control characters (Unicode Cc; NUL also breaks PostgreSQL text) and lone
+# surrogates (Cs: not encodable as UTF-8, so not text at all).
+_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class TextRule:
+    """A text field: 1-``max_len`` characters, no control characters or lone surrogates;
+    with a ``pattern``, exactly that form instead (described by ``form`` in errors)."""
+
+    max_len: int
+    pattern: re.Pattern[str] | None = None
+    form: str = ""
+
+    def problem(self, value: object) -> str | None:
+        """What is wrong with ``value``, as words that follow the field's name; or ``None``."""
+        if not isinstance(value, str):
+            return f"must be a string, got {type(value).__name__}"
+        if not value or len(value) > self.max_len:
+            return f"must be 1-{self.max_len} characters"
+        if self.pattern is not None:
+            if self.pattern.fullmatch(value):
+                return None
+            return f"must be {self.form}" if self.form else (
+                f"{value[:40]!r} is not in the expected form")
+        bad = _NOT_TEXT.search(value)
+        if bad is not None:
+            return f"must not contain control characters (U+{ord(bad.group()):04X})"
+        return None
+
+    def check(self, value: object, what: str) -> str:
+        """``value`` if it obeys the rule, else :class:`InvalidRequest` ``"<what> <problem>"``."""
+        problem = self.problem(value)
+        if problem is not None:
+            raise InvalidRequest(f"{what} {problem}")
+        assert isinstance(value, str)  # problem() said so
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRule(TextRule):
+    """Where a gateway is reached: ``host:port`` — a DNS name or IP address (IPv6 in
+    brackets) and a port 1-65535; no user, path, query or whitespace."""
+
+    def problem(self, value: object) -> str | None:
+        text_problem = TextRule.problem(self, value)
+        if text_problem is not None:
+            return text_problem
+        assert isinstance(value, str)
+        shown = repr(value[:80])
+        try:
+            parts = urlsplit(f"//{value}")
+        except ValueError:  # e.g. an unbalanced "[" of an IPv6 literal
+            return f"{shown} must be host:port"
+        try:
+            port = parts.port
+        except ValueError:
+            return f"{shown} has a bad port"
+        if (not parts.hostname or port is None or parts.netloc != value
+                or "@" in value or any(c.isspace() for c in value)):
+            return f"{shown} must be host:port"
+        if port == 0:
+            return f"{shown} has a bad port"
+        return None
+
+
+# One rule per field of §2; the registry checks its inputs with the same objects.
+INSTANCE = TextRule(255)  # and the identifier grammar (sild.core.identifiers)
+ALGORITHM = TextRule(32)
+KEY_ID = TextRule(32, re.compile(r"[0-9a-f]{32}"))
+PUBLIC_KEY = TextRule(64)
+MEMBER_NAME = TextRule(255)
+CA_NAME = TextRule(255)
+# A PEM certificate is a few KiB; 64 KiB bounds what one entry can make gateways hold.
+CA_CERTIFICATE = TextRule(
+    64 * 1024,
+    re.compile(
+        r"-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?"
+        r"-----END CERTIFICATE-----\r?\n?"
+    ),
+    "one PEM CERTIFICATE block",
+)
+FINGERPRINT = TextRule(64, re.compile(r"[0-9a-f]{64}"), "64 lower-case hex digits (SHA-256)")
+# RFC 5280 §4.1.2.2: a serial is at most 20 octets; 64 hex digits leave room to spare.
+REVOKED_SERIAL = TextRule(64, re.compile(r"[0-9a-f]{1,64}"), "lower-case hex digits")
+# A 253-character DNS name, or an IPv6 address in brackets, + ":" + 5 digits.
+GATEWAY_ADDRESS = AddressRule(261)
+GROUP_DESCRIPTION = TextRule(1024)
+LEDGER_VALUE = TextRule(255)  # ledger endpoints, keys and witnesses
+LIST_VALUE = TextRule(255)  # entries of plain string lists (subsystem codes)
 
 
 def _set(obj: object, name: str, value: Any) -> None:

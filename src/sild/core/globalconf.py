@@ -24,6 +24,14 @@ from sild.core._globalconf_codec import (
     parse_signing_key,
 )
 from sild.core._globalconf_model import (
+    CA_CERTIFICATE,
+    CA_NAME,
+    GATEWAY_ADDRESS,
+    GROUP_DESCRIPTION,
+    LEDGER_VALUE,
+    MEMBER_NAME,
+    REVOKED_SERIAL,
+    AddressRule,
     CaEntry,
     GatewayEntry,
     GlobalConf,
@@ -32,6 +40,7 @@ from sild.core._globalconf_model import (
     MemberEntry,
     RevokedCert,
     SigningKey,
+    TextRule,
 )
 from sild.core.dsse import Envelope, Signature
 from sild.crypto.keys import KeyType, key_id, public_key_from_raw, public_key_raw, sign, verify
@@ -45,10 +54,18 @@ from sild.errors import (
 )
 
 __all__ = [
+    "CA_CERTIFICATE",
+    "CA_NAME",
     "FORMAT",
+    "GATEWAY_ADDRESS",
+    "GROUP_DESCRIPTION",
+    "LEDGER_VALUE",
     "MAX_CLOCK_SKEW",
     "MAX_DOCUMENT_BYTES",
+    "MEMBER_NAME",
     "PAYLOAD_TYPE",
+    "REVOKED_SERIAL",
+    "AddressRule",
     "CaEntry",
     "GatewayEntry",
     "GlobalConf",
@@ -57,6 +74,7 @@ __all__ = [
     "MemberEntry",
     "RevokedCert",
     "SigningKey",
+    "TextRule",
     "VerifiedGlobalConf",
     "encode_document",
     "encode_signing_key",

@@ -5,7 +5,9 @@ Public, no credential:
 * ``GET  /globalconf``          the signed global configuration (docs/spec/globalconf.md §3)
 * ``POST /requests``            submit a signed registration request (body: the envelope)
 * ``GET  /requests/{id}``       the state of a request
-* ``GET  /healthz``             200 when the database answers and a document can be signed
+* ``GET  /healthz``             200 when the newest configuration passed the publisher's
+                                self-check and is served; otherwise 500 with the reason
+                                (docs/spec/globalconf.md §5, docs/operations.md)
 
 Management, ``Authorization: Bearer <registry/admin-token>``: everything under
 ``/api/…``; OpenAPI at ``/openapi.json``, docs at ``/docs``.
@@ -16,6 +18,7 @@ Errors are X-Road style: header ``X-Road-Error`` and a JSON body
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import uuid
 from typing import Annotated, Any
@@ -32,7 +35,7 @@ from sild.core.identifiers import GlobalGroupId, MemberId, SubsystemId, parse_cl
 from sild.errors import InvalidRequest, SildError
 from sild.registry.publisher import Publisher
 from sild.registry.requests import MAX_REQUEST_SIZE
-from sild.registry.service import Registry, RequestRow
+from sild.registry.service import Registry, Removal, RequestRow
 from sild.registry.workflow import Action, State
 
 __all__ = ["create_app"]
@@ -60,9 +63,18 @@ class SubsystemIn(BaseModel):
     id: str = Field(examples=["EE/GOV/70000562/rr"])
 
 
+class MemberEditIn(BaseModel):
+    name: str
+
+
 class GroupIn(BaseModel):
     id: str = Field(examples=["EE/security-servers"])
-    description: str = ""
+    description: str | None = Field(
+        default=None, description="1-1024 characters; the group code when left out")
+
+
+class GroupEditIn(BaseModel):
+    description: str
 
 
 class GroupMemberIn(BaseModel):
@@ -77,6 +89,14 @@ class RevocationIn(BaseModel):
 
 class DecisionIn(BaseModel):
     reason: str = ""
+
+
+def _removal_json(r: Removal) -> dict[str, Any]:
+    return {
+        "subsystems": list(r.subsystems), "gateways": list(r.gateways),
+        "hostings": [{"gateway": g, "client": c} for g, c in r.hostings],
+        "group_memberships": [{"group": g, "client": c} for g, c in r.group_memberships],
+    }
 
 
 def _request_json(r: RequestRow) -> dict[str, Any]:
@@ -143,10 +163,18 @@ def create_app(registry: Registry, publisher: Publisher, admin_token: str) -> Fa
         r = registry.request(request_id)
         return {"id": r.id, "kind": r.kind, "state": r.state, "reason": r.reason}
 
-    @app.get("/healthz", tags=["public"])
-    def healthz() -> dict[str, Any]:
-        publisher.current()
-        return {"status": "ok", "version": registry.version()}
+    @app.get("/healthz", tags=["public"], responses={500: {"description": "not healthy"}})
+    def healthz() -> JSONResponse:
+        """200 while the newest configuration is published; 500 with the reason when it
+        failed its self-check (the last good one is then still served) or none can be."""
+        with contextlib.suppress(SildError):
+            publisher.current()  # rebuilds if due: the answer is about now
+        problem = publisher.problem
+        if problem is not None:
+            return JSONResponse({"status": "failing", "reason": problem,
+                                 "serving_version": publisher.serving_version},
+                                status_code=500)
+        return JSONResponse({"status": "ok", "version": publisher.serving_version})
 
     # -- management --------------------------------------------------------------
 
@@ -161,10 +189,29 @@ def create_app(registry: Registry, publisher: Publisher, admin_token: str) -> Fa
         registry.add_member(MemberId.parse(body.id), body.name)
         return {"id": body.id, "version": registry.version()}
 
+    @app.patch("/api/members/{member_id:path}", dependencies=guarded, tags=["members"])
+    def edit_member(member_id: str, body: MemberEditIn) -> dict[str, Any]:
+        """Rename a member."""
+        registry.edit_member(MemberId.parse(member_id), body.name)
+        return {"id": member_id, "version": registry.version()}
+
+    @app.delete("/api/members/{member_id:path}", dependencies=guarded, tags=["members"])
+    def remove_member(member_id: str, cascade: bool = False) -> dict[str, Any]:
+        """Remove a member; one with subsystems or gateways only with ``cascade=true``."""
+        removal = registry.remove_member(MemberId.parse(member_id), cascade=cascade)
+        return {"id": member_id, "version": registry.version(), "removed": _removal_json(removal)}
+
     @app.post("/api/subsystems", dependencies=guarded, status_code=201, tags=["members"])
     def add_subsystem(body: SubsystemIn) -> dict[str, Any]:
         registry.add_subsystem(SubsystemId.parse(body.id))
         return {"id": body.id, "version": registry.version()}
+
+    @app.delete("/api/subsystems/{subsystem_id:path}", dependencies=guarded, tags=["members"])
+    def remove_subsystem(subsystem_id: str, cascade: bool = False) -> dict[str, Any]:
+        """Remove a subsystem; one hosted on a gateway only with ``cascade=true``."""
+        removal = registry.remove_subsystem(SubsystemId.parse(subsystem_id), cascade=cascade)
+        return {"id": subsystem_id, "version": registry.version(),
+                "removed": _removal_json(removal)}
 
     @app.get("/api/gateways", dependencies=guarded, tags=["gateways"])
     def list_gateways() -> list[dict[str, Any]]:
@@ -193,6 +240,18 @@ def create_app(registry: Registry, publisher: Publisher, admin_token: str) -> Fa
     def add_group(body: GroupIn) -> dict[str, Any]:
         registry.add_group(GlobalGroupId.parse(body.id), body.description)
         return {"id": body.id, "version": registry.version()}
+
+    @app.patch("/api/groups/{instance}/{code}", dependencies=guarded, tags=["groups"])
+    def edit_group(instance: str, code: str, body: GroupEditIn) -> dict[str, Any]:
+        """Change a global group's description."""
+        registry.edit_group(GlobalGroupId(instance, code), body.description)
+        return {"version": registry.version()}
+
+    @app.delete("/api/groups/{instance}/{code}", dependencies=guarded, tags=["groups"])
+    def remove_group(instance: str, code: str) -> dict[str, Any]:
+        """Remove a global group and its memberships."""
+        removal = registry.remove_group(GlobalGroupId(instance, code))
+        return {"version": registry.version(), "removed": _removal_json(removal)}
 
     @app.post("/api/groups/{instance}/{code}/members", dependencies=guarded, tags=["groups"])
     def group_add(instance: str, code: str, body: GroupMemberIn) -> dict[str, Any]:

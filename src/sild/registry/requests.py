@@ -29,6 +29,7 @@ from cryptography import x509
 
 from sild.core.canonical import canonical_json, parse_json_object
 from sild.core.dsse import Envelope, Signature
+from sild.core.globalconf import GATEWAY_ADDRESS
 from sild.core.identifiers import ClientId, ServerId, SubsystemId, parse_client
 from sild.core.timefmt import format_rfc3339, parse_rfc3339
 from sild.crypto.certs import cert_pem, load_certificate
@@ -84,6 +85,7 @@ def build_gateway_request(
     at: datetime,
 ) -> bytes:
     """The owner's side: a signed request to register gateway ``server`` at ``address``."""
+    GATEWAY_ADDRESS.check(address, "gateway address")  # the registry would refuse it
     payload: dict[str, object] = {
         "format": FORMAT,
         "kind": "gateway",
@@ -164,8 +166,10 @@ def parse_request(raw: bytes) -> SignedRequest:
     except ValueError as e:
         raise InvalidRequest(f"registration request: requested_at: {e}") from e
     address = _str(obj, "address") if kind == "gateway" else None
-    if address is not None and (len(address) > 255 or any(c.isspace() for c in address)):
-        raise InvalidRequest("registration request: address must be host[:port]")
+    if address is not None:  # it goes into the global configuration (§2.1 field rules)
+        problem = GATEWAY_ADDRESS.problem(address)
+        if problem is not None:
+            raise InvalidRequest(f"registration request: address {problem}")
     pems = obj.get("certificates")
     if not isinstance(pems, dict):
         raise InvalidRequest("registration request: missing certificates")

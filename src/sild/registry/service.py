@@ -5,11 +5,15 @@ Every change runs in one transaction that also bumps the configuration version
 change is either fully in the next configuration or not at all. The CLI and the
 HTTP API call the same methods; the source of truth is the database, so a CLI
 change is picked up by a running registry at its next configuration request.
+
+Every input that ends up in the document is checked, before anything is stored,
+with the field rules the configuration codec itself applies (docs/spec/globalconf.md
+§2.1), so the registry cannot store what it could not publish.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,10 +21,16 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from cryptography import x509
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from sild.clock import utc_now
 from sild.core.globalconf import (
+    CA_CERTIFICATE,
+    CA_NAME,
+    GROUP_DESCRIPTION,
+    LEDGER_VALUE,
+    MEMBER_NAME,
+    REVOKED_SERIAL,
     CaEntry,
     GatewayEntry,
     GlobalConf,
@@ -62,7 +72,7 @@ from sild.registry.requests import SignedRequest, parse_request
 from sild.registry.workflow import Action, State, next_state
 from sild.store import registry_tables as t
 
-__all__ = ["GatewayRow", "Registry", "RequestRow"]
+__all__ = ["GatewayRow", "Registry", "Removal", "RequestRow"]
 
 # A registration request older than this is stale; one dated in the future beyond
 # clock skew is refused (prevents replaying old signed requests much later).
@@ -89,6 +99,23 @@ class GatewayRow:
     address: str
     auth_fingerprint: str
     clients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What a removal took with it besides the record named (all in one transaction)."""
+
+    subsystems: tuple[str, ...] = ()
+    gateways: tuple[str, ...] = ()
+    hostings: tuple[tuple[str, str], ...] = ()  # (gateway, client) no longer hosted
+    group_memberships: tuple[tuple[str, str], ...] = ()  # (group, client) no longer in it
+
+    def summary(self) -> str:
+        """One line for people, e.g. ``2 subsystem(s), 1 group membership(s)``; or ``""``."""
+        parts = [f"{len(v)} {what}(s)" for what, v in (
+            ("subsystem", self.subsystems), ("gateway", self.gateways),
+            ("hosting", self.hostings), ("group membership", self.group_memberships)) if v]
+        return ", ".join(parts)
 
 
 def _aware(when: datetime | None) -> datetime | None:
@@ -128,6 +155,8 @@ class Registry:
                     conn.execute(t.conf_state.insert().values(id=1, version=1, changed_at=now))
         except IntegrityError as e:
             raise DuplicateEntry(f"already registered: {e.orig}") from e
+        except DataError as e:  # the field rules should have caught it first
+            raise InvalidRequest(f"refused by the database: {e.orig}") from e
         except OperationalError as e:
             raise StorageError(f"database error: {e.orig}") from e
 
@@ -152,13 +181,91 @@ class Registry:
 
     def add_member(self, member: MemberId, name: str) -> None:
         self._check_instance(member)
-        if not name.strip():
-            raise InvalidRequest("a member needs a name")
+        name = MEMBER_NAME.check(_trimmed(name), "member name")
         with self._change() as conn:
             if conn.execute(sa.select(t.members.c.id).where(t.members.c.id == str(member))).first():
                 raise DuplicateEntry(f"member {member} is already registered")
-            conn.execute(t.members.insert().values(id=str(member), name=name.strip(),
+            conn.execute(t.members.insert().values(id=str(member), name=name,
                                                    created_at=self.clock()))
+
+    def edit_member(self, member: MemberId, name: str) -> None:
+        """Rename a member (the name shown in the global configuration)."""
+        self._check_instance(member)
+        name = MEMBER_NAME.check(_trimmed(name), "member name")
+        with self._change() as conn:
+            if not conn.execute(t.members.update().where(t.members.c.id == str(member))
+                                .values(name=name)).rowcount:
+                raise NotFound(f"member {member} is not registered")
+
+    def remove_member(self, member: MemberId, *, cascade: bool = False) -> Removal:
+        """Remove a member and its global-group memberships.
+
+        A member that still has subsystems, owns gateways or is hosted on one is refused,
+        naming them, unless ``cascade``: then those go too — its subsystems, its gateways
+        (with every client they host), its and its subsystems' hostings and group
+        memberships — so the next document refers to nothing that is gone.
+        """
+        self._check_instance(member)
+        mid = str(member)
+        with self._change() as conn:
+            if not conn.execute(sa.select(t.members.c.id).where(t.members.c.id == mid)).first():
+                raise NotFound(f"member {member} is not registered")
+            subs = tuple(sorted(conn.execute(sa.select(t.subsystems.c.id).where(
+                t.subsystems.c.member_id == mid)).scalars()))
+            gws = tuple(sorted(conn.execute(sa.select(t.gateways.c.id).where(
+                t.gateways.c.owner_id == mid)).scalars()))
+            clients = (mid, *subs)
+            gc = t.gateway_clients.c
+            hosted = sa.or_(gc.gateway_id.in_(gws), gc.client_id.in_(clients))
+            hostings = _pairs(conn.execute(sa.select(gc.gateway_id, gc.client_id).where(hosted)))
+            if not cascade and (subs or gws or hostings):
+                still = "; ".join(part for part in (
+                    _listing("subsystem(s)", subs), _listing("gateway(s)", gws),
+                    _listing("hosting(s) on", [g for g, c in hostings if c in clients]),
+                ) if part)
+                raise InvalidRequest(
+                    f"member {member} still has {still}; remove them first, or remove with "
+                    f"cascade (CLI --cascade, API ?cascade=true)")
+            conn.execute(t.gateway_clients.delete().where(hosted))
+            conn.execute(t.gateways.delete().where(t.gateways.c.owner_id == mid))
+            memberships = self._leave_groups(conn, clients)
+            conn.execute(t.subsystems.delete().where(t.subsystems.c.member_id == mid))
+            conn.execute(t.members.delete().where(t.members.c.id == mid))
+        return Removal(subs, gws, hostings, memberships)
+
+    def remove_subsystem(self, subsystem: SubsystemId, *, cascade: bool = False) -> Removal:
+        """Remove a subsystem and its global-group memberships.
+
+        One still hosted on a gateway is refused, naming the gateways, unless ``cascade``:
+        then the hostings go too.
+        """
+        self._check_instance(subsystem)
+        sid = str(subsystem)
+        with self._change() as conn:
+            if not conn.execute(sa.select(t.subsystems.c.id)
+                                .where(t.subsystems.c.id == sid)).first():
+                raise NotFound(f"subsystem {subsystem} is not registered")
+            gc = t.gateway_clients.c
+            hostings = _pairs(conn.execute(sa.select(gc.gateway_id, gc.client_id)
+                                           .where(gc.client_id == sid)))
+            if hostings and not cascade:
+                raise InvalidRequest(
+                    f"subsystem {subsystem} is still hosted on "
+                    f"{_listing('gateway(s)', [g for g, _ in hostings])}; remove with cascade "
+                    f"(CLI --cascade, API ?cascade=true) to end that hosting too")
+            conn.execute(t.gateway_clients.delete().where(gc.client_id == sid))
+            memberships = self._leave_groups(conn, (sid,))
+            conn.execute(t.subsystems.delete().where(t.subsystems.c.id == sid))
+        return Removal(hostings=hostings, group_memberships=memberships)
+
+    def _leave_groups(
+        self, conn: Connection, clients: tuple[str, ...]
+    ) -> tuple[tuple[str, str], ...]:
+        gm = t.global_group_members.c
+        gone = _pairs(conn.execute(sa.select(gm.group_id, gm.client_id)
+                                   .where(gm.client_id.in_(clients))))
+        conn.execute(t.global_group_members.delete().where(gm.client_id.in_(clients)))
+        return gone
 
     def _require_member(self, conn: Connection, member: MemberId) -> None:
         if not conn.execute(sa.select(t.members.c.id).where(t.members.c.id == str(member))).first():
@@ -199,13 +306,14 @@ class Registry:
             if _has_ext(certificate, x509.BasicConstraints) else None
         if bc is None or not bc.ca:
             raise CertificateError("not a CA certificate (BasicConstraints CA:TRUE missing)")
+        name = CA_NAME.check(_trimmed(name), "CA name")
+        pem = CA_CERTIFICATE.check(cert_pem(certificate), "CA certificate")
         fp = fingerprint(certificate)
         with self._change() as conn:
             exists = sa.select(t.cas.c.fingerprint).where(t.cas.c.fingerprint == fp)
             if conn.execute(exists).first():
                 raise DuplicateEntry(f"CA {name} ({fp[:16]}…) is already approved")
-            conn.execute(t.cas.insert().values(fingerprint=fp, name=name,
-                                               certificate_pem=cert_pem(certificate),
+            conn.execute(t.cas.insert().values(fingerprint=fp, name=name, certificate_pem=pem,
                                                added_at=self.clock()))
         return fp
 
@@ -214,9 +322,14 @@ class Registry:
                 conn.execute(sa.select(t.cas.c.certificate_pem)).all()]
 
     def revoke(self, ca_fingerprint: str, serial: str, *, reason: str = "") -> None:
-        serial = serial.lower().removeprefix("0x")
-        if not serial or len(serial) > 64 or any(c not in "0123456789abcdef" for c in serial):
-            raise InvalidRequest(f"serial {serial!r} is not hexadecimal")
+        """Revoke a certificate by its serial (hex, any case, optional ``0x``)."""
+        text = serial.strip().lower().removeprefix("0x")
+        problem = REVOKED_SERIAL.problem(text)
+        if problem is not None:
+            raise InvalidRequest(f"serial {serial[:80]!r} is not hexadecimal: {problem}")
+        # One spelling per serial, the one gateways compare against (GlobalConf.is_revoked):
+        # "00ab" stored as is would never match certificate 0xab.
+        serial = format(int(text, 16), "x")
         with self._change() as conn:
             if not conn.execute(sa.select(t.cas.c.fingerprint)
                                 .where(t.cas.c.fingerprint == ca_fingerprint)).first():
@@ -242,10 +355,45 @@ class Registry:
 
     # -- global groups ---------------------------------------------------------
 
-    def add_group(self, group: GlobalGroupId, description: str = "") -> None:
+    def add_group(self, group: GlobalGroupId, description: str | None = None) -> None:
+        """Create a global group; without a description its code is the description.
+
+        X-Road requires a description (docs/spec/globalconf.md §2.1: 1-1024 characters);
+        an explicit empty one is refused rather than replaced.
+        """
+        self._check_instance(group)
+        text = group.group_code if description is None else _trimmed(description)
+        text = GROUP_DESCRIPTION.check(text, "group description")
+        with self._change() as conn:
+            if conn.execute(sa.select(t.global_groups.c.id)
+                            .where(t.global_groups.c.id == str(group))).first():
+                raise DuplicateEntry(f"global group {group} already exists")
+            conn.execute(t.global_groups.insert().values(id=str(group), description=text))
+
+    def edit_group(self, group: GlobalGroupId, description: str) -> None:
+        """Change a global group's description."""
+        self._check_instance(group)
+        text = GROUP_DESCRIPTION.check(_trimmed(description), "group description")
+        with self._change() as conn:
+            if not conn.execute(t.global_groups.update()
+                                .where(t.global_groups.c.id == str(group))
+                                .values(description=text)).rowcount:
+                raise NotFound(f"no global group {group}")
+
+    def remove_group(self, group: GlobalGroupId) -> Removal:
+        """Remove a global group with its memberships (access rights granted to the group
+        then match nobody: gateways deny by default)."""
         self._check_instance(group)
         with self._change() as conn:
-            conn.execute(t.global_groups.insert().values(id=str(group), description=description))
+            if not conn.execute(sa.select(t.global_groups.c.id)
+                                .where(t.global_groups.c.id == str(group))).first():
+                raise NotFound(f"no global group {group}")
+            gm = t.global_group_members.c
+            gone = _pairs(conn.execute(sa.select(gm.group_id, gm.client_id)
+                                       .where(gm.group_id == str(group))))
+            conn.execute(t.global_group_members.delete().where(gm.group_id == str(group)))
+            conn.execute(t.global_groups.delete().where(t.global_groups.c.id == str(group)))
+        return Removal(group_memberships=gone)
 
     def group_add(self, group: GlobalGroupId, client: ClientId) -> None:
         with self._change() as conn:
@@ -312,6 +460,9 @@ class Registry:
         return [(k, s, _aware(c) or c) for k, s, c in rows]
 
     def add_ledger_endpoint(self, url: str, public_key: str = "") -> None:
+        LEDGER_VALUE.check(url, "ledger endpoint")
+        if public_key:
+            LEDGER_VALUE.check(public_key, "ledger key")
         with self._change() as conn:
             conn.execute(t.ledger_endpoints.insert().values(url=url, public_key=public_key))
 
@@ -415,6 +566,8 @@ class Registry:
         server = ServerId.parse(str(row.server_id))
         req = parse_request(bytes(row.envelope))
         at = self.clock()
+        # Re-check on approval: the member may have been removed meanwhile.
+        self._require_member(conn, server.owner)
         if row.kind == "gateway":
             auth_cert = req.certificates["auth"]
             # Re-check on approval: the certificate may have been revoked meanwhile.
@@ -430,6 +583,7 @@ class Registry:
                             .where(t.gateways.c.id == str(server))).first():
             raise UnknownMember(f"gateway {server} is no longer registered")
         self._check_new_client(conn, server, client)
+        self._require_member(conn, client.member)
         if isinstance(client, SubsystemId):
             self._insert_subsystem(conn, client, must_be_new=False)
         conn.execute(t.gateway_clients.insert().values(gateway_id=str(server),
@@ -466,7 +620,7 @@ class Registry:
                  refresh_interval: int) -> GlobalConf:
         """Everything in one consistent read, as the unsigned configuration document."""
         at = at.replace(microsecond=0)
-        with self.engine.connect() as conn, conn.begin():
+        with self._read() as conn, conn.begin():
             version = int(conn.execute(sa.select(t.conf_state.c.version)).scalar() or 0)
             keys = conn.execute(sa.select(t.config_keys)
                                 .where(t.config_keys.c.status == "active")).all()
@@ -512,6 +666,24 @@ class Registry:
             ledger=LedgerSettings(endpoints=tuple(r.url for r in ledger_rows),
                                   keys=tuple(r.public_key for r in ledger_rows if r.public_key)),
         )
+
+
+def _pairs(rows: Iterable[Sequence[object]]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(row[0]), str(row[1])) for row in rows))
+
+
+def _listing(what: str, ids: Iterable[str]) -> str:
+    names = sorted(set(ids))
+    if not names:
+        return ""
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"{what} {shown}"
+
+
+def _trimmed(text: object) -> object:
+    """Surrounding whitespace is not part of a name; anything not text is left for the rule
+    to refuse (the management API hands over what the JSON held)."""
+    return text.strip() if isinstance(text, str) else text
 
 
 def _has_ext(cert: x509.Certificate, cls: type) -> bool:

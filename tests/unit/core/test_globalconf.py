@@ -73,7 +73,8 @@ def payload_obj(conf: GlobalConf) -> dict[str, Any]:
 # --- hypothesis strategies over whole documents ----------------------------------------------
 
 PART = st.from_regex(r"[A-Za-z0-9'()+,\-.=?]{1,8}", fullmatch=True)
-TEXT = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20)
+# Text fields hold no control characters or lone surrogates (§2.1 field rules).
+TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
 TIME = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC)
 ).map(lambda d: d.replace(microsecond=0))
