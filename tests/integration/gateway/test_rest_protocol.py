@@ -218,3 +218,29 @@ def test_owner_member_is_a_client_of_its_own_gateway(
                                       {"X-Road-Client": str(CONSUMER.member)})
     assert status == 200, headers
     assert headers["x-road-client"] == str(CONSUMER.member)
+
+
+def test_gateway_adds_no_headers_of_its_own_choosing(
+        world: tuple[LocalNet, RawHttpServer]) -> None:
+    """PR-REST §4.3: client headers pass unchanged; the gateway adds no Accept-Encoding,
+    Accept or User-Agent the client did not send (only X-Road's own headers)."""
+    net, raw = world
+    raw.route("/svc/h", OK_EMPTY)
+    status, _, _ = _raw_request(_url(net, RAW, "/h"), "GET", {**H, "X-Custom": "1"})
+    assert status == 200
+    got = {k.lower(): v for k, v in raw.received[-1].headers}
+    names = set(got)
+    assert names.isdisjoint({"accept", "user-agent"})
+    assert got["accept-encoding"] == "identity"  # what http.client sent, not aiohttp's gzip
+    assert {"x-custom", "x-road-client", "x-road-id", "x-road-request-id",
+            "x-road-service"} <= names
+
+
+def test_client_accept_headers_reach_the_is(world: tuple[LocalNet, RawHttpServer]) -> None:
+    """The client's own Accept and Accept-Encoding reach the IS as sent."""
+    net, raw = world
+    raw.route("/svc/h2", OK_EMPTY)
+    _raw_request(_url(net, RAW, "/h2"), "GET",
+                 {**H, "Accept": "application/xml", "Accept-Encoding": "br"})
+    got = {k.lower(): v for k, v in raw.received[-1].headers}
+    assert (got["accept"], got["accept-encoding"]) == ("application/xml", "br")

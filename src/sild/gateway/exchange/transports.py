@@ -36,6 +36,11 @@ MESSAGE_PATH = "/sild/v1/message"
 # Statuses and methods whose responses have no body whatever Content-Length says
 # (RFC 9110 §6.4.1: HEAD, 1xx, 204, 304).
 _NO_BODY_STATUS = frozenset({204, 304})
+# aiohttp adds these when a request lacks them; a gateway must not (PR-REST §4.3: the
+# client's headers pass unchanged — an Accept-Encoding it never sent could make the IS
+# compress an answer the client cannot read). Building them also cost ≈ 4 % of the
+# provider's event loop (py-spy, bench_exchange.py).
+_NO_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +77,8 @@ class AiohttpPeerTransport:
         url = f"https://{provider.address}{MESSAGE_PATH}"
         try:
             async with self.session.post(url, data=frame, headers=self._headers,
-                                         timeout=self._timeout) as resp:
+                                         timeout=self._timeout,
+                                         skip_auto_headers=_NO_AUTO_HEADERS) as resp:
                 # The TLS peer was pinned to the registered certificate when the
                 # connection was made (sild.gateway.exchange.pinning, ARCHITECTURE.md §3).
                 payload = await read_limited(resp.content, limit, "provider response",
@@ -108,7 +114,7 @@ class AiohttpIsTransport:
             async with self.session.request(
                 method, URL(url, encoded=True), data=body or None, headers=headers,
                 timeout=client_timeout, allow_redirects=False,  # 3xx go back, not followed
-                ssl=ssl_arg,
+                ssl=ssl_arg, skip_auto_headers=_NO_AUTO_HEADERS,
             ) as resp:
                 out = [(k.lower(), v) for k, v in resp.headers.items()
                        if k.lower() not in HOP_BY_HOP
