@@ -15,8 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sild.clock import Clock, precise_now
-from sild.confclient import ConfClient
-from sild.core.globalconf import GatewayEntry, GlobalConf
+from sild.core.globalconf import GatewayEntry, GlobalConf, VerifiedGlobalConf
 from sild.core.identifiers import ClientId, ServerId, ServiceId, SubsystemId
 from sild.core.replay import ReplayCache
 from sild.core.trust import TrustView
@@ -28,6 +27,7 @@ from sild.gateway.signer import SignKeys
 
 __all__ = [
     "AccessPort",
+    "ConfSource",
     "GatewayContext",
     "LogPort",
     "OpenApiText",
@@ -85,6 +85,14 @@ class AccessPort(Protocol):
     def openapi(self, subsystem: SubsystemId, service_code: str) -> OpenApiText: ...
 
 
+class ConfSource(Protocol):
+    """Where the current verified global configuration comes from (sild.confclient)."""
+
+    def current(self) -> VerifiedGlobalConf:
+        """The configuration in use; GlobalConfExpired / GlobalConfError otherwise."""
+        ...
+
+
 class LogPort(Protocol):
     async def append(self, *records: LogRecord | OpMonRecord) -> None:
         """Return once every record is durable (ARCHITECTURE.md §4 durability rule)."""
@@ -96,7 +104,7 @@ class GatewayContext:
     server: ServerId
     limits: GatewayLimits
     keys: SignKeys
-    confclient: ConfClient
+    confclient: ConfSource
     log: LogPort
     access: AccessPort
     log_body: str = "full"

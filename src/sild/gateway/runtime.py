@@ -66,6 +66,7 @@ class Gateway:
     admin_app_factory: Callable[[Gateway], Any] | None = None
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     ctx: GatewayContext = field(init=False)
+    confclient: ConfClient = field(init=False)
     _runners: list[web.AppRunner] = field(default_factory=list, init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
     _renewals: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
@@ -95,7 +96,7 @@ class Gateway:
             anchor = parse_anchor(s.anchor_path.read_bytes())
         except OSError as e:
             raise ConfigurationError(f"cannot read the anchor {s.anchor_path}: {e.strerror}") from e
-        confclient = ConfClient(anchor, s.conf_cache)
+        confclient = self.confclient = ConfClient(anchor, s.conf_cache)
         confclient.load_cached()
         with contextlib.suppress(SildError):
             await confclient.refresh()  # a cached copy may carry us until the registry is up
@@ -185,7 +186,7 @@ class Gateway:
 
     def _ca_pems(self) -> list[str]:
         try:
-            return [c.certificate_pem for c in self.ctx.confclient.current().conf.cas]
+            return [c.certificate_pem for c in self.confclient.current().conf.cas]
         except SildError:
             return []
 
@@ -195,7 +196,7 @@ class Gateway:
         seen_version: int | None = None
         while not self._stop.is_set():
             with contextlib.suppress(SildError):
-                version = self.ctx.confclient.current().conf.version
+                version = self.confclient.current().conf.version
                 if seen_version is not None and version != seen_version:
                     self._renewals.append(asyncio.create_task(self._renew_peer_session()))
                 seen_version = version
@@ -205,7 +206,7 @@ class Gateway:
                 trust_cas(self._client_tls, new)
                 self._loaded_cas.update(new)
             with contextlib.suppress(SildError):
-                conf = self.ctx.confclient.current().conf
+                conf = self.confclient.current().conf
                 self.metrics.conf_version.set(conf.version)
                 self.metrics.conf_expires.set(conf.expires_at.timestamp())
             with contextlib.suppress(TimeoutError):
