@@ -5,12 +5,15 @@
     SildError                       code, message, fields; never shown as a traceback
     ├── RemoteError                 the other side sent something wrong  ("Client.*" → 400)
     │   ├── InvalidIdentifier       Client.InvalidClientIdentifier
+    │   │   └── InvalidPersonalCode Client.InvalidPersonalCode
     │   ├── MissingHeader           Client.MissingHeader
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── InvalidRequest          Client.InvalidRequest
     │   ├── CertificateError        Client.CertValidation
     │   │   └── CertificateRevoked  Client.CertValidation
     │   ├── SignatureError          Client.InvalidSignatureValue
+    │   ├── PinError                Client.InvalidPin  (wrong PIN or PUK; tries left)
+    │   │   └── PinBlocked          Client.PinBlocked  (no tries left; PUK needed)
     │   ├── UnknownMember           Client.UnknownMember
     │   │   └── UnknownClient       Server.UnknownMember  (as gateways report it)
     │   ├── DuplicateEntry          Client.Duplicate
@@ -55,12 +58,15 @@ __all__ = [
     "InternalError",
     "InvalidIdentifier",
     "InvalidMessage",
+    "InvalidPersonalCode",
     "InvalidRequest",
     "InvalidStateTransition",
     "KeyFileError",
     "LocalError",
     "MissingHeader",
     "NotFound",
+    "PinBlocked",
+    "PinError",
     "RemoteError",
     "ServiceUnavailable",
     "SignatureError",
@@ -113,6 +119,12 @@ class InvalidIdentifier(RemoteError):
     code = "InvalidClientIdentifier"
 
 
+class InvalidPersonalCode(InvalidIdentifier):
+    """A national personal code that fails its scheme's rules (docs/spec/identity.md §1)."""
+
+    code = "InvalidPersonalCode"
+
+
 class InvalidRequest(RemoteError):
     """A request body or file that does not follow its format."""
 
@@ -161,6 +173,18 @@ class SignatureError(RemoteError):
     """A signature that does not verify or is missing."""
 
     code = "InvalidSignatureValue"
+
+
+class PinError(RemoteError):
+    """A wrong PIN or PUK for a soft token (docs/spec/identity.md §3); ``tries_left`` field."""
+
+    code = "InvalidPin"
+
+
+class PinBlocked(PinError):
+    """A PIN (or the PUK) with no tries left: the PUK unblocks a PIN; a blocked PUK is final."""
+
+    code = "PinBlocked"
 
 
 class UnknownMember(RemoteError):
