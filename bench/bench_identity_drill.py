@@ -87,11 +87,15 @@ def populate(engine: sa.Engine, issuer_fp: str, cert_pem: str, n_match: int,
     rng = random.Random(2017)
     chunk = 5000
     total = n_match + n_other
+    seen: set[str] = set()
     with engine.begin() as conn:
         for start in range(0, total, chunk):
             ps, ids = [], []
             for k in range(start, min(start + chunk, total)):
                 code = pc.generate("EE", rng)
+                while code.code in seen:  # ~30 birthday collisions in 110,000 random codes
+                    code = pc.generate("EE", rng)
+                seen.add(code.code)
                 ps.append({"id": k + 1, "country": "EE", "code": code.code, "given_name": "TEST",
                            "surname": f"PERSON{k}", "birth_date": code.birth_date,
                            "sex": code.sex.value if code.sex else None, "kind": "citizen",
