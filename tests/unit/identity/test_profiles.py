@@ -169,3 +169,26 @@ def test_binary_chain_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "chain.pem").write_bytes(b"\x00\xff" * 50)
     with pytest.raises(ConfigurationError, match="not a PEM chain"):
         PersonCA.load_certificates(tmp_path)
+
+
+def test_root_without_room_for_an_intermediate_is_refused(tmp_path: Path) -> None:
+    """A root with pathLen 0 (older instances) cannot certify a person CA; nothing is written."""
+    from cryptography.hazmat.primitives import hashes
+
+    key = generate_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Old root")])
+    old_root = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(1)
+                .not_valid_before(FIXED_NOW).not_valid_after(FIXED_NOW + timedelta(days=9))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .sign(key, hashes.SHA256()))
+    with pytest.raises(ConfigurationError, match="pathLenConstraint 0"):
+        PersonCA.create(tmp_path / "pca", root_certificate=old_root, root_key=key, name="x",
+                        at=FIXED_NOW)
+    assert not (tmp_path / "pca").exists()
+
+
+def test_instance_root_allows_one_intermediate(root: CertificateAuthority) -> None:
+    """sild init's root carries pathLen 1: room for the person CA, no deeper."""
+    bc = root.certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert (bc.ca, bc.path_length) == (True, 1)
