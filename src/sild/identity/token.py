@@ -295,6 +295,8 @@ class SoftToken:
         try:
             kek = _open(self._kdf().derive(value, _unb64(slot["salt"])), slot["wrapped"][role],
                         f"{self.token_id}/{which.value}/{role}".encode())
+        except (KeyError, TypeError, ValueError) as e:
+            raise KeyFileError(f"token {self.path} is damaged") from e
         except InvalidTag:
             left = slot["tries_left"]
             if left == 0:
@@ -305,9 +307,12 @@ class SoftToken:
         return kek
 
     def _key(self, role: str, kek: bytes) -> PrivateKey:
-        der = _open(kek, self._data["keys"][role], f"{self.token_id}/key/{role}".encode())
-        key = serialization.load_der_private_key(der, password=None)
-        key_type_of(key)
+        try:
+            der = _open(kek, self._data["keys"][role], f"{self.token_id}/key/{role}".encode())
+            key = serialization.load_der_private_key(der, password=None)
+            key_type_of(key)
+        except (InvalidTag, KeyError, TypeError, ValueError, InvalidRequest) as e:
+            raise KeyFileError(f"token {self.path} is damaged") from e
         return key  # type: ignore[return-value]  # checked by key_type_of just above
 
     def authentication_key(self, *, pin1: str) -> PrivateKey:

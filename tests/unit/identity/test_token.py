@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sild.core import personal_code as pc
 from sild.crypto.keys import KeyType, generate_key, verify
@@ -243,3 +245,45 @@ def test_ed25519_token(tmp_path: Path, person_ca: PersonCA) -> None:
     sig = tok.sign(pin2="12345", data=b"doc")
     verify(public_key=tok.certificate("sign").public_key(),  # type: ignore[arg-type]
            signature=sig, data=b"doc")
+
+
+@settings(max_examples=60)
+@given(st.data())
+def test_flipping_any_ciphertext_byte_never_yields_a_key(tmp_path_factory: pytest.TempPathFactory,
+                                                         data: st.DataObject) -> None:
+    """Flip any byte of a wrapped KEK or sealed key: a clear refusal, never a key or a crash."""
+    import base64
+
+    from sild.ca import CertificateAuthority
+    from sild.crypto.keys import load_private_key
+
+    tmp = tmp_path_factory.mktemp("flip")
+    root = CertificateAuthority.create(tmp / "root", name="R", at=FIXED_NOW)
+    ca = PersonCA.create(tmp / "pca", root_certificate=root.certificate,
+                         root_key=load_private_key(tmp / "root" / "ca.key"), name="P",
+                         at=FIXED_NOW)
+    tok = make_token(tmp / "t.token", ca)
+    doc = json.loads(tok.path.read_bytes())
+    box = data.draw(st.sampled_from([doc["slots"]["pin1"]["wrapped"]["auth"], doc["keys"]["auth"]]))
+    field = data.draw(st.sampled_from(["nonce", "ct"]))
+    raw = bytearray(base64.b64decode(box[field]))
+    i = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+    raw[i] ^= data.draw(st.integers(min_value=1, max_value=255))
+    box[field] = base64.b64encode(bytes(raw)).decode()
+    tok.path.write_text(json.dumps(doc))
+    with pytest.raises((PinError, KeyFileError)):
+        tok.authentication_key(pin1="1234")
+
+
+def test_damaged_token_is_a_key_file_error(token: SoftToken) -> None:
+    """Bad base64 or a missing box inside a token is KeyFileError, not a traceback."""
+    data = json.loads(token.path.read_bytes())
+    data["slots"]["pin1"]["salt"] = "***"
+    token.path.write_text(json.dumps(data))
+    with pytest.raises(KeyFileError, match="damaged"):
+        token.authenticate(pin1="1234", data=b"x")
+    data["slots"]["pin1"]["salt"] = data["slots"]["pin2"]["salt"]
+    del data["keys"]["sign"]
+    token.path.write_text(json.dumps(data))
+    with pytest.raises(KeyFileError, match="damaged"):
+        token.sign(pin2="12345", data=b"x")
