@@ -108,12 +108,12 @@ def add_parser(sub: Any) -> None:
     _document_args(c)
     c.add_argument("--reason", required=True, help="why the applicant wants e-Residency")
     c = cmd(es, "check", "record the background check (police officer)", run_check)
-    c.add_argument("application", type=int)
+    c.add_argument("application", type=_record_id)
     c.add_argument("--result", required=True, choices=["clear", "flagged"])
     c.add_argument("--note", required=True)
     by(c, None)
     c = cmd(es, "decide", "approve or reject (registrar, not the checker)", run_decide)
-    c.add_argument("application", type=int)
+    c.add_argument("application", type=_record_id)
     g = c.add_mutually_exclusive_group(required=True)
     g.add_argument("--approve", action="store_true")
     g.add_argument("--reject", action="store_true")
@@ -121,12 +121,12 @@ def add_parser(sub: Any) -> None:
     by(c, None)
     c = cmd(es, "issue", "issue the identity of an approved application", run_issue,
             passphrase=True)
-    c.add_argument("application", type=int)
+    c.add_argument("application", type=_record_id)
     pins(c)
     by(c)
     c = cmd(es, "pickup", "hand the token to the applicant showing the same document",
             run_er_pickup)
-    c.add_argument("application", type=int)
+    c.add_argument("application", type=_record_id)
     _document_args(c)
     c.add_argument("--out", required=True, metavar="FILE", help="new file for the token")
     by(c)
@@ -136,26 +136,26 @@ def add_parser(sub: Any) -> None:
 
     c = cmd(s, "pickup", "hand an identity's token over (writes --out, forgets our copy)",
             run_pickup)
-    c.add_argument("identity", type=int)
+    c.add_argument("identity", type=_record_id)
     c.add_argument("--out", required=True, metavar="FILE")
     by(c)
     c = cmd(s, "suspend", "suspend an identity (OCSP: revoked, certificateHold)", run_suspend)
-    c.add_argument("identity", type=int)
+    c.add_argument("identity", type=_record_id)
     c.add_argument("--reason", required=True)
     by(c)
     c = cmd(s, "resume", "lift a suspension", run_resume)
-    c.add_argument("identity", type=int)
+    c.add_argument("identity", type=_record_id)
     c.add_argument("--reason", required=True)
     by(c)
     c = cmd(s, "revoke", "revoke an identity for good", run_revoke)
-    c.add_argument("identity", type=int)
+    c.add_argument("identity", type=_record_id)
     c.add_argument("--reason", required=True, choices=REVOCATION_CHOICES,
                    help="RFC 5280 reason")
     c.add_argument("--note", default="", help="free text: why")
     by(c)
     c = cmd(s, "renew", "new keys and certificates; the old identity is superseded", run_renew,
             passphrase=True)
-    c.add_argument("identity", type=int)
+    c.add_argument("identity", type=_record_id)
     pins(c)
     by(c)
     c = cmd(s, "expire", "mark identities whose certificates ended as expired", run_expire)
@@ -163,7 +163,7 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--state", choices=["active", "suspended", "revoked", "expired"])
     c.add_argument("--code", help="only this person: COUNTRY:CODE or an EE code")
     c = cmd(s, "show", "one identity with its history", run_show)
-    c.add_argument("identity", type=int)
+    c.add_argument("identity", type=_record_id)
     c.add_argument("--pem", choices=["auth", "sign"],
                    help="print only this certificate as PEM (for openssl)")
     c = cmd(s, "drill", "suspend every active identity whose keys match; optionally reissue",
@@ -200,6 +200,13 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--puk-file", required=True, metavar="FILE")
     c.add_argument("--new-pin-file", required=True, metavar="FILE")
     c.set_defaults(func=_guarded(run_token_unblock))
+
+
+def _record_id(text: str) -> int:
+    """An identity or application id: a positive integer that fits the store's INTEGER."""
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**31:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id (a positive integer)")
+    return int(text)
 
 
 def _document_args(c: argparse.ArgumentParser) -> None:

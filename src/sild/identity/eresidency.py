@@ -28,7 +28,14 @@ from sild.identity.records import (
     PersonKind,
     application_step,
 )
-from sild.identity.service import IdentityService, Issued, _aware, _reason, new_id
+from sild.identity.service import (
+    IdentityService,
+    Issued,
+    _aware,
+    _reason,
+    check_id,
+    new_id,
+)
 from sild.identity.token import Pins
 from sild.store.identity_tables import applications
 
@@ -72,6 +79,7 @@ class EResidency:
         return self.get(app_id)
 
     def _move(self, conn: Connection, app_id: int, step: str, values: dict[str, Any]) -> Any:
+        check_id(app_id, "e-Residency application")
         row = conn.execute(sa.select(applications).where(applications.c.id == app_id)).first()
         if row is None:
             raise NotFound(f"no e-Residency application {app_id}")
@@ -152,6 +160,7 @@ class EResidency:
         return self.s.pickup(app.identity_id, out, actor=actor, also=also)
 
     def get(self, app_id: int) -> Application:
+        check_id(app_id, "e-Residency application")
         with self.s.engine.connect() as conn:
             r = conn.execute(sa.select(applications).where(applications.c.id == app_id)).first()
         if r is None:

@@ -307,6 +307,7 @@ class IdentityService:
 
     def _step(self, conn: Connection, identity_id: int, step: str,
               values: dict[str, Any]) -> IdentityState:
+        check_id(identity_id, "identity")
         row = conn.execute(sa.select(identities.c.state).where(
             identities.c.id == identity_id)).first()
         if row is None:
@@ -439,6 +440,7 @@ class IdentityService:
     # -- reading ----------------------------------------------------------------------------
 
     def get(self, identity_id: int) -> Identity:
+        check_id(identity_id, "identity")
         with self.engine.connect() as conn:
             row = conn.execute(_identity_query().where(identities.c.id == identity_id)).first()
         if row is None:
@@ -483,6 +485,14 @@ def _identity(r: Any) -> Identity:
         state_changed_at=_aware(r.state_changed_at),
         revoked_at=_aware(r.revoked_at) if r.revoked_at else None,
         revocation_reason=r.revocation_reason, replaces_id=r.replaces_id)
+
+
+def check_id(record_id: object, what: str) -> int:
+    """Ids are positive 32-bit integers; anything else names no record (not a crash)."""
+    if not isinstance(record_id, int) or isinstance(record_id, bool) \
+            or not 0 < record_id < 2**31:
+        raise NotFound(f"no {what} {record_id!r}")
+    return record_id
 
 
 def new_id(res: sa.CursorResult[Any]) -> int:

@@ -306,3 +306,16 @@ def test_on_postgresql(tmp_path: Path, pg_url: str) -> None:
     assert answer.reason == "certificateHold"
     assert answer.revoked_at is not None
     assert answer.revoked_at > FIXED_NOW
+
+
+@pytest.mark.parametrize("bad_id", ["99999999999999999999", "0", "x1"])
+def test_ids_out_of_range_on_the_cli(inst: Path, capsys: pytest.CaptureFixture[str],
+                                     bad_id: str) -> None:
+    """An id that is no positive 32-bit integer is a usage error, exit 2."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        sild("identity", "show", bad_id, *d(inst))
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "is not an id" in err

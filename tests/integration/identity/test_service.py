@@ -236,3 +236,12 @@ def test_malformed_actor_and_reason(service: IdentityService) -> None:
     with pytest.raises(InvalidRequest, match="reason"):
         service.suspend(ident.id, actor="clerk", reason="  ")
     assert service.get(ident.id).state is IdentityState.ACTIVE
+
+
+@pytest.mark.parametrize("bad_id", [0, -1, 2**63, 2**80])
+def test_out_of_range_ids_are_not_found(service: IdentityService, bad_id: int) -> None:
+    """Ids outside the store's INTEGER range are NotFound, not a driver overflow."""
+    with pytest.raises(NotFound):
+        service.get(bad_id)
+    with pytest.raises(NotFound):
+        service.suspend(bad_id, actor="clerk", reason="x")
