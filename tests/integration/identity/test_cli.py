@@ -319,3 +319,19 @@ def test_ids_out_of_range_on_the_cli(inst: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "is not an id" in err
+
+
+@pytest.mark.parametrize("content", [b"\x00\xff\xfe", b"[identity]\n", b"not = [toml"])
+def test_damaged_identity_settings(inst: Path, capsys: pytest.CaptureFixture[str],
+                                   content: bytes) -> None:
+    """A binary, incomplete or malformed identity.toml is one line, exit 2."""
+    (inst / "identity" / "identity.toml").write_bytes(content)
+    bad(capsys, "identity", "list", *d(inst), match="identity.toml")
+
+
+def test_missing_person_ca_key(inst: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issuing without the person CA key is one line naming the key file."""
+    (inst / "identity" / "ca" / "person-ca.key").unlink()
+    bad(capsys, "identity", "citizen", "add", *d(inst), "--code", "38001085718", "--given",
+        "A", "--surname", "B", "--pins-file", str(inst.parent / "pins"), match="person-ca.key")
+    assert count(inst, persons) == 0
