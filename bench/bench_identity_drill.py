@@ -43,10 +43,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from sild.ca import CertificateAuthority
 from sild.core import personal_code as pc
 from sild.crypto.keys import load_private_key
+from sild.identity._common import spki_sha256
 from sild.identity.drill import key_type_is, reissue, suspend_matching
 from sild.identity.person_ca import PersonCA
 from sild.identity.records import IdentityState
-from sild.identity.service import IdentityService, spki_sha256
+from sild.identity.service import IdentityService
 from sild.identity.token import Pins
 from sild.store import make_engine, migrate
 from sild.store.identity_tables import events, identities, persons

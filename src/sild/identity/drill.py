@@ -26,8 +26,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from sild.errors import InvalidRequest
+from sild.identity._common import aware, reason_text
 from sild.identity.records import IdentityState
-from sild.identity.service import HOLD, IdentityService, Issued, _reason
+from sild.identity.service import HOLD, IdentityService, Issued
 from sild.identity.token import Pins
 from sild.store.identity_tables import events, identities
 
@@ -112,9 +113,7 @@ class DrillResult:
 def suspend_matching(service: IdentityService, predicate: KeyPredicate, *, actor: str,
                      reason: str, batch: int = BATCH) -> DrillResult:
     """Steps 1 and 2 of the drill (module docstring)."""
-    from sild.identity.service import _aware
-
-    reason = _reason(f"{reason} [drill: {predicate.description}]")
+    reason = reason_text(f"{reason} [drill: {predicate.description}]")
     t0 = time.perf_counter()
     c = identities.c
     q = sa.select(c.id, c.key_type, c.issued_at, c.auth_public_key, c.auth_key_sha256,
@@ -125,7 +124,7 @@ def suspend_matching(service: IdentityService, predicate: KeyPredicate, *, actor
     with service.engine.connect() as conn:
         for r in conn.execute(q):
             scanned += 1
-            issued = _aware(r.issued_at)
+            issued = aware(r.issued_at)
             if predicate(KeyFacts(r.key_type, r.auth_public_key, r.auth_key_sha256, issued)) \
                     or predicate(KeyFacts(r.key_type, r.sign_public_key, r.sign_key_sha256,
                                           issued)):

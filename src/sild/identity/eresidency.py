@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from sild.core.personal_code import Sex
 from sild.errors import InvalidRequest, InvalidStateTransition, NotFound
+from sild.identity._common import aware, check_id, new_id, reason_text
 from sild.identity.profiles import PersonName
 from sild.identity.records import (
     Application,
@@ -28,14 +29,7 @@ from sild.identity.records import (
     PersonKind,
     application_step,
 )
-from sild.identity.service import (
-    IdentityService,
-    Issued,
-    _aware,
-    _reason,
-    check_id,
-    new_id,
-)
+from sild.identity.service import IdentityService, Issued
 from sild.identity.token import Pins
 from sild.store.identity_tables import applications
 
@@ -72,9 +66,9 @@ class EResidency:
                 state=ApplicationState.SUBMITTED.value, citizenship=citizenship.upper(),
                 given_name=name.given, surname=name.surname, birth_date=birth_date,
                 sex=sex.value, document_photo_sha256=parse_sha256(document_photo_sha256),
-                reason=_reason(reason), submitted_at=at))
+                reason=reason_text(reason), submitted_at=at))
             app_id = new_id(res)
-            self.s.event(conn, action="apply", actor="applicant", reason=_reason(reason), at=at,
+            self.s.event(conn, action="apply", actor="applicant", reason=reason_text(reason), at=at,
                          application_id=app_id)
         return self.get(app_id)
 
@@ -100,7 +94,7 @@ class EResidency:
             officer = self.s.require_officer(conn, officer, OfficerRole.POLICE)
             self._move(conn, app_id, "check", {
                 "checked_by": officer, "check_result": result.value,
-                "check_note": _reason(note), "checked_at": at})
+                "check_note": reason_text(note), "checked_at": at})
             self.s.event(conn, action=f"check-{result.value}", actor=officer, reason=note,
                          at=at, application_id=app_id)
         return self.get(app_id)
@@ -112,7 +106,7 @@ class EResidency:
         with self.s.tx() as conn:
             officer = self.s.require_officer(conn, officer, OfficerRole.REGISTRAR)
             row = self._move(conn, app_id, step, {
-                "decided_by": officer, "decision": step, "decision_reason": _reason(reason),
+                "decided_by": officer, "decision": step, "decision_reason": reason_text(reason),
                 "decided_at": at})
             if row.checked_by == officer:
                 raise InvalidRequest(f"{officer!r} ran the background check; another "
@@ -180,7 +174,7 @@ def _application(r: Any) -> Application:
         id=int(r.id), state=ApplicationState(r.state), citizenship=r.citizenship,
         given_name=r.given_name, surname=r.surname, birth_date=r.birth_date, sex=r.sex,
         document_photo_sha256=r.document_photo_sha256, reason=r.reason,
-        submitted_at=_aware(r.submitted_at), checked_by=r.checked_by,
+        submitted_at=aware(r.submitted_at), checked_by=r.checked_by,
         check_result=CheckResult(r.check_result) if r.check_result else None,
         check_note=r.check_note, decided_by=r.decided_by, decision=r.decision,
         decision_reason=r.decision_reason, person_id=r.person_id, identity_id=r.identity_id)

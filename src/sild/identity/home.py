@@ -23,8 +23,9 @@ from sqlalchemy.engine import Engine
 
 from sild.crypto.keys import KeyType, load_private_key
 from sild.errors import ConfigurationError
+from sild.identity.lookup import StoreStatusSource
 from sild.identity.person_ca import PersonCA
-from sild.identity.service import IdentityService, StoreStatusSource
+from sild.identity.service import IdentityService
 from sild.identity.token import KdfParams
 from sild.instance import Instance
 from sild.store import make_engine, migrate

@@ -12,8 +12,6 @@ suspension drill in :mod:`sild.identity.drill`; both build on this class.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +22,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -42,6 +39,17 @@ from sild.errors import (
     NotFound,
     StorageError,
 )
+from sild.identity._common import (
+    actor_name,
+    aware,
+    check_id,
+    new_id,
+    pem,
+    reason_text,
+    spki_sha256,
+    write_new,
+)
+from sild.identity.lookup import StoreStatusSource
 from sild.identity.person_ca import DEFAULT_PERSON_DAYS, PersonCA
 from sild.identity.population import CitizenRecord
 from sild.identity.profiles import CertRole, PersonName
@@ -54,20 +62,12 @@ from sild.identity.records import (
     PersonKind,
     identity_step,
 )
-from sild.identity.status import StatusAnswer
 from sild.identity.token import KdfParams, Pins, SoftToken
 from sild.store.identity_tables import events, identities, officers, persons
 
-__all__ = ["IdentityService", "Issued", "StoreStatusSource", "spki_sha256"]
+__all__ = ["HOLD", "IdentityService", "Issued"]
 
 HOLD = x509.ReasonFlags.certificate_hold.value  # RFC 5280 §5.3.1: what suspension records
-
-
-def spki_sha256(public_key: Any) -> tuple[bytes, str]:
-    """(DER SubjectPublicKeyInfo, its SHA-256 in hex): the key fingerprint drills match."""
-    der: bytes = public_key.public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    return der, hashlib.sha256(der).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,46 +76,6 @@ class Issued:
 
     identity: Identity
     token_path: Path
-
-
-class StoreStatusSource:
-    """The :class:`~sild.identity.status.StatusSource` of one person CA, read from the store.
-
-    ``revoked_at``/``revocation_reason`` decide the answer (they are set while an
-    identity is suspended, as certificateHold, and once it is revoked); a serial this
-    issuer never issued is UNKNOWN (RFC 6960 §2.2).
-    """
-
-    def __init__(self, engine: Engine, issuer: x509.Certificate) -> None:
-        self._engine = engine
-        self.issuer = issuer
-        self._issuer_fp = fingerprint(issuer)
-
-    def status(self, serial: int) -> StatusAnswer:
-        if not isinstance(serial, int) or serial <= 0 or serial.bit_length() > 160:
-            return StatusAnswer.unknown()
-        hex_serial = format(serial, "x")
-        q = sa.select(identities.c.issuer, identities.c.revoked_at,
-                      identities.c.revocation_reason).where(
-            sa.or_(identities.c.auth_serial == hex_serial,
-                   identities.c.sign_serial == hex_serial))
-        try:
-            with self._engine.connect() as conn:
-                row = conn.execute(q).first()
-        except OperationalError as e:
-            raise StorageError(f"identity store unavailable: {e.orig}") from e
-        if row is None or row.issuer != self._issuer_fp:
-            return StatusAnswer.unknown()
-        if row.revoked_at is None:
-            return StatusAnswer.good()
-        return StatusAnswer.revoked(_aware(row.revoked_at), row.revocation_reason or "unspecified")
-
-
-def _aware(t: datetime) -> datetime:
-    """SQLite gives naive datetimes back; everything stored is UTC."""
-    from datetime import UTC
-
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 class IdentityService:
@@ -161,7 +121,7 @@ class IdentityService:
               application_id: int | None = None) -> None:
         conn.execute(events.insert().values(
             at=at, identity_id=identity_id, application_id=application_id, action=action,
-            actor=_actor(actor), reason=reason))
+            actor=actor_name(actor), reason=reason))
 
     def status_source(self) -> StoreStatusSource:
         return StoreStatusSource(self.engine, self.issuer)
@@ -175,7 +135,7 @@ class IdentityService:
     # -- officers ---------------------------------------------------------------------------
 
     def add_officer(self, name: str, role: OfficerRole) -> None:
-        name = _actor(name)
+        name = actor_name(name)
         at = self.clock()
         with self.tx() as conn:
             if conn.execute(sa.select(officers.c.name).where(officers.c.name == name)).first():
@@ -184,7 +144,7 @@ class IdentityService:
             self.event(conn, action="officer-add", actor=name, reason=role.value, at=at)
 
     def require_officer(self, conn: Connection, name: str, role: OfficerRole) -> str:
-        name = _actor(name)
+        name = actor_name(name)
         row = conn.execute(sa.select(officers.c.role).where(officers.c.name == name)).first()
         if row is None:
             raise NotFound(f"no officer {name!r}; add one with `sild identity officer add`")
@@ -252,7 +212,7 @@ class IdentityService:
             key_type=key_type_of(auth_key).value, auth_serial=serial_hex(auth),
             sign_serial=serial_hex(sign), auth_key_sha256=auth_fp, sign_key_sha256=sign_fp,
             auth_public_key=auth_der, sign_public_key=sign_der,
-            auth_certificate=_pem(auth), sign_certificate=_pem(sign), issued_at=at,
+            auth_certificate=pem(auth), sign_certificate=pem(sign), issued_at=at,
             not_after=min(auth.not_valid_after_utc, sign.not_valid_after_utc),
             state_changed_at=at, replaces_id=replaces_id))
         identity_id = new_id(res)
@@ -327,7 +287,7 @@ class IdentityService:
         with self.tx() as conn:
             self._step(conn, identity_id, "suspend", {
                 "state_changed_at": at, "revoked_at": at, "revocation_reason": HOLD})
-            self.event(conn, action="suspend", actor=actor, reason=_reason(reason), at=at,
+            self.event(conn, action="suspend", actor=actor, reason=reason_text(reason), at=at,
                        identity_id=identity_id)
         return self.get(identity_id)
 
@@ -337,7 +297,7 @@ class IdentityService:
         with self.tx() as conn:
             self._step(conn, identity_id, "resume", {
                 "state_changed_at": at, "revoked_at": None, "revocation_reason": None})
-            self.event(conn, action="resume", actor=actor, reason=_reason(reason), at=at,
+            self.event(conn, action="resume", actor=actor, reason=reason_text(reason), at=at,
                        identity_id=identity_id)
         return self.get(identity_id)
 
@@ -365,7 +325,7 @@ class IdentityService:
         at = self.clock()
         with self.issuing() as (conn, written):
             new_id = self._renew(conn, identity_id, pins, at=at, written=written)
-            self.event(conn, action="renew", actor=actor, reason=_reason(reason), at=at,
+            self.event(conn, action="renew", actor=actor, reason=reason_text(reason), at=at,
                        identity_id=new_id)
         return Issued(self.get(new_id), self.token_path(new_id))
 
@@ -419,7 +379,7 @@ class IdentityService:
             data = src.read_bytes()
         except OSError as e:
             raise KeyFileError(f"token of identity {identity_id} is not here: {e.strerror}") from e
-        _write_new(out, data)
+        write_new(out, data)
         try:
             with self.tx() as conn:
                 res = conn.execute(identities.update().where(
@@ -461,7 +421,7 @@ class IdentityService:
         q = (sa.select(events.c.at, events.c.action, events.c.actor, events.c.reason)
              .where(events.c.identity_id == identity_id).order_by(events.c.id))
         with self.engine.connect() as conn:
-            return [(_aware(r.at), r.action, r.actor, r.reason) for r in conn.execute(q)]
+            return [(aware(r.at), r.action, r.actor, r.reason) for r in conn.execute(q)]
 
 
 def _identity_query() -> sa.Select[Any]:
@@ -474,63 +434,16 @@ def _identity_query() -> sa.Select[Any]:
 def _identity(r: Any) -> Identity:
     person = Person(
         id=int(r.person_id), code=parse_code(r.country, r.code), given_name=r.given_name,
-        surname=r.surname, kind=PersonKind(r.kind), created_at=_aware(r.person_created_at))
+        surname=r.surname, kind=PersonKind(r.kind), created_at=aware(r.person_created_at))
     return Identity(
         id=int(r.id), person=person, state=IdentityState(r.state), key_type=r.key_type,
         auth_serial=r.auth_serial, sign_serial=r.sign_serial,
         auth_certificate=x509.load_pem_x509_certificate(r.auth_certificate.encode()),
         sign_certificate=x509.load_pem_x509_certificate(r.sign_certificate.encode()),
-        issued_at=_aware(r.issued_at), not_after=_aware(r.not_after),
-        picked_up_at=_aware(r.picked_up_at) if r.picked_up_at else None,
-        state_changed_at=_aware(r.state_changed_at),
-        revoked_at=_aware(r.revoked_at) if r.revoked_at else None,
+        issued_at=aware(r.issued_at), not_after=aware(r.not_after),
+        picked_up_at=aware(r.picked_up_at) if r.picked_up_at else None,
+        state_changed_at=aware(r.state_changed_at),
+        revoked_at=aware(r.revoked_at) if r.revoked_at else None,
         revocation_reason=r.revocation_reason, replaces_id=r.replaces_id)
 
 
-def check_id(record_id: object, what: str) -> int:
-    """Ids are positive 32-bit integers; anything else names no record (not a crash)."""
-    if not isinstance(record_id, int) or isinstance(record_id, bool) \
-            or not 0 < record_id < 2**31:
-        raise NotFound(f"no {what} {record_id!r}")
-    return record_id
-
-
-def new_id(res: sa.CursorResult[Any]) -> int:
-    """The primary key an INSERT just made."""
-    pk = res.inserted_primary_key
-    assert pk is not None
-    return int(pk[0])
-
-
-def _pem(cert: x509.Certificate) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def _actor(name: object) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > 200 or not name.isprintable():
-        raise InvalidRequest("an actor name is 1-200 printable characters")
-    return name.strip()
-
-
-def _reason(text: object) -> str:
-    if not isinstance(text, str) or not text.strip() or len(text) > 2000:
-        raise InvalidRequest("a reason is 1-2000 characters of text")
-    return text.strip()
-
-
-def _write_new(out: Path, data: bytes) -> None:
-    """Create ``out`` (never overwrite), 0600, durably."""
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as e:
-        raise KeyFileError(f"{out} exists; refusing to overwrite") from e
-    except OSError as e:
-        raise KeyFileError(f"cannot write {out}: {e.strerror}") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise

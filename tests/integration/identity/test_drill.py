@@ -83,7 +83,7 @@ def test_revoked_identities_are_left_alone(service: IdentityService) -> None:
 def test_fingerprint_predicate(service: IdentityService) -> None:
     """A fingerprint predicate picks the identity whose key hash has that prefix."""
     p256, _ = populate(service)
-    from sild.identity.service import spki_sha256
+    from sild.identity._common import spki_sha256
 
     target = service.get(p256[2])
     _, fp = spki_sha256(target.sign_certificate.public_key())

@@ -70,7 +70,7 @@ def test_unknown_serial_is_unknown(service: IdentityService) -> None:
 
 def test_other_issuer_is_unknown(service: IdentityService, tmp_path: Path) -> None:
     """A status source for another CA does not vouch for this CA's serials."""
-    from sild.identity.service import StoreStatusSource
+    from sild.identity.lookup import StoreStatusSource
     from sild.testing.pki import TestPki
 
     ident = service.issue_citizen(MARI, PINS, actor="clerk").identity
