@@ -13,7 +13,7 @@ from sild.identity._common import aware
 from sild.identity.status import StatusAnswer
 from sild.store.identity_tables import identities
 
-__all__ = ["StoreStatusSource"]
+__all__ = ["StoreStatusSource", "status"]
 
 
 class StoreStatusSource:
@@ -47,3 +47,8 @@ class StoreStatusSource:
         if row.revoked_at is None:
             return StatusAnswer.good()
         return StatusAnswer.revoked(aware(row.revoked_at), row.revocation_reason or "unspecified")
+
+
+def status(engine: Engine, issuer: x509.Certificate, serial: int) -> StatusAnswer:
+    """One lookup: the status of ``serial`` as issued by ``issuer`` (good/revoked/unknown)."""
+    return StoreStatusSource(engine, issuer).status(serial)

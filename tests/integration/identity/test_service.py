@@ -245,3 +245,13 @@ def test_out_of_range_ids_are_not_found(service: IdentityService, bad_id: int) -
         service.get(bad_id)
     with pytest.raises(NotFound):
         service.suspend(bad_id, actor="clerk", reason="x")
+
+
+def test_status_function(service: IdentityService) -> None:
+    """lookup.status(engine, issuer, serial) answers like the bound source."""
+    from sild.identity.lookup import status
+
+    ident = service.issue_citizen(MARI, PINS, actor="clerk").identity
+    service.suspend(ident.id, actor="clerk", reason="x")
+    answer = status(service.engine, service.issuer, ident.auth_certificate.serial_number)
+    assert (answer.status, answer.reason) == (CertStatus.REVOKED, "certificateHold")
