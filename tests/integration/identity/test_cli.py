@@ -335,3 +335,20 @@ def test_missing_person_ca_key(inst: Path, capsys: pytest.CaptureFixture[str]) -
     bad(capsys, "identity", "citizen", "add", *d(inst), "--code", "38001085718", "--given",
         "A", "--surname", "B", "--pins-file", str(inst.parent / "pins"), match="person-ca.key")
     assert count(inst, persons) == 0
+
+
+def test_passphrase_protected_instance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With an encrypted root key, identity init and issuing need the passphrase file."""
+    pw = tmp_path / "pw"
+    pw.write_text("correct horse\n")
+    root = tmp_path / "inst"
+    assert sild("init", str(root), "--instance", "EE", "--passphrase-file", str(pw)) == 0
+    bad(capsys, "identity", "init", "--dir", str(root), match="encrypted; give its passphrase")
+    assert not (root / "identity").exists()
+    assert sild("identity", "init", "--dir", str(root), "--passphrase-file", str(pw)) == 0
+    assert b"ENCRYPTED" in (root / "identity" / "ca" / "person-ca.key").read_bytes()
+    (tmp_path / "pins").write_text(PINS)
+    args = ("identity", "citizen", "add", "--dir", str(root), "--code", "38001085718",
+            "--given", "A", "--surname", "B", "--pins-file", str(tmp_path / "pins"))
+    bad(capsys, *args, match="person-ca.key is encrypted")
+    assert sild(*args, "--passphrase-file", str(pw)) == 0
