@@ -286,3 +286,26 @@ def test_scheme_country_must_be_alpha2() -> None:
 
     with pytest.raises(ValueError, match="alpha-2"):
         pc.register_scheme(Bad())
+
+
+@given(st.sampled_from(["EE", "JP"]),
+       st.one_of(st.text(max_size=30), st.text(alphabet="0123456789", min_size=10, max_size=13)))
+def test_any_text_parses_or_is_refused_cleanly(country: str, text: str) -> None:
+    """Whatever text arrives, parse returns that exact code or raises InvalidPersonalCode."""
+    try:
+        code = pc.parse(country, text)
+    except InvalidPersonalCode:
+        return
+    assert (code.country, code.code) == (country, text)
+    checker = stdnum_ik if country == "EE" else stdnum_jp
+    assert checker.is_valid(text)
+
+
+@given(st.text(max_size=40))
+def test_any_text_as_semantics_id_is_refused_cleanly(text: str) -> None:
+    """parse_semantics_id never fails with anything but InvalidPersonalCode."""
+    try:
+        code = pc.parse_semantics_id(text)
+    except InvalidPersonalCode:
+        return
+    assert code.semantics_id() == text
