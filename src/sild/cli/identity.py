@@ -162,6 +162,7 @@ def add_parser(sub: Any) -> None:
     c = cmd(s, "list", "identities", run_list)
     c.add_argument("--state", choices=["active", "suspended", "revoked", "expired"])
     c.add_argument("--code", help="only this person: COUNTRY:CODE or an EE code")
+    c.add_argument("--limit", type=_record_id, default=1000, help="at most this many rows")
     c = cmd(s, "show", "one identity with its history", run_show)
     c.add_argument("identity", type=_record_id)
     c.add_argument("--pem", choices=["auth", "sign"],
@@ -518,18 +519,21 @@ def run_expire(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from sild.cli._common import table
+    from sild.cli._common import console, table
     from sild.identity.records import IdentityState
 
     code = _code(args.code) if args.code else None
     with _open(args) as (_, svc):
         rows = svc.list_identities(state=IdentityState(args.state) if args.state else None,
-                                   code=code)
+                                   code=code, limit=args.limit)
     table("Identities", ["id", "state", "person", "name", "kind", "key", "valid until",
                          "picked up"],
           ((i.id, i.state.value, i.person.code, f"{i.person.given_name} {i.person.surname}",
             i.person.kind.value, i.key_type, f"{i.not_after:%Y-%m-%d}",
             "yes" if i.picked_up_at else "no") for i in rows))
+    if len(rows) == args.limit:
+        console.print(f"(first {args.limit} shown; use --limit or --state to see others)",
+                      markup=False)
     return 0
 
 

@@ -352,3 +352,16 @@ def test_passphrase_protected_instance(tmp_path: Path, capsys: pytest.CaptureFix
             "--given", "A", "--surname", "B", "--pins-file", str(tmp_path / "pins"))
     bad(capsys, *args, match="person-ca.key is encrypted")
     assert sild(*args, "--passphrase-file", str(pw)) == 0
+
+
+def test_list_limit(inst: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """list --limit shows at most that many rows and says so."""
+    add_jaak(inst)
+    assert sild("identity", "citizen", "add", *d(inst), "--code", "49403136526", "--given",
+                "Mari", "--surname", "Maasikas", "--pins-file", str(inst.parent / "pins")) == 0
+    capsys.readouterr()
+    assert sild("identity", "list", *d(inst), "--limit", "1") == 0
+    out = capsys.readouterr().out
+    assert "JAAK" in out
+    assert "MARI" not in out
+    assert "first 1 shown" in out
