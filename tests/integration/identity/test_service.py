@@ -255,3 +255,31 @@ def test_status_function(service: IdentityService) -> None:
     service.suspend(ident.id, actor="clerk", reason="x")
     answer = status(service.engine, service.issuer, ident.auth_certificate.serial_number)
     assert (answer.status, answer.reason) == (CertStatus.REVOKED, "certificateHold")
+
+
+def test_racing_operators_one_wins(service: IdentityService) -> None:
+    """Two threads revoking one identity at once: one succeeds, the other gets a clear
+    InvalidStateTransition (conditional UPDATE), and one revoke event is recorded."""
+    import threading
+
+    from sild.errors import SildError
+
+    ident = service.issue_citizen(MARI, PINS, actor="clerk").identity
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def revoke(who: str) -> None:
+        barrier.wait()
+        try:
+            service.revoke(ident.id, actor=who, reason=x509.ReasonFlags.key_compromise)
+            outcomes.append("ok")
+        except SildError as e:
+            outcomes.append(type(e).__name__)
+
+    threads = [threading.Thread(target=revoke, args=(f"clerk{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["InvalidStateTransition", "ok"]
+    assert [a for _, a, _, _ in service.history(ident.id)].count("revoke") == 1
