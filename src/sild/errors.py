@@ -5,6 +5,7 @@
     SildError                       code, message, fields; never shown as a traceback
     ├── RemoteError                 the other side sent something wrong  ("Client.*" → 400)
     │   ├── InvalidIdentifier       Client.InvalidClientIdentifier
+    │   │   └── InvalidPersonalCode Client.InvalidPersonalCode
     │   ├── MissingHeader           Client.MissingHeader
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── Unauthorized            Client.Unauthorized (401)
@@ -21,6 +22,8 @@
     │   ├── ProofError              Client.InvalidHashChain
     │   │   └── InconsistentCheckpoint  Client.InconsistentCheckpoint (422)
     │   ├── HashAlgorithmError      Client.InvalidHashAlgorithm
+    │   ├── PinError                Client.InvalidPin  (wrong PIN or PUK; tries left)
+    │   │   └── PinBlocked          Client.PinBlocked  (no tries left; PUK needed)
     │   ├── UnknownMember           Client.UnknownMember
     │   │   └── UnknownClient       Server.UnknownMember  (as gateways report it)
     │   ├── UnknownService          Server.UnknownService
@@ -84,6 +87,7 @@ __all__ = [
     "InternalError",
     "InvalidIdentifier",
     "InvalidMessage",
+    "InvalidPersonalCode",
     "InvalidRequest",
     "InvalidServiceType",
     "InvalidStateTransition",
@@ -97,6 +101,8 @@ __all__ = [
     "NoteSignatureError",
     "PayloadTooLarge",
     "PeerUnreachable",
+    "PinBlocked",
+    "PinError",
     "ProofError",
     "RelayedError",
     "RemoteError",
@@ -156,6 +162,12 @@ class InvalidIdentifier(RemoteError):
     """An X-Road identifier that does not follow the grammar (research/xroad.md §2.1)."""
 
     code = "InvalidClientIdentifier"
+
+
+class InvalidPersonalCode(InvalidIdentifier):
+    """A national personal code that fails its scheme's rules (docs/spec/identity.md §1)."""
+
+    code = "InvalidPersonalCode"
 
 
 class InvalidRequest(RemoteError):
@@ -222,6 +234,18 @@ class SignatureError(RemoteError):
     """A signature that does not verify or is missing."""
 
     code = "InvalidSignatureValue"
+
+
+class PinError(RemoteError):
+    """A wrong PIN or PUK for a soft token (docs/spec/identity.md §3); ``tries_left`` field."""
+
+    code = "InvalidPin"
+
+
+class PinBlocked(PinError):
+    """A PIN (or the PUK) with no tries left: the PUK unblocks a PIN; a blocked PUK is final."""
+
+    code = "PinBlocked"
 
 
 class UnknownMember(RemoteError):

@@ -102,7 +102,9 @@ class CertificateAuthority:
             .serial_number(x509.random_serial_number())
             .not_valid_before(at - timedelta(minutes=5))
             .not_valid_after(at + timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            # pathLen 1: the root may certify one intermediate, the person CA
+            # (docs/spec/identity.md §2); gateway certificates stay directly under it.
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
             .add_extension(
                 x509.KeyUsage(
                     digital_signature=False, content_commitment=False, key_encipherment=False,

@@ -59,7 +59,8 @@ def make_engine(url: str) -> Engine:
 
 
 # component → its migrations folder under store/migrations/ (and version table name)
-COMPONENTS = ("registry", "messagelog", "serverconf", "ledger", "witness", "anchoring")
+COMPONENTS = ("registry", "messagelog", "serverconf", "ledger", "witness", "anchoring",
+              "identity")
 
 
 def alembic_config(component: str) -> Config:

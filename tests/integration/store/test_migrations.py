@@ -9,6 +9,7 @@ from alembic.migration import MigrationContext
 from sild.store import make_engine, migrate
 from sild.store.anchoring_tables import metadata as anchoring_metadata
 from sild.store.engine import COMPONENTS
+from sild.store.identity_tables import metadata as identity_metadata
 from sild.store.ledger_tables import metadata as ledger_metadata
 from sild.store.ledger_tables import witness_metadata
 from sild.store.messagelog_tables import metadata as messagelog_metadata
@@ -17,7 +18,8 @@ from sild.store.serverconf_tables import metadata as serverconf_metadata
 
 METADATA = {"registry": registry_metadata, "messagelog": messagelog_metadata,
             "serverconf": serverconf_metadata, "ledger": ledger_metadata,
-            "witness": witness_metadata, "anchoring": anchoring_metadata}
+            "witness": witness_metadata, "anchoring": anchoring_metadata,
+            "identity": identity_metadata}
 
 
 @pytest.mark.parametrize("component", COMPONENTS)

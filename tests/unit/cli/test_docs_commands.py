@@ -47,7 +47,24 @@ def _invocations(line: str) -> list[list[str]]:
             commands.append([])
         else:
             commands[-1].append(word)
-    return [c for c in commands if c]
+    return [_without_redirections(c) for c in commands if c]
+
+
+def _without_redirections(words: list[str]) -> list[str]:
+    """Drop shell redirections (``> file``, ``2>/dev/null``, ``< in``): not arguments."""
+    out: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if re.fullmatch(r"\d?[<>]{1,2}", word):
+            skip = True  # the operator alone: the next word is its file
+            continue
+        if re.fullmatch(r"\d?[<>]{1,2}\S+", word):
+            continue  # operator and file in one word
+        out.append(word)
+    return out
 
 
 def _sild_calls(doc: str) -> list[tuple[str, list[str]]]:

@@ -1,0 +1,106 @@
+"""The identity store's tables (docs/spec/identity.md §4), in SQLAlchemy Core.
+
+Migrations under ``migrations/identity`` create the same. Certificate serial
+numbers are lower-case hex text (127-bit numbers do not fit a BIGINT); key
+fingerprints are SHA-256 over the DER SubjectPublicKeyInfo, hex. Times are
+timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+_ts = sa.DateTime(timezone=True)
+
+persons = sa.Table(
+    "identity_persons",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("country", sa.String(2), nullable=False),
+    sa.Column("code", sa.String(32), nullable=False),
+    sa.Column("given_name", sa.Text, nullable=False),
+    sa.Column("surname", sa.Text, nullable=False),
+    sa.Column("birth_date", sa.Date, nullable=True),  # where the code's scheme carries it
+    sa.Column("sex", sa.String(1), nullable=True),  # M | F
+    sa.Column("kind", sa.String(16), nullable=False),  # citizen | e-resident
+    sa.Column("created_at", _ts, nullable=False),
+    sa.UniqueConstraint("country", "code", name="uq_identity_persons_code"),
+)
+
+identities = sa.Table(
+    "identity_identities",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("identity_persons.id"), nullable=False,
+              index=True),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("issuer", sa.String(64), nullable=False),  # person CA fingerprint
+    sa.Column("key_type", sa.String(16), nullable=False),
+    sa.Column("auth_serial", sa.String(40), nullable=False, unique=True),
+    sa.Column("sign_serial", sa.String(40), nullable=False, unique=True),
+    sa.Column("auth_key_sha256", sa.String(64), nullable=False),
+    sa.Column("sign_key_sha256", sa.String(64), nullable=False),
+    sa.Column("auth_public_key", sa.LargeBinary, nullable=False),  # DER SPKI
+    sa.Column("sign_public_key", sa.LargeBinary, nullable=False),
+    sa.Column("auth_certificate", sa.Text, nullable=False),  # PEM
+    sa.Column("sign_certificate", sa.Text, nullable=False),
+    sa.Column("issued_at", _ts, nullable=False),
+    sa.Column("not_after", _ts, nullable=False),
+    sa.Column("picked_up_at", _ts, nullable=True),
+    sa.Column("state_changed_at", _ts, nullable=False),
+    # Set while suspended (reason certificateHold) and once revoked; what OCSP reports.
+    sa.Column("revoked_at", _ts, nullable=True),
+    sa.Column("revocation_reason", sa.String(32), nullable=True),
+    sa.Column("replaces_id", sa.Integer, sa.ForeignKey("identity_identities.id"),
+              nullable=True, unique=True),
+)
+
+officers = sa.Table(
+    "identity_officers",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # police | registrar
+    sa.Column("added_at", _ts, nullable=False),
+)
+
+applications = sa.Table(
+    "identity_eresidency_applications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("citizenship", sa.String(2), nullable=False),
+    sa.Column("given_name", sa.Text, nullable=False),
+    sa.Column("surname", sa.Text, nullable=False),
+    sa.Column("birth_date", sa.Date, nullable=False),
+    sa.Column("sex", sa.String(1), nullable=False),
+    sa.Column("document_photo_sha256", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("submitted_at", _ts, nullable=False),
+    sa.Column("checked_by", sa.String(200), nullable=True),
+    sa.Column("check_result", sa.String(16), nullable=True),  # clear | flagged
+    sa.Column("check_note", sa.Text, nullable=True),
+    sa.Column("checked_at", _ts, nullable=True),
+    sa.Column("decided_by", sa.String(200), nullable=True),
+    sa.Column("decision", sa.String(16), nullable=True),  # approve | reject
+    sa.Column("decision_reason", sa.Text, nullable=True),
+    sa.Column("decided_at", _ts, nullable=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("identity_persons.id"), nullable=True),
+    sa.Column("identity_id", sa.Integer, sa.ForeignKey("identity_identities.id"),
+              nullable=True),
+    sa.Column("issued_at", _ts, nullable=True),
+    sa.Column("picked_up_at", _ts, nullable=True),
+)
+
+events = sa.Table(
+    "identity_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", _ts, nullable=False),
+    sa.Column("identity_id", sa.Integer, nullable=True, index=True),
+    sa.Column("application_id", sa.Integer, nullable=True, index=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+)
