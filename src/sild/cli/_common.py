@@ -35,7 +35,7 @@ class _LazyConsole:
         self._wide = wide_when_piped
         self._console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def _get(self) -> Console:
         if self._console is None:
             from rich.console import Console
 
@@ -43,7 +43,16 @@ class _LazyConsole:
             if self._wide and not self._console.is_terminal:
                 # Piped output (scripts, tests, CI logs): wide enough that ids are not folded.
                 self._console.width = 200
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:  # e.g. console.width = 80 sets the real console's width
+            setattr(self._get(), name, value)
 
 
 def lazy_console(*, wide_when_piped: bool = True, **options: Any) -> Console:
