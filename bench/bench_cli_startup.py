@@ -2,11 +2,18 @@
 
 Run:  .venv/bin/python bench/bench_cli_startup.py               (20 runs each, ~1 min)
       .venv/bin/python bench/bench_cli_startup.py --runs 50
+      .venv/bin/python bench/bench_cli_startup.py --before /tmp/old/.venv/bin/sild
+
+``--before`` adds the same sild commands run by another installation (e.g. a checkout
+of an earlier commit with its own venv), interleaved in the same run, so a before/after
+comparison sees the same load.
 
 Each command runs as a fresh process, the way a user or a script runs it: the console
 script next to this interpreter (``.venv/bin/sild``). Runs are interleaved round-robin
 (command A, B, C, … then again) so that load from other jobs on the machine spreads
-over all commands alike. Baselines in the same run: ``python3 -c pass`` (the
+over all commands alike. Reported: wall-clock median, p10–p90 and min–max, and the
+median CPU time (user + sys of the child), which load from other jobs inflates much
+less than wall-clock time. Baselines in the same run: ``python3 -c pass`` (the
 interpreter's own start-up) and ``python3 -c 'import sild'``.
 
 Set-up (not timed): ``sild init`` + ``sild registry serve`` + ``sild conf fetch`` make a
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -91,55 +99,77 @@ def set_up(root: Path) -> dict[str, Path]:
             "vkey": ledger / "ledger.vkey"}
 
 
-def commands(f: dict[str, Path]) -> list[tuple[str, list[str]]]:
-    py = sys.executable
+def sild_commands(sild: str, f: dict[str, Path], label: str = "") -> list[tuple[str, list[str]]]:
     return [
-        ("python3 -c pass (baseline)", [py, "-c", "pass"]),
-        ("python3 -c 'import sild' (baseline)", [py, "-c", "import sild"]),
-        ("sild --version", [SILD, "--version"]),
-        ("sild --help", [SILD, "--help"]),
-        ("sild gateway --help", [SILD, "gateway", "--help"]),
-        ("sild conf show --cache DIR", [SILD, "conf", "show", "--cache", str(f["cache"])]),
-        ("sild verify R --file F --key K (OK)",
-         [SILD, "verify", str(f["receipt"]), "--file", str(f["doc"]), "--key", str(f["vkey"])]),
-        ("sild registry member list --dir D (SQLite)",
-         [SILD, "registry", "member", "list", "--dir", str(f["inst"])]),
+        (f"sild --version{label}", [sild, "--version"]),
+        (f"sild --help{label}", [sild, "--help"]),
+        (f"sild gateway --help{label}", [sild, "gateway", "--help"]),
+        (f"sild conf show --cache DIR{label}",
+         [sild, "conf", "show", "--cache", str(f["cache"])]),
+        (f"sild verify R --file F --key K (OK){label}",
+         [sild, "verify", str(f["receipt"]), "--file", str(f["doc"]), "--key", str(f["vkey"])]),
+        (f"sild registry member list --dir D (SQLite){label}",
+         [sild, "registry", "member", "list", "--dir", str(f["inst"])]),
     ]
 
 
-def measure(cmds: list[tuple[str, list[str]]], runs: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name, _ in cmds}
+def commands(f: dict[str, Path], before: str | None) -> list[tuple[str, list[str]]]:
+    py = sys.executable
+    cmds = [
+        ("python3 -c pass (baseline)", [py, "-c", "pass"]),
+        ("python3 -c 'import sild' (baseline)", [py, "-c", "import sild"]),
+        *sild_commands(SILD, f),
+    ]
+    if before:
+        cmds += sild_commands(before, f, " — before")
+    return cmds
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(cmds: list[tuple[str, list[str]]], runs: int
+            ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall-clock and CPU (user + sys) seconds of each run of each command."""
+    wall: dict[str, list[float]] = {name: [] for name, _ in cmds}
+    cpu: dict[str, list[float]] = {name: [] for name, _ in cmds}
     env = {**os.environ, "COLUMNS": "100"}
     for _ in range(runs):
         for name, argv in cmds:
-            t0 = time.perf_counter()
+            c0, t0 = _cpu(), time.perf_counter()
             done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   env=env, check=False)
-            times[name].append(time.perf_counter() - t0)
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(_cpu() - c0)
             if done.returncode != 0:
                 raise RuntimeError(f"{name} exited {done.returncode}: {done.stderr!r}")
-    return times
+    return wall, cpu
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20, help="runs per command (default 20)")
+    ap.add_argument("--before", metavar="SILD",
+                    help="another installation's sild to measure in the same run")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     with TemporaryDirectory(prefix="sild-bench-cli-") as tmp:
         files = set_up(Path(tmp))
-        cmds = commands(files)
+        cmds = commands(files, args.before)
         measure(cmds, 1)  # warm the page cache and .pyc files; not counted
-        times = measure(cmds, args.runs)
+        wall, cpu = measure(cmds, args.runs)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    print(f"\n| command ({args.runs} runs, interleaved) | median | p10–p90 | min–max |")
-    print("|---|---:|---:|---:|")
-    for name, ts in times.items():
+    print(f"\n| command ({args.runs} runs, interleaved) | wall median | wall p10–p90 "
+          "| wall min–max | CPU median |")
+    print("|---|---:|---:|---:|---:|")
+    for name, ts in wall.items():
         ts = sorted(ts)
         dec = statistics.quantiles(ts, n=10, method="inclusive")
         print(f"| `{name}` | {statistics.median(ts):.3f} s | {dec[0]:.3f}–{dec[-1]:.3f} s "
-              f"| {ts[0]:.3f}–{ts[-1]:.3f} s |")
+              f"| {ts[0]:.3f}–{ts[-1]:.3f} s | {statistics.median(cpu[name]):.3f} s |")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging(level)  # JSON lines on stderr; stdout stays for results
         code: int = args.func(args)
     except SildError as e:
-        err_console.print(f"sild: error: {e}", markup=False)
+        # One line, even when a wrapped library message has several (psycopg's do).
+        one_line = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        err_console.print(f"sild: error: {one_line}", markup=False)
         return int(exit_code(e))
     except KeyboardInterrupt as e:
         err_console.print("sild: interrupted")

@@ -1,9 +1,10 @@
 """Helpers shared by the CLI modules: the console, instance lookup, tables.
 
-Start-up speed: building the parser imports every CLI module, so this module and the
-top of every ``sild.cli`` module import only light things (argparse, rich, sild.errors,
-sild.core identifiers); databases, web frameworks, HTTP clients and cryptography are
-imported inside the command functions (tests/unit/cli/test_startup.py checks it).
+Start-up speed (issue 7): building the parser imports every CLI module, so this module
+and the top of every ``sild.cli`` module import only light things (argparse,
+sild.errors, sild.core identifiers); databases, web frameworks, HTTP clients,
+cryptography, rich, logging and asyncio are imported inside the command functions or
+on first use (tests/unit/cli/test_startup.py checks it in a fresh interpreter).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class _LazyConsole:
         self._wide = wide_when_piped
         self._console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def _get(self) -> Console:
         if self._console is None:
             from rich.console import Console
 
@@ -43,7 +44,16 @@ class _LazyConsole:
             if self._wide and not self._console.is_terminal:
                 # Piped output (scripts, tests, CI logs): wide enough that ids are not folded.
                 self._console.width = 200
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:  # e.g. console.width = 80 sets the real console's width
+            setattr(self._get(), name, value)
 
 
 def lazy_console(*, wide_when_piped: bool = True, **options: Any) -> Console:
@@ -95,7 +105,12 @@ def sild_command(*, argv0: str | None = None, executable: str | None = None,
     """
     argv0 = sys.argv[0] if argv0 is None else argv0
     executable = sys.executable if executable is None else executable
-    here = os.path.abspath(os.getcwd() if cwd is None else cwd)
+    if cwd is None:
+        try:
+            cwd = os.getcwd()
+        except OSError:  # the current folder was deleted: only an absolute path works
+            cwd = os.sep
+    here = os.path.abspath(cwd)
     script = Path(argv0)
     if script.name != "sild" or not os.path.isfile(os.path.join(here, script)):
         script = Path(executable).parent / "sild"  # not resolved: a venv's python is a link

@@ -37,6 +37,7 @@ CASES = [
     (RemoteError("theirs"), 2),
     (TransportError("registry unreachable"), 3),
     (ServiceUnavailable("maintenance mode"), 3),
+    (StorageError("cannot reach the database: connection refused\n\tIs the server running?"), 1),
     (KeyboardInterrupt(), 130),
 ]
 

@@ -137,3 +137,17 @@ def test_commands_marked_no_logs_never_import_structlog(
         f"    assert main({argv!r}) == 0\n")
     assert "structlog" not in loaded
     assert loaded.isdisjoint(HEAVY - {"cryptography"}), sorted(loaded & HEAVY)
+
+
+def test_the_lazy_console_is_a_real_console_once_used() -> None:
+    """lazy_console prints through rich and forwards attribute writes to the real console."""
+    import io
+
+    from sild.cli._common import lazy_console
+
+    out = io.StringIO()
+    c = lazy_console(file=out, highlight=False)
+    c.width = 33
+    c.print("x" * 40)
+    assert c.width == 33
+    assert out.getvalue().splitlines()[0] == "x" * 33
