@@ -43,7 +43,7 @@ from sild.errors import (
 )
 from sild.gateway.context import GatewayContext
 from sild.gateway.exchange.http import check_content_coding, forwardable
-from sild.gateway.exchange.pipeline import Pipeline
+from sild.gateway.exchange.pipeline import ContextStage, Pipeline
 from sild.gateway.exchange.record import Answer, ConsumerExchange
 from sild.gateway.exchange.transports import PeerTransport
 from sild.gateway.messagelog.log import LogRecord
@@ -75,11 +75,8 @@ def parse_target(raw_path: str) -> tuple[ServiceId, str, str]:
     return service, rest, query or mark
 
 
-class ParseRequest:
+class ParseRequest(ContextStage):
     """(1) The target, the client and X-Road's identifying headers, validated once."""
-
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
 
     async def __call__(self, ex: ConsumerExchange) -> None:
         incoming = ex.incoming
@@ -119,11 +116,8 @@ class ParseRequest:
         ex.request_id = str(uuid.uuid4())
 
 
-class CheckClient:
+class CheckClient(ContextStage):
     """(1) Open for traffic, a valid configuration, an IS allowed to act for the client."""
-
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
 
     async def __call__(self, ex: ConsumerExchange) -> None:
         ctx = self.ctx
@@ -149,11 +143,8 @@ class CheckClient:
             raise UnknownClient(f"no gateway hosts service provider '{service.subsystem}'")
 
 
-class SignRequest:
+class SignRequest(ContextStage):
     """(2) Read the body and sign the envelope with the client member's sign key."""
-
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
 
     async def __call__(self, ex: ConsumerExchange) -> None:
         ctx = self.ctx
@@ -234,11 +225,8 @@ def _relayed(status: int, code: str, body: bytes) -> RelayedError:
                         status=status if 400 <= status <= 599 else 500, detail=detail)
 
 
-class VerifyResponse:
+class VerifyResponse(ContextStage):
     """(6) The provider member signed this answer to our request, over this body."""
-
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
 
     async def __call__(self, ex: ConsumerExchange) -> None:
         assert ex.signed_response is not None

@@ -17,8 +17,9 @@ from typing import Generic, Protocol, TypeVar
 import structlog
 
 from sild.errors import InternalError, SildError
+from sild.gateway.context import GatewayContext
 
-__all__ = ["Pipeline", "Stage"]
+__all__ = ["ContextStage", "Pipeline", "Stage"]
 
 log = structlog.get_logger("sild.gateway.exchange")
 
@@ -31,6 +32,13 @@ class Stage(Protocol[R_contra]):
     """One step of a side's pipeline; refuses by raising a SildError."""
 
     async def __call__(self, record: R_contra, /) -> None: ...
+
+
+class ContextStage:
+    """Base of the stages that need only the gateway's shared context."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self.ctx = ctx
 
 
 class Pipeline(Generic[R, A]):

@@ -34,7 +34,7 @@ from sild.gateway.context import GatewayContext
 from sild.gateway.exchange.consumer import FRAME_OVERHEAD
 from sild.gateway.exchange.http import HOP_BY_HOP
 from sild.gateway.exchange.metaservices import METASERVICES, answer_metaservice
-from sild.gateway.exchange.pipeline import Pipeline, Stage
+from sild.gateway.exchange.pipeline import ContextStage, Pipeline, Stage
 from sild.gateway.exchange.record import Answer, IsReply, ProviderExchange
 from sild.gateway.exchange.transports import IsTransport
 from sild.gateway.messagelog.log import LogRecord
@@ -75,11 +75,8 @@ class PeerCertificate:
         ex.peer = peer
 
 
-class VerifyEnvelope:
+class VerifyEnvelope(ContextStage):
     """(4b) The signed envelope: signer, signature, sender, freshness, digest, replay."""
-
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
 
     async def __call__(self, ex: ProviderExchange) -> None:
         ctx = self.ctx
@@ -117,11 +114,8 @@ class VerifyEnvelope:
             body_digest=h.body_digest))
 
 
-class AccessRights:
+class AccessRights(ContextStage):
     """(4c) The client may call this method and path of the service (docs/spec/access.md)."""
-
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
 
     async def __call__(self, ex: ProviderExchange) -> None:
         assert ex.request is not None
@@ -182,11 +176,8 @@ class CallInformationSystem:
         ex.response_size = len(ex.reply.body)
 
 
-class SignResponse:
+class SignResponse(ContextStage):
     """(5) Sign the response with the provider member's key, bound to the request."""
-
-    def __init__(self, ctx: GatewayContext) -> None:
-        self.ctx = ctx
 
     async def __call__(self, ex: ProviderExchange) -> None:
         request, reply = ex.request, ex.reply
