@@ -123,6 +123,22 @@ def sild_command(*, argv0: str | None = None, executable: str | None = None,
     return shlex.quote(full)
 
 
+def read_text_arg(path: Path, what: str) -> str:
+    """A text file named on the command line (key, policy): one-line errors, no traceback.
+
+    Unreadable (missing, a folder, no permission) is :class:`ConfigurationError` (exit 1);
+    not UTF-8 text (a binary file given by mistake) is :class:`InvalidRequest` (exit 2).
+    """
+    from sild.errors import ConfigurationError, InvalidRequest
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidRequest(f"{what} {path} is not UTF-8 text") from e
+    except OSError as e:
+        raise ConfigurationError(f"cannot read {what} {path}: {e.strerror}") from e
+
+
 def instance_of(args: argparse.Namespace) -> Instance:
     from sild.instance import find_instance
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sild.cli._common import _engines, console
+from sild.cli._common import _engines, console, read_text_arg
 from sild.cli._exit import Exit
 from sild.errors import ConfigurationError
 
@@ -42,7 +42,7 @@ def _vkey(text: str) -> Ed25519Verifier:
     path = Path(text)
     try:
         if path.is_file():
-            text = path.read_text().strip()
+            text = read_text_arg(path, "--ledger-key").strip()
         key = parse_verifier_key(text)
     except (OSError, LedgerFormatError, ValueError) as e:
         raise ConfigurationError(f"--ledger-key: not a verifier key ({e})") from e
@@ -58,9 +58,7 @@ def _policy(args: argparse.Namespace) -> TrustPolicy:
     policy = TrustPolicy()
     if args.policy:
         try:
-            policy = parse_policy(Path(args.policy).read_text())
-        except OSError as e:
-            raise ConfigurationError(f"cannot read {args.policy}: {e.strerror}") from e
+            policy = parse_policy(read_text_arg(Path(args.policy), "--policy"))
         except LedgerFormatError as e:
             raise ConfigurationError(f"{args.policy}: {e}") from e
     keys = tuple(_vkey(k) for k in args.ledger_key)

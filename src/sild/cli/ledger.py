@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sild.cli._common import console
+from sild.cli._common import console, read_text_arg
 from sild.cli._exit import Exit
 from sild.core.imprint import Imprint, parse_imprint
 from sild.errors import ConfigurationError, InvalidRequest
@@ -94,7 +94,7 @@ def imprint_of_file(path: Path, *, algorithm: str, at: datetime) -> bytes:
 
 def _vkey_text(text: str) -> str:
     path = Path(text)
-    return path.read_text().strip() if path.is_file() else text
+    return read_text_arg(path, "verifier key").strip() if path.is_file() else text
 
 
 def run_init(args: argparse.Namespace) -> int:

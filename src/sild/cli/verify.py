@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sild.cli._common import console, no_logs, table
+from sild.cli._common import console, no_logs, read_text_arg, table
 from sild.cli._exit import Exit
 from sild.cli.ledger import imprint_of_hash
 from sild.core.imprint import ALGORITHMS, Imprint
@@ -45,7 +45,7 @@ def _vkey(text: str) -> Ed25519Verifier:
 
     path = Path(text)
     if path.is_file():
-        text = path.read_text().strip()
+        text = read_text_arg(path, "--key").strip()
     key = parse_verifier_key(text)
     if not isinstance(key, Ed25519Verifier):
         raise ConfigurationError("--key must be an Ed25519 (type 0x01) ledger key")
@@ -76,7 +76,8 @@ def run_verify(args: argparse.Namespace) -> int:
     at = datetime.now(UTC)
     try:
         raw = Path(args.receipt).read_bytes()
-        policy = parse_policy(Path(args.policy).read_text()) if args.policy else TrustPolicy()
+        policy = (parse_policy(read_text_arg(Path(args.policy), "--policy")) if args.policy
+                  else TrustPolicy())
         imprint = _document_imprint(raw, args, at)
     except OSError as e:
         raise ConfigurationError(f"cannot read a file: {e}") from e
