@@ -41,8 +41,8 @@ from sild.gateway.exchange.provider import provider_pipeline
 from sild.gateway.exchange.record import Answer
 from sild.gateway.exchange.transports import (
     MESSAGE_PATH,
-    AiohttpIsTransport,
     AiohttpPeerTransport,
+    LeanIsTransport,
 )
 from sild.gateway.metrics import GatewayMetrics
 from sild.gateway.serverconf.is_clients import load_is_clients
@@ -123,13 +123,11 @@ class Gateway:
             is_tls.verify_mode = ssl.CERT_OPTIONAL
             trust_cas(is_tls, is_pems)
         peer_session = self._peer_session()
-        is_session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=1024, limit_per_host=256, keepalive_timeout=30),
-            auto_decompress=False)
-        self._sessions = [peer_session, is_session]
+        self._sessions = [peer_session]
         self.peer_transport = AiohttpPeerTransport(peer_session, s.limits.peer_timeout)
         self.consumer = consumer_pipeline(self.ctx, self.peer_transport)
-        self.provider = provider_pipeline(self.ctx, AiohttpIsTransport(is_session))
+        self.is_transport = LeanIsTransport()
+        self.provider = provider_pipeline(self.ctx, self.is_transport)
 
         is_app = web.Application(client_max_size=s.limits.max_body + 1024,
                                  middlewares=[self._measure("consumer")])
@@ -272,6 +270,9 @@ class Gateway:
             self.anchorer = None
         for session in self._sessions:
             await session.close()
+        is_transport = getattr(self, "is_transport", None)
+        if is_transport is not None:
+            await is_transport.pool.close()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)

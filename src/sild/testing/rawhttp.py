@@ -34,12 +34,15 @@ class _State:
     routes: dict[str, Canned] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    connections: int = 0
 
 
 class _Handler(socketserver.StreamRequestHandler):
     server: _Server
 
     def handle(self) -> None:
+        with self.server.state.lock:
+            self.server.state.connections += 1
         while True:
             line = self.rfile.readline(65537)
             if not line:
@@ -91,6 +94,12 @@ class RawHttpServer:
 
     def route(self, path: str, canned: Canned) -> None:
         self._server.state.routes[path] = canned
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections were accepted so far."""
+        with self._server.state.lock:
+            return self._server.state.connections
 
     @property
     def received(self) -> list[Received]:

@@ -69,6 +69,7 @@ def _last_target(raw: RawHttpServer) -> str:
     "/a%2Fb/%3F%3A%40%2C%24%41%7E%3B%3D?q=%2F%3F%3A%40&z=%41+b&e=&%2C=%24",
     "/%C3%A4/x;y=1?plain=1",
     "/p%3Bq/r%3Ds?%3F=%26",
+    "/bare/question?",  # RFC 3986 §3.4: an empty query is not no query
 ])
 def test_path_and_query_reach_the_is_byte_for_byte(
         world: tuple[LocalNet, RawHttpServer], rest: str) -> None:
@@ -83,7 +84,7 @@ def test_path_and_query_reach_the_is_byte_for_byte(
 def test_a_bare_question_mark_is_kept_in_the_envelope(
         world: tuple[LocalNet, RawHttpServer]) -> None:
     """RFC 3986 §3.4: ``/a?`` (empty query) differs from ``/a``; the signed envelope keeps
-    it. (aiohttp's client drops a bare "?" on the IS hop: docs/spec/exchange.md §5.)"""
+    it, and the IS gets it (previous test)."""
     net, raw = world
     raw.route("/svc/q", OK_EMPTY)
     status, headers, _ = _raw_request(_url(net, RAW, "/q?"), "GET", H)

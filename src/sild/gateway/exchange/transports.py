@@ -24,11 +24,12 @@ from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
 from sild.core.globalconf import GatewayEntry
 from sild.errors import InvalidRequest, PeerUnreachable, SslAuthenticationFailed, TransportError
 from sild.gateway.exchange.http import HOP_BY_HOP, read_limited
+from sild.gateway.exchange.lean_http import HttpPool, split_url
 from sild.gateway.exchange.pinning import PeerMismatch
 from sild.gateway.exchange.record import IsReply
 
 __all__ = ["MESSAGE_PATH", "AiohttpIsTransport", "AiohttpPeerTransport", "IsTransport",
-           "PeerReply", "PeerTransport"]
+           "LeanIsTransport", "PeerReply", "PeerTransport"]
 
 log = structlog.get_logger("sild.gateway.exchange")
 
@@ -95,6 +96,36 @@ class AiohttpPeerTransport:
             raise TransportError(f"provider gateway {provider.address} timed out") from e
         except aiohttp.ClientError as e:
             raise TransportError(f"provider gateway {provider.address}: {e}") from e
+
+
+class LeanIsTransport:
+    """The provider's IS hop on :class:`~sild.gateway.exchange.lean_http.HttpPool`."""
+
+    def __init__(self, pool: HttpPool | None = None) -> None:
+        self.pool = pool or HttpPool()
+        self._verified = ssl.create_default_context()
+        self._unverified = ssl.create_default_context()
+        self._unverified.check_hostname = False
+        self._unverified.verify_mode = ssl.CERT_NONE  # the operator's named exemption
+
+    async def call(self, *, method: str, url: str, headers: list[tuple[str, str]],
+                   body: bytes, time_limit: float, verify_tls: bool, limit: int) -> IsReply:
+        https, host, port, target = split_url(url)
+        tls: bool | ssl.SSLContext = False
+        if https:
+            tls = self._verified if verify_tls else self._unverified
+        try:
+            reply = await self.pool.request(host, port, method, target, headers, body,
+                                            time_limit=time_limit, limit=limit, tls=tls)
+        except PeerUnreachable as e:
+            raise TransportError(f"cannot reach provider IS: {e.message}") from e
+        except SslAuthenticationFailed as e:
+            raise TransportError(f"TLS with the provider IS failed: {e.message}") from e
+        out = [(k, v) for k, v in reply.headers
+               if k not in HOP_BY_HOP and not k.startswith(("x-road-", "sild-"))]
+        if method == "HEAD":  # the length a GET would have had (RFC 9110 §9.3.2)
+            out.extend((k, v) for k, v in reply.headers if k == "content-length")
+        return IsReply(reply.status, tuple(out), reply.body)
 
 
 class AiohttpIsTransport:
