@@ -8,7 +8,8 @@
 The IS and peer ports run on aiohttp's server: it exposes the TLS peer certificate
 of each connection, which the provider side must check against global
 configuration, and measured as fast as raw ASGI on uvicorn here (research/limits.md
-§3: 45.5 k vs 46.9 k req/s). Outbound hops use aiohttp's client (§4).
+§3: 45.5 k vs 46.9 k req/s). Outbound hops use the lean pooled HTTP/1.1 client
+(sild.gateway.exchange.lean_http): aiohttp's client cost a third of each gateway's loop.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import structlog
 from aiohttp import web
 
@@ -35,14 +35,14 @@ from sild.gateway.config import GatewaySettings
 from sild.gateway.context import AccessPort, GatewayContext, LogPort
 from sild.gateway.exchange.consumer import FRAME_OVERHEAD, consumer_pipeline
 from sild.gateway.exchange.front import consumer_handler, provider_handler, to_response
+from sild.gateway.exchange.lean_http import HttpPool
 from sild.gateway.exchange.metaservices import list_clients
-from sild.gateway.exchange.pinning import PinnedConnector
 from sild.gateway.exchange.provider import provider_pipeline
 from sild.gateway.exchange.record import Answer
 from sild.gateway.exchange.transports import (
     MESSAGE_PATH,
-    AiohttpPeerTransport,
     LeanIsTransport,
+    LeanPeerTransport,
 )
 from sild.gateway.metrics import GatewayMetrics
 from sild.gateway.serverconf.is_clients import load_is_clients
@@ -71,7 +71,6 @@ class Gateway:
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
     _renewals: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _sessions: list[aiohttp.ClientSession] = field(default_factory=list, init=False)
     _loaded_cas: set[str] = field(default_factory=set, init=False)
     anchorer: Anchorer | None = field(default=None, init=False)
 
@@ -122,9 +121,10 @@ class Gateway:
             # X-Road error, not a broken handshake; required by the consumer check.
             is_tls.verify_mode = ssl.CERT_OPTIONAL
             trust_cas(is_tls, is_pems)
-        peer_session = self._peer_session()
-        self._sessions = [peer_session]
-        self.peer_transport = AiohttpPeerTransport(peer_session, s.limits.peer_timeout)
+        # Each new peer connection is pinned to the certificate registered for its address.
+        self.peer_pool = HttpPool(ssl_context=self._client_tls, check_peer=self._check_peer,
+                                  limit_per_host=256, idle_timeout=60)
+        self.peer_transport = LeanPeerTransport(self.peer_pool, s.limits.peer_timeout)
         self.consumer = consumer_pipeline(self.ctx, self.peer_transport)
         self.is_transport = LeanIsTransport()
         self.provider = provider_pipeline(self.ctx, self.is_transport)
@@ -165,22 +165,10 @@ class Gateway:
             return f"presented the certificate of {peer.id}, registered at {peer.address}"
         return None
 
-    def _peer_session(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(
-            connector=PinnedConnector(self._check_peer, ssl=self._client_tls, limit=1024,
-                                      limit_per_host=256, keepalive_timeout=60),
-            auto_decompress=False)
-
     async def _renew_peer_session(self) -> None:
         """A new configuration may revoke or re-register peers: new connections from now
-        on; the old pool closes once requests in flight on it are done."""
-        old = self.peer_transport.session
-        self.peer_transport.session = self._peer_session()
-        self._sessions.append(self.peer_transport.session)
-        await asyncio.sleep(self.settings.limits.peer_timeout)
-        await old.close()
-        if old in self._sessions:
-            self._sessions.remove(old)
+        on; pooled ones close, busy ones once their answer is in."""
+        self.peer_pool.renew()
 
     def _ca_pems(self) -> list[str]:
         try:
@@ -268,14 +256,12 @@ class Gateway:
         if self.anchorer is not None:
             await self.anchorer.stop()
             self.anchorer = None
-        for session in self._sessions:
-            await session.close()
-        is_transport = getattr(self, "is_transport", None)
-        if is_transport is not None:
-            await is_transport.pool.close()
+        for pool in (getattr(self, "peer_pool", None),
+                     getattr(getattr(self, "is_transport", None), "pool", None)):
+            if pool is not None:
+                await pool.close()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)
         self._runners.clear()
-        self._sessions.clear()
         self._tasks.clear()

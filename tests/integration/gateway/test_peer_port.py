@@ -202,7 +202,7 @@ def test_consumer_refuses_provider_with_unexpected_certificate(net: Net) -> None
     provider_fp = next(fp for fp, g in original.items() if g.id == PROVIDER.server)
     del view.gateways_by_fingerprint[provider_fp]
     try:
-        gw.peer_transport.session._connector._conns.clear()  # type: ignore[union-attr]  # force a new connection
+        gw.peer_pool.renew()  # force a new connection
         status, _, body = call(f"{net.consumer_url()}/r1/{ECHO.path()}",
                                headers={"X-Road-Client": str(CLIENT)})
         assert (status, error_type(body)) == (500, "Server.ClientProxy.SslAuthenticationFailed")

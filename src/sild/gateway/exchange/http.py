@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from sild.errors import InvalidRequest
 
-__all__ = ["HOP_BY_HOP", "check_content_coding", "forwardable", "read_limited"]
+__all__ = ["HOP_BY_HOP", "check_content_coding", "forwardable"]
 
 # RFC 9110 §7.6.1 hop-by-hop headers, plus those a proxy rewrites (PR-REST §4.3:
 # Host, User-Agent and Server are dropped or rewritten; lengths are recomputed).
@@ -56,21 +56,3 @@ def check_content_coding(coding: str, body: bytes, limit: int) -> None:
         raise InvalidRequest(f"request body decompresses to more than {limit} bytes")
     if not inflater.eof:
         raise InvalidRequest(f"request body is truncated {coding}")
-
-
-async def read_limited(stream: object, limit: int, what: str,
-                       declared: int | None = None) -> bytes:
-    """All of a body, or :class:`InvalidRequest` past ``limit`` bytes (never reads past)."""
-    if declared is not None:
-        if declared > limit:
-            raise InvalidRequest(f"{what} of {declared} bytes exceeds the limit of {limit}")
-        data: bytes = await stream.readexactly(declared)  # type: ignore[attr-defined]
-        return data
-    chunks = []
-    size = 0
-    async for chunk in stream.iter_chunked(64 * 1024):  # type: ignore[attr-defined]  # StreamReader
-        size += len(chunk)
-        if size > limit:
-            raise InvalidRequest(f"{what} exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -10,13 +10,17 @@ aiohttp's URL objects drop.
 
 * one :class:`HttpPool` per hop: idle connections per ``(host, port)``, at most
   ``limit_per_host`` in use at once, idle ones closed after ``idle_timeout``;
-* ``check_peer(address, der)`` runs once per new TLS connection (certificate pinning,
-  :mod:`sild.gateway.exchange.pinning`);
+* ``check_peer(address, der)`` runs once per new TLS connection: the peer gateway's
+  certificate must be the one registered for that address, from an approved CA,
+  unrevoked (ARCHITECTURE.md §3); a pooled connection is re-checked after
+  :meth:`HttpPool.renew`, which the gateway calls on every new configuration;
 * :meth:`HttpPool.renew` retires every pooled connection (a new global configuration
   may revoke a peer): idle ones close now, busy ones when their answer is in;
 * answers to HEAD, 1xx, 204 and 304 have no body (RFC 9110 §6.4.1); a body over
   ``limit`` bytes closes the connection and fails the call;
-* nothing is retried: a request is sent at most once (ARCHITECTURE.md §8).
+* nothing is retried: a request is sent at most once (ARCHITECTURE.md §8);
+* no header is added but ``Host`` and ``Content-Length`` (PR-REST §4.3: no
+  ``Accept-Encoding`` the client never sent, no ``User-Agent``).
 """
 
 from __future__ import annotations
