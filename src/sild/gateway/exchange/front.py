@@ -23,6 +23,8 @@ __all__ = ["consumer_handler", "incoming", "provider_handler", "read_body", "to_
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, refusing more than ``limit`` bytes without reading past it."""
+    if not request.body_exists:  # no Content-Length, not chunked: nothing to read
+        return b""
     declared = request.content_length
     if declared is not None:
         if declared > limit:
