@@ -17,8 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import PlainTextResponse
 
 from sild import __version__
 from sild.core.timefmt import format_rfc3339
@@ -57,10 +56,6 @@ def create_admin_app(gateway: Gateway, serverconf: ServerConf, token: str,
             return PlainTextResponse(f"Database is not reachable: {type(e).__name__}", 500)
         return PlainTextResponse("", 200)
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
     @app.api_route("/maintenance", methods=["GET", "POST"], response_class=PlainTextResponse)
     def maintenance(targetState: bool) -> PlainTextResponse:
         gateway.ctx.maintenance = targetState
@@ -81,4 +76,4 @@ def create_admin_app(gateway: Gateway, serverconf: ServerConf, token: str,
 
     add_service_routes(app, serverconf)
     return Shell(app, max_body=MAX_ADMIN_BODY, admin_token=token,
-                 admin_prefixes=("/api", "/maintenance"))
+                 admin_prefixes=("/api", "/maintenance"), metrics=gateway.metrics.registry)

@@ -32,7 +32,7 @@ from sild.errors import InvalidRequest, NotFound, SildError
 from sild.ledger.intake import BatchTooLarge, parse_batch
 from sild.ledger.service import Ledger
 from sild.web.errors import answer_for
-from sild.web.shell import send_answer
+from sild.web.shell import Shell, send_answer
 
 __all__ = ["create_app"]
 
@@ -107,7 +107,7 @@ def _wait(q: dict[str, str], ledger: Ledger) -> float:
     return min(wait, ledger.limits.max_wait_s)
 
 
-def create_app(ledger: Ledger) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def create_app(ledger: Ledger) -> Shell:
     """The ASGI application of one ledger."""
     limits = ledger.limits
 
@@ -220,7 +220,8 @@ def create_app(ledger: Ledger) -> Callable[[Scope, Receive, Send], Awaitable[Non
         except SildError as e:
             await _error(send, e)
 
-    return app
+    # The one web shell: body limit before reading, the one error mapper, /metrics.
+    return Shell(app, max_body=limits.max_body)
 
 
 async def _pending(send: Send, r: int) -> None:

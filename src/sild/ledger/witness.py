@@ -25,7 +25,7 @@ import base64
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ from sild.ledger.settings import LedgerSettings
 from sild.store import make_engine, migrate
 from sild.store.ledger_tables import witness_logs
 from sild.web.errors import answer_for
-from sild.web.shell import send_answer
+from sild.web.shell import Shell, send_answer
 
 __all__ = [
     "InconsistentCheckpoint",
@@ -193,10 +193,10 @@ class Witness:
             conn.execute(witness_logs.insert(), {"origin": origin, **values})
 
 
-def create_witness_app(witness: Witness) -> Callable[..., Awaitable[None]]:
+def create_witness_app(witness: Witness) -> Shell:
     """The ASGI app: ``POST /add-checkpoint`` (c2sp.org/tlog-witness)."""
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         status, ctype, body = 200, b"text/plain; charset=utf-8", b""
@@ -222,7 +222,7 @@ def create_witness_app(witness: Witness) -> Callable[..., Awaitable[None]]:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    return app
+    return Shell(app, max_body=MAX_REQUEST)  # the one web shell: limit, errors, /metrics
 
 
 # --- keys ----------------------------------------------------------------------------------

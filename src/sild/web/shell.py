@@ -10,7 +10,9 @@ paths alike:
    buffer anything (ARCHITECTURE.md §8);
 3. a declared ``Content-Length`` above ``max_body`` is refused at once (413); a chunked
    body is counted as it streams and refused the moment it passes the limit;
-4. a :class:`~sild.errors.SildError` that escapes the app, before the response started,
+4. ``GET /metrics`` answers the Prometheus text of the service's registry, the same way
+   on every service (the process collectors at least: CPU, memory, open files);
+5. a :class:`~sild.errors.SildError` that escapes the app, before the response started,
    is answered by :func:`sild.web.errors.answer_for` — the same mapper the gateway's
    ports use; any other exception is logged with its traceback and answered as
    ``Server.InternalError``.
@@ -68,8 +70,11 @@ class Shell:
     """``Shell(app, max_body=…, admin_token=…, admin_prefixes=("/api",))``."""
 
     def __init__(self, app: ASGIApp, *, max_body: int, admin_token: str | None = None,
-                 admin_prefixes: Sequence[str] = (), admin_methods: Sequence[str] = ()) -> None:
+                 admin_prefixes: Sequence[str] = (), admin_methods: Sequence[str] = (),
+                 metrics: Any = None) -> None:
         self.app = app
+        # A prometheus_client CollectorRegistry; None: the process-wide default one.
+        self.metrics = metrics
         self.max_body = max_body
         self.admin_token = admin_token
         self.admin_prefixes = tuple(admin_prefixes)
@@ -94,6 +99,9 @@ class Shell:
                 started = True
             await send(message)
 
+        if scope.get("path") == "/metrics" and scope.get("method") in ("GET", "HEAD"):
+            await self._send_metrics(send)
+            return
         try:
             # (2) the credential first, before any body is read
             if self.admin_token is not None and self._protected(scope):
@@ -129,6 +137,16 @@ class Shell:
             if not started:
                 await send_answer(send, answer_for(
                     InternalError(f"internal error ({type(e).__name__})"), accept=accept))
+
+
+    async def _send_metrics(self, send: Send) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+        body = generate_latest(self.metrics if self.metrics is not None else REGISTRY)
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", CONTENT_TYPE_LATEST.encode()),
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def install_fastapi_errors(app: Any) -> None:
