@@ -16,10 +16,8 @@ is computed in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -34,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sild.embedded import start_embedded
+from sild.identity._http import BodyTooLarge, read_limited, serve_app
 from sild.identity.ocsp import OcspLimits, OcspSigner, answer
 from sild.identity.status import StatusSource
 
@@ -46,27 +44,8 @@ _MALFORMED = ocsp.OCSPResponseBuilder.build_unsuccessful(
     ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(serialization.Encoding.DER)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _ocsp(body: bytes, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type=OCSP_RESPONSE)
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The request body, or :class:`_TooLarge` as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode_get(raw_path: bytes) -> bytes | None:
@@ -95,7 +74,7 @@ def create_ocsp_app(*, signer: OcspSigner, source: StatusSource,
             return _ocsp(_MALFORMED, 415)
         try:
             body = await read_limited(request, limits.max_request)
-        except _TooLarge:
+        except BodyTooLarge:
             return _ocsp(_MALFORMED, 413)
         return await _answer(body)
 
@@ -121,20 +100,6 @@ def create_ocsp_app(*, signer: OcspSigner, source: StatusSource,
         Route("/{path:path}", get, methods=["GET"]),
         Route("/{path:path}", other, methods=["PUT", "DELETE", "PATCH", "OPTIONS"]),
     ])
-
-
-async def serve_app(app: Starlette, host: str, port: int,
-                    started: Callable[[str], None] | None = None) -> None:
-    """Serve ``app`` on ``host:port`` until cancelled; ``started(url)`` once it listens."""
-    server, task = await start_embedded(app, host, port)
-    if started is not None:
-        started(f"http://{host}:{port}")
-    try:
-        await asyncio.shield(task)
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(task, 10)
 
 
 async def serve_ocsp(*, issuer: x509.Certificate, certificate: x509.Certificate,
