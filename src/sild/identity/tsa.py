@@ -349,16 +349,32 @@ def receipt_of(token: bytes) -> bytes | None:
 
 
 def replace_receipt(token: bytes, receipt: bytes) -> bytes:
-    """The TimeStampToken with its receipt replaced (e.g. by one extended to a
-    publication, docs/spec/ledger.md §4.3). The signature stays valid: the receipt is
-    an unsigned attribute."""
-    content_info = _token(token)
-    signed = content_info["content"]
-    info = signed["signer_infos"][0]
-    others = [a for a in info["unsigned_attrs"] or []
-              if a["type"].dotted != ID_SILD_AA_LEDGER_RECEIPT]
-    info["unsigned_attrs"] = [*others, _receipt_attribute(receipt)]
-    return content_info.dump(force=False)  # type: ignore[no-any-return]  # untyped
+    """The token (or granted TimeStampResp, kept in that form) with its receipt replaced,
+    e.g. by one extended to a publication (docs/spec/ledger.md §4.3). The signature stays
+    valid: the receipt is an unsigned attribute."""
+    try:
+        resp = TimeStampResp.load(token, strict=True)
+        status = resp["status"]["status"].native
+    except Exception:  # not a TimeStampResp: a bare token, or garbage
+        resp = None
+    if resp is not None:
+        if status not in ("granted", "granted_with_mods"):
+            raise InvalidRequest("the reply is not a granted timestamp")
+        content_info = resp["time_stamp_token"]
+    else:
+        try:
+            content_info = cms.ContentInfo.load(token, strict=True)
+        except Exception as e:  # asn1crypto raises many types on malformed input
+            raise InvalidRequest(f"the timestamp token is malformed: {e}") from e
+    try:
+        info = content_info["content"]["signer_infos"][0]
+        others = [a for a in info["unsigned_attrs"] or []
+                  if a["type"].dotted != ID_SILD_AA_LEDGER_RECEIPT]
+        info["unsigned_attrs"] = [*others, _receipt_attribute(receipt)]
+        out = resp if resp is not None else content_info
+        return out.dump()  # type: ignore[no-any-return]  # asn1crypto is untyped
+    except Exception as e:  # asn1crypto raises many types on malformed input
+        raise InvalidRequest(f"the timestamp token is malformed: {e}") from e
 
 
 def issue_tsa_certificate(*, issuer: x509.Certificate, issuer_key: TsaKey, public_key: Any,

@@ -346,3 +346,15 @@ def test_flipped_token_is_refused_or_unchanged(pos: int, value: int) -> None:
         return
     assert (tok.gen_time, tok.serial, tok.digest, tok.nonce) == (
         AT, (7 << 32) | 3, hashlib.sha256(DATA).digest(), 42)
+
+
+def test_replace_receipt_keeps_the_reply_form() -> None:
+    """A TimeStampResp stays a TimeStampResp; a bare token stays a bare token."""
+    reply = replace_receipt(_token(), b"NEW")
+    assert TimeStampResp.load(reply)["status"]["status"].native == "granted"
+    bare = TimeStampResp.load(_token())["time_stamp_token"].dump()
+    again = replace_receipt(bare, b"NEW")
+    assert cms.ContentInfo.load(again)["content_type"].native == "signed_data"
+    assert receipt_of(again) == receipt_of(reply) == b"NEW"
+    with pytest.raises(InvalidRequest):
+        replace_receipt(rejection(FailInfo.BAD_ALG, "x"), b"NEW")
