@@ -168,6 +168,8 @@ def answer(request: bytes, *, signer: OcspSigner, source: StatusSource, at: date
         # one SingleResponse per response; clients send one request per certificate.
         log.info("ocsp.malformed", error=str(e))
         return _unsuccessful(_MALFORMED, "malformedRequest")
+    if serial < 0:  # RFC 5280 §4.1.2.2: serial numbers are positive
+        return _unsuccessful(_MALFORMED, "malformedRequest")
     # (2) the nonce (RFC 8954 §2.1) and critical extensions (RFC 5280 §4.2).
     nonce: bytes | None = None
     for ext in extensions:
@@ -194,25 +196,33 @@ def answer(request: bytes, *, signer: OcspSigner, source: StatusSource, at: date
     }[status.status]
     revoked = status.status is CertStatus.REVOKED
     this_update = at.replace(microsecond=0)
-    builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
-        issuer_name_hash=name_hash,
-        issuer_key_hash=key_hash,
-        serial_number=serial,
-        algorithm=algorithm,
-        cert_status=cert_status,
-        this_update=this_update,
-        next_update=this_update + limits.next_update,
-        revocation_time=status.revoked_at.replace(microsecond=0)
-        if revoked and status.revoked_at else None,
-        revocation_reason=_reason(status.reason) if revoked else None,
-    )
+    try:
+        builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
+            issuer_name_hash=name_hash,
+            issuer_key_hash=key_hash,
+            serial_number=serial,
+            algorithm=algorithm,
+            cert_status=cert_status,
+            this_update=this_update,
+            next_update=this_update + limits.next_update,
+            revocation_time=status.revoked_at.replace(microsecond=0)
+            if revoked and status.revoked_at else None,
+            revocation_reason=_reason(status.reason) if revoked else None,
+        )
+    except ValueError as e:  # a CertID the builder cannot echo
+        log.info("ocsp.malformed", error=str(e))
+        return _unsuccessful(_MALFORMED, "malformedRequest")
     if nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
     # (6) signed; a delegated responder's certificate travels with the answer.
     builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, signer.certificate)
     if signer.delegated:
         builder = builder.certificates([signer.certificate])
-    response = builder.sign(signer.key, signer.algorithm)
+    try:
+        response = builder.sign(signer.key, signer.algorithm)
+    except ValueError as e:  # a CertID value the encoder refuses
+        log.info("ocsp.malformed", error=str(e))
+        return _unsuccessful(_MALFORMED, "malformedRequest")
     return OcspAnswer(response.public_bytes(serialization.Encoding.DER), status.status.value)
 
 

@@ -200,9 +200,12 @@ class TsaSigner:
         self.certificate = certificate
         self.key = key
         self.chain = chain
-        self._asn1_cert = asn1_x509.Certificate.load(_der(certificate))
-        self.asn1_certificates = [self._asn1_cert,
-                                  *(asn1_x509.Certificate.load(_der(c)) for c in chain)]
+        # Everything that is the same in every token is encoded once here and loaded
+        # back (lazily, without re-encoding) per token: building these from Python
+        # values each time made asn1crypto re-encode the certificate, 25 tokens/s.
+        cert = asn1_x509.Certificate.load(_der(certificate))
+        self._certificates = cms.CertificateSet(
+            [cert, *(asn1_x509.Certificate.load(_der(c)) for c in chain)]).dump()
         # Ed25519 signs the attributes with SHA-512 as their digest (RFC 8419 §3.1).
         self.digest = "sha512" if isinstance(key, ed25519.Ed25519PrivateKey) else "sha256"
         self.signature_algorithm = (
@@ -211,15 +214,29 @@ class TsaSigner:
             else "sha256_rsa")
         # signingCertificateV2 (RFC 5816 §2.2.1): ESSCertIDv2 with SHA-256 (the default,
         # so the algorithm is omitted) and the issuer and serial of the TSA certificate.
-        self._signing_certificate = tsp.SigningCertificateV2({"certs": [{
-            "cert_hash": hashlib.sha256(_der(certificate)).digest(),
-            "issuer_serial": {
-                "issuer": [asn1_x509.GeneralName(name="directory_name",
-                                                 value=self._asn1_cert.issuer)],
-                "serial_number": certificate.serial_number,
-            },
-        }]})
-        self.name = asn1_x509.GeneralName(name="directory_name", value=self._asn1_cert.subject)
+        self._ess_attribute = cms.CMSAttribute({
+            "type": "signing_certificate_v2",
+            "values": [tsp.SigningCertificateV2({"certs": [{
+                "cert_hash": hashlib.sha256(_der(certificate)).digest(),
+                "issuer_serial": {
+                    "issuer": [asn1_x509.GeneralName(name="directory_name", value=cert.issuer)],
+                    "serial_number": certificate.serial_number,
+                },
+            }]})],
+        }).dump()
+        self._sid = cms.SignerIdentifier(name="issuer_and_serial_number", value={
+            "issuer": cert.issuer, "serial_number": certificate.serial_number}).dump()
+        self._name = asn1_x509.GeneralName(name="directory_name", value=cert.subject).dump()
+
+    @property
+    def name(self) -> Any:
+        """The TSA's name for TSTInfo's ``tsa`` field: its certificate's subject."""
+        return asn1_x509.GeneralName.load(self._name)
+
+    @property
+    def asn1_certificates(self) -> Any:
+        """The certificates a token carries when certReq is set."""
+        return cms.CertificateSet.load(self._certificates)
 
     def sign(self, data: bytes) -> bytes:
         """The signature over ``data`` (the DER signed attributes)."""
@@ -234,17 +251,14 @@ class TsaSigner:
         signed_attrs = cms.CMSAttributes([
             {"type": "content_type", "values": ["tst_info"]},
             {"type": "message_digest", "values": [hashlib.new(self.digest, content).digest()]},
-            {"type": "signing_certificate_v2", "values": [self._signing_certificate]},
+            cms.CMSAttribute.load(self._ess_attribute),
         ])
         # The signature covers the attributes' DER as a SET OF (tag 0x31), RFC 5652 §5.4;
         # asn1crypto sorts SET OF members as DER requires.
         signature = self.sign(signed_attrs.dump())
         info: dict[str, Any] = {
             "version": "v1",
-            "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
-                "issuer": self._asn1_cert.issuer,
-                "serial_number": self._asn1_cert.serial_number,
-            }),
+            "sid": cms.SignerIdentifier.load(self._sid),
             "digest_algorithm": {"algorithm": self.digest},
             "signed_attrs": signed_attrs,
             "signature_algorithm": {"algorithm": self.signature_algorithm},

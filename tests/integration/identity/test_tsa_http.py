@@ -250,9 +250,9 @@ def test_extended_to_a_publication_verifies_without_key(world: World) -> None:
     v = verify_timestamp(token, document=DATA, roots=[world.root.certificate], policy=policy,
                          at=datetime.now(UTC))
     assert (v.status, v.code) == (Status.OK, "OK"), v
-    Path(world.path("ext.tst")).write_bytes(token)
-    out = _openssl("-verify", "-data", world.path("data.txt"), "-in", world.path("ext.tst"),
-                   "-token_in", "-CAfile", world.path("root/ca.pem"),
+    Path(world.path("ext.tsr")).write_bytes(token)
+    out = _openssl("-verify", "-data", world.path("data.txt"), "-in", world.path("ext.tsr"),
+                   "-CAfile", world.path("root/ca.pem"),
                    "-untrusted", world.path("tsa.pem"))
     assert "Verification: OK" in out.stdout, out.stderr
 

@@ -317,3 +317,12 @@ def test_ed25519_ca_signs_answers(tmp_path: Path) -> None:
     resp = _load(respond(_request(person, ca.certificate), signer=signer, source=Table(), at=AT))
     assert resp.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
     ca.certificate.public_key().verify(resp.signature, resp.tbs_response_bytes)  # type: ignore[call-arg]
+
+
+def test_negative_serial_is_malformed(world) -> None:  # type: ignore[no-untyped-def]
+    """A CertID with a negative serial (RFC 5280 §4.1.2.2 forbids it) → malformedRequest."""
+    ca, signer, table, person = world
+    req = asn1_ocsp.OCSPRequest.load(_request(person, ca.certificate))
+    req["tbs_request"]["request_list"][0]["req_cert"]["serial_number"] = -5
+    assert answer(req.dump(force=True), signer=signer, source=table,
+                  at=AT).outcome == "malformedRequest"
