@@ -314,16 +314,20 @@ def issue_token(req: TimestampRequest, *, signer: TsaSigner, gen_time: datetime,
     # extended receipt can replace it without touching the token's signature.
     info = signer.signer_info(content, [_receipt_attribute(receipt)] if receipt else [])
     # (4) SignedData v3 (eContentType is not id-data, RFC 5652 §5.1); the TSA's
-    # certificate only if asked (RFC 3161 §2.4.1 certReq).
+    # certificate only if asked (RFC 3161 §2.4.1 certReq). Each level is encoded and
+    # loaded back before it goes into the next: asn1crypto then copies finished bytes
+    # instead of re-walking (and, for some certificates, re-parsing) the whole tree.
     signed: dict[str, Any] = {
         "version": "v3",
         "digest_algorithms": [{"algorithm": signer.digest}],
-        "encap_content_info": {"content_type": "tst_info", "content": tst_info},
-        "signer_infos": [info],
+        "encap_content_info": cms.EncapsulatedContentInfo.load(cms.EncapsulatedContentInfo(
+            {"content_type": "tst_info", "content": core.ParsableOctetString(content)}).dump()),
+        "signer_infos": cms.SignerInfos.load(cms.SignerInfos([info]).dump()),
     }
     if req.cert_req:
         signed["certificates"] = signer.asn1_certificates
-    token = cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed)})
+    signed_data = cms.SignedData.load(cms.SignedData(signed).dump())
+    token = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
     resp = TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token})
     return resp.dump()  # type: ignore[no-any-return]  # asn1crypto is untyped
 
