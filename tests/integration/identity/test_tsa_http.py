@@ -322,3 +322,20 @@ def test_untrusted_ledger_is_time_not_available(world: World, tmp_path: Path) ->
             ledger_policy=_any_policy(tmp_path), port=free_port(), started=started)) as url:
         _, _, body = _post(url, _query(world))
     assert _status(body) == ("rejection", {"time_not_available"})
+
+
+def test_ledger_clock_disagreeing_is_time_not_available(world: World) -> None:
+    """A round time far from the TSA's own clock is not signed (docs/spec/tsa.md §3 step 3)."""
+    from sild.identity.tsa_http import LedgerStamper, TimestampService
+
+    async def go() -> bytes:
+        ahead = LedgerStamper(LedgerClient(world.ledger_url), policy=world.policy,
+                              clock=lambda: datetime.now(UTC) + timedelta(minutes=2))
+        service = TimestampService(signer=world.signer, stamper=ahead,
+                                   accuracy=timedelta(milliseconds=100))
+        try:
+            return await service.respond(_query(world))
+        finally:
+            await ahead.close()
+
+    assert _status(asyncio.run(go())) == ("rejection", {"time_not_available"})
