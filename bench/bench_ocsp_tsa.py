@@ -118,13 +118,14 @@ from sild.crypto.keys import load_private_key
 from sild.identity.ocsp import OcspSigner
 from sild.identity.ocsp_http import create_ocsp_app
 from sild.identity.status import StatusAnswer
-folder, port = Path(sys.argv[1]), int(sys.argv[2])
+folder, port, blocking = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "thread"
 class Good:
     def status(self, serial):
         return StatusAnswer.good()
 ca = load_certificate((folder / "ca" / "ca.pem").read_bytes())
 signer = OcspSigner(issuer=ca, certificate=ca, key=load_private_key(folder / "ca" / "ca.key"))
-uvicorn.run(create_ocsp_app(signer=signer, source=Good()), host="127.0.0.1", port=port,
+uvicorn.run(create_ocsp_app(signer=signer, source=Good(), blocking_source=blocking),
+            host="127.0.0.1", port=port,
             log_level="warning", access_log=False, loop="uvloop", http="httptools")
 """
 
@@ -213,8 +214,10 @@ def main() -> None:
     now = datetime.now(UTC)
     msg = os.urandom(100)
     rows: dict[str, list[float]] = {k: [] for k in (
-        "sig_ocsp", "ocsp", "sig_tsa", "tsa", "ocsp_http", "tsa_http")}
-    lat: dict[str, list[float]] = {"ocsp_http": [], "tsa_http": []}
+        "sig_ocsp", "ocsp", "sig_tsa", "tsa", "ocsp_http_thread", "ocsp_http_inline",
+        "tsa_http")}
+    lat: dict[str, list[float]] = {"ocsp_http_thread": [], "ocsp_http_inline": [],
+                                   "tsa_http": []}
 
     print("in process, one core ...", file=sys.stderr)
     for _ in range(args.runs):
@@ -228,21 +231,24 @@ def main() -> None:
             parse_request(query), signer=tsa, gen_time=now, serial=1 << 32,
             accuracy=timedelta(seconds=1), receipt=receipt), args.seconds))
 
-    print("OCSP over HTTP ...", file=sys.stderr)
-    port = free_port()
-    server = subprocess.Popen([*_pin(0), PY, "-c", OCSP_SERVER, str(folder), str(port)])
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
-        for _ in range(args.runs):
-            r, ls = asyncio.run(load(
-                f"http://127.0.0.1:{port}/", oreq, "application/ocsp-request", args.seconds,
-                args.concurrency, lambda b: ocsp.load_der_ocsp_response(b).response_status
-                is ocsp.OCSPResponseStatus.SUCCESSFUL))
-            rows["ocsp_http"].append(r)
-            lat["ocsp_http"].extend(ls)
-    finally:
-        server.terminate()
-        server.wait()
+    for mode in ("thread", "inline"):
+        print(f"OCSP over HTTP ({mode}) ...", file=sys.stderr)
+        port = free_port()
+        server = subprocess.Popen([*_pin(0), PY, "-c", OCSP_SERVER, str(folder), str(port),
+                                   mode])
+        try:
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+            for _ in range(args.runs):
+                r, ls = asyncio.run(load(
+                    f"http://127.0.0.1:{port}/", oreq, "application/ocsp-request",
+                    args.seconds, args.concurrency,
+                    lambda b: ocsp.load_der_ocsp_response(b).response_status
+                    is ocsp.OCSPResponseStatus.SUCCESSFUL))
+                rows[f"ocsp_http_{mode}"].append(r)
+                lat[f"ocsp_http_{mode}"].extend(ls)
+        finally:
+            server.terminate()
+            server.wait()
 
     print("TSA over HTTP with a ledger ...", file=sys.stderr)
     ldir = folder / "ledger"
@@ -277,12 +283,16 @@ def main() -> None:
     print("|---|---:|---:|")
     print(f"| baseline: ECDSA P-256 signature, OCSP key | {summary(rows['sig_ocsp'])} |")
     print(f"| `respond()`: OCSP answer with nonce, signed, in process | {summary(rows['ocsp'])} |")
-    print(f"| OCSP over HTTP, {args.concurrency} in flight | {summary(rows['ocsp_http'])} |")
+    print(f"| OCSP over HTTP, status in a worker thread, {args.concurrency} in flight "
+          f"| {summary(rows['ocsp_http_thread'])} |")
+    print(f"| OCSP over HTTP, status inline, {args.concurrency} in flight "
+          f"| {summary(rows['ocsp_http_inline'])} |")
     print(f"| baseline: ECDSA P-256 signature, TSA key | {summary(rows['sig_tsa'])} |")
     print(f"| `parse_request` + `issue_token`, in process | {summary(rows['tsa'])} |")
     print(f"| TSA over HTTP with a ledger (100 ms rounds), {args.tsa_concurrency} in flight "
           f"| {summary(rows['tsa_http'])} |")
-    for k, name in (("ocsp_http", "OCSP"), ("tsa_http", "TSA")):
+    for k, name in (("ocsp_http_thread", "OCSP (thread)"), ("ocsp_http_inline", "OCSP (inline)"),
+                    ("tsa_http", "TSA")):
         xs = lat[k]
         print(f"{name} over HTTP latency p50 {pct(xs, 0.5) * 1000:.1f} ms, "
               f"p99 {pct(xs, 0.99) * 1000:.1f} ms ({len(xs)} requests)")

@@ -217,8 +217,10 @@ def run_ocsp_serve(args: argparse.Namespace, source_factory: SourceFactory | Non
         raise ConfigurationError("give --dir, or --issuer, --cert and --key")
     if not 0 < args.next_update <= 7 * 86400:
         raise ConfigurationError("--next-update must be 1..604800 seconds")
+    blocking = True  # a store may block on its database: answer in a worker thread
     if args.index:
         source: StatusSource = IndexFileSource(Path(args.index))
+        blocking = False  # a table in memory and one stat() per question
     elif source_factory is not None:
         source = source_factory(args)
     else:
@@ -229,7 +231,7 @@ def run_ocsp_serve(args: argparse.Namespace, source_factory: SourceFactory | Non
     return _run(serve_ocsp(
         issuer=issuer, certificate=cert, key=key, source=source, host=host, port=port,
         limits=OcspLimits(next_update=timedelta(seconds=args.next_update)),
-        started=lambda url: console.print(
+        blocking_source=blocking, started=lambda url: console.print(
             f"OCSP responder for {issuer.subject.rfc4514_string()} on {url} ({mode})")))
 
 

@@ -60,12 +60,20 @@ def _decode_get(raw_path: bytes) -> bytes | None:
 
 def create_ocsp_app(*, signer: OcspSigner, source: StatusSource,
                     limits: OcspLimits | None = None,
-                    clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Starlette:
-    """The ASGI app of one responder: one issuer, one signer, one status source."""
+                    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                    blocking_source: bool = True) -> Starlette:
+    """The ASGI app of one responder: one issuer, one signer, one status source.
+
+    ``blocking_source``: the source may block (a database), so each answer is computed
+    in a worker thread; a source that answers from memory can say False and save the
+    thread hop.
+    """
     limits = limits or OcspLimits()
 
     async def _answer(der: bytes) -> Response:
         work = partial(answer, der, signer=signer, source=source, at=clock(), limits=limits)
+        if not blocking_source:
+            return _ocsp(work().der)
         return _ocsp((await anyio.to_thread.run_sync(work)).der)
 
     async def post(request: Request) -> Response:
@@ -105,6 +113,7 @@ def create_ocsp_app(*, signer: OcspSigner, source: StatusSource,
 async def serve_ocsp(*, issuer: x509.Certificate, certificate: x509.Certificate,
                      key: object, source: StatusSource, host: str = "127.0.0.1",
                      port: int = 8480, limits: OcspLimits | None = None,
+                     blocking_source: bool = True,
                      started: Callable[[str], None] | None = None) -> None:
     """Run an OCSP responder until cancelled (``sild identity ocsp serve``).
 
@@ -114,5 +123,6 @@ async def serve_ocsp(*, issuer: x509.Certificate, certificate: x509.Certificate,
     """
     signer = OcspSigner(issuer=issuer, certificate=certificate,
                         key=key)  # type: ignore[arg-type]  # checked against the certificate
-    await serve_app(create_ocsp_app(signer=signer, source=source, limits=limits), host, port,
-                    started)
+    app = create_ocsp_app(signer=signer, source=source, limits=limits,
+                          blocking_source=blocking_source)
+    await serve_app(app, host, port, started)

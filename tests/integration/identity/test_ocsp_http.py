@@ -246,3 +246,14 @@ def test_serve_ocsp_runs_until_cancelled(world: World) -> None:
 
     asyncio.run(go())
     assert got == [200]
+
+
+def test_inline_source_answers_the_same(world: World) -> None:
+    """With blocking_source=False (an in-memory source) answers are the same, minus the thread."""
+    signer = _delegated(world)
+    app = create_ocsp_app(signer=signer, source=IndexFileSource(world.index),
+                          blocking_source=False)
+    with serve_asgi(app) as url:
+        status, _, body = _http(url + "/", _request(world))
+    assert status == 200
+    assert ocsp.load_der_ocsp_response(body).certificate_status is ocsp.OCSPCertStatus.GOOD
