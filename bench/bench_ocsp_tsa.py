@@ -262,7 +262,7 @@ def main() -> None:
     try:
         wait_http(f"http://127.0.0.1:{lport}/healthz")
         tsa_proc = subprocess.Popen(
-            [*_pin(0), PY, "-c", TSA_SERVER, "tsa", "serve", "--dir", str(folder / "tsa"),
+            [*_pin(0), PY, "-c", TSA_SERVER, "tsa", "serve", "--tsa", str(folder / "tsa"),
              "--ledger", f"http://127.0.0.1:{lport}", "--ledger-key", str(ldir / "ledger.vkey"),
              "--listen", f"127.0.0.1:{tport}"], stdout=subprocess.DEVNULL)
         wait_http(f"http://127.0.0.1:{tport}/healthz")

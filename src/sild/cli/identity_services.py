@@ -6,8 +6,9 @@ Wired under ``sild identity`` by :mod:`sild.cli.identity`::
     add_ocsp_parser(identity_subparsers, source_factory=None)
     add_tsa_parser(identity_subparsers)
 
-``source_factory(args) -> StatusSource`` lets the identity store answer OCSP questions;
-without it (or with ``--index``) the responder reads an OpenSSL ``index.txt``.
+``source_factory(args) -> StatusSource`` lets the identity store answer OCSP questions
+(``ocsp serve`` then takes the instance folder as ``--dir``); without it, or with
+``--index``, the responder reads an OpenSSL ``index.txt``.
 """
 
 from __future__ import annotations
@@ -55,14 +56,19 @@ def add_ocsp_parser(sub: Any, *, source_factory: SourceFactory | None = None) ->
     init.set_defaults(func=run_ocsp_init)
 
     serve = s.add_parser("serve", help="answer OCSP over HTTP (POST and GET)")
-    serve.add_argument("--dir", metavar="DIR",
+    serve.add_argument("--responder", metavar="DIR",
                        help="a folder from `ocsp init` (issuer.pem, responder.pem/.key)")
     serve.add_argument("--issuer", metavar="CA.pem", help="the CA answered for")
     serve.add_argument("--cert", metavar="PEM",
                        help="signing certificate: a delegated responder's or the CA's own")
     serve.add_argument("--key", metavar="KEY", help="its private key")
     serve.add_argument("--index", metavar="index.txt",
-                       help="OpenSSL CA database to answer from (re-read when it changes)")
+                       help="OpenSSL CA database to answer from (re-read when it changes)"
+                            + ("" if source_factory is None else
+                               "; default: the identity store of the instance (--dir)"))
+    if source_factory is not None:
+        serve.add_argument("--dir", metavar="DIR",
+                           help="instance folder (default: $SILD_HOME or the current folder)")
     serve.add_argument("--listen", default=DEFAULT_OCSP_LISTEN,
                        help=f"host:port (default {DEFAULT_OCSP_LISTEN})")
     serve.add_argument("--next-update", type=int, default=300, metavar="SECONDS",
@@ -88,7 +94,7 @@ def add_tsa_parser(sub: Any) -> None:
     init.set_defaults(func=run_tsa_init)
 
     serve = s.add_parser("serve", help="issue RFC 3161 tokens over HTTP")
-    serve.add_argument("--dir", required=True, metavar="DIR", help="a folder from `tsa init`")
+    serve.add_argument("--tsa", required=True, metavar="DIR", help="a folder from `tsa init`")
     serve.add_argument("--ledger", required=True, metavar="URL", help="the ledger's URL")
     serve.add_argument("--ledger-key", metavar="VKEY", action="append", default=[],
                        help="the ledger's verifier key, or a file holding it")
@@ -209,12 +215,12 @@ def run_ocsp_serve(args: argparse.Namespace, source_factory: SourceFactory | Non
     from sild.identity.ocsp_http import serve_ocsp
     from sild.identity.ocsp_index import IndexFileSource
 
-    folder = Path(args.dir) if args.dir else None
+    folder = Path(args.responder) if args.responder else None
     issuer_path = args.issuer or (folder / "issuer.pem" if folder else None)
     cert_path = args.cert or (folder / "responder.pem" if folder else None)
     key_path = args.key or (folder / "responder.key" if folder else None)
     if issuer_path is None or cert_path is None or key_path is None:
-        raise ConfigurationError("give --dir, or --issuer, --cert and --key")
+        raise ConfigurationError("give --responder DIR, or --issuer, --cert and --key")
     if not 0 < args.next_update <= 7 * 86400:
         raise ConfigurationError("--next-update must be 1..604800 seconds")
     blocking = True  # a store may block on its database: answer in a worker thread
@@ -279,7 +285,7 @@ def run_tsa_serve(args: argparse.Namespace) -> int:
     from sild.identity.tsa import TsaSigner
     from sild.identity.tsa_http import serve_tsa
 
-    folder = Path(args.dir)
+    folder = Path(args.tsa)
     policy = _ledger_policy(args.ledger_key, args.ledger_policy)
     if not policy.log_keys:
         raise ConfigurationError("give --ledger-key (or a --ledger-policy with a log key): "

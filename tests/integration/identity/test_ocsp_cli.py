@@ -145,7 +145,7 @@ def test_serve_without_index_is_refused(ca: CertificateAuthority, tmp_path: Path
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """Serving needs somewhere to answer from."""
     assert _init(tmp_path) == 0
-    assert sild_identity("ocsp", "serve", "--dir", str(tmp_path / "ocsp")) == 1
+    assert sild_identity("ocsp", "serve", "--responder", str(tmp_path / "ocsp")) == 1
     assert "--index" in capsys.readouterr().err
 
 
@@ -153,15 +153,15 @@ def test_serve_without_index_is_refused(ca: CertificateAuthority, tmp_path: Path
 def test_serve_bad_listen(ca: CertificateAuthority, tmp_path: Path, listen: str) -> None:
     """A malformed --listen is a one-line error."""
     assert _init(tmp_path) == 0
-    assert sild_identity("ocsp", "serve", "--dir", str(tmp_path / "ocsp"), "--index",
+    assert sild_identity("ocsp", "serve", "--responder", str(tmp_path / "ocsp"), "--index",
                          str(tmp_path / "index.txt"), "--listen", listen) == 1
 
 
 def test_serve_answers_openssl(ca: CertificateAuthority, tmp_path: Path) -> None:
-    """`ocsp serve --dir --index` answers openssl (delegated responder, the default)."""
+    """`ocsp serve --responder --index` answers openssl (delegated responder, the default)."""
     assert _init(tmp_path) == 0
     port = free_port()
-    with running("ocsp", "serve", "--dir", str(tmp_path / "ocsp"), "--index",
+    with running("ocsp", "serve", "--responder", str(tmp_path / "ocsp"), "--index",
                  str(tmp_path / "index.txt"), "--listen", f"127.0.0.1:{port}", port=port) as p:
         out = subprocess.run(
             ["openssl", "ocsp", "-issuer", str(tmp_path / "ca" / "ca.pem"),
@@ -190,3 +190,30 @@ def test_serve_with_the_ca_key(ca: CertificateAuthority, tmp_path: Path) -> None
             capture_output=True, text=True, timeout=30, check=False)
     assert "Response verify OK" in out.stderr
     assert "person.pem: good" in out.stdout
+
+
+def test_source_factory_gets_the_instance_folder(ca: CertificateAuthority,
+                                                 tmp_path: Path) -> None:
+    """With a source factory (the identity store), `serve --dir` names the instance and
+    the factory builds the source from it; --index is then optional."""
+    from sild.cli.identity_services import add_ocsp_parser
+    from sild.identity.status import StatusAnswer
+
+    seen: list[str] = []
+
+    class Store:
+        def status(self, serial: int) -> StatusAnswer:
+            return StatusAnswer.good()
+
+    def factory(args: argparse.Namespace) -> Store:
+        seen.append(args.dir)
+        return Store()
+
+    assert _init(tmp_path) == 0
+    p = argparse.ArgumentParser()
+    add_ocsp_parser(p.add_subparsers(required=True), source_factory=factory)
+    args = p.parse_args(["ocsp", "serve", "--responder", str(tmp_path / "ocsp"),
+                         "--dir", "INSTANCE", "--listen", "bad"])
+    with pytest.raises(SildError, match="listen"):  # stops right after building the source
+        args.func(args)
+    assert seen == ["INSTANCE"]

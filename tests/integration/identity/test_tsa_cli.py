@@ -119,7 +119,7 @@ def test_serve_verify_extend(setup: tuple[Path, str, object]) -> None:
     tmp_path, ledger_url, ledger = setup
     vkey = str(tmp_path / "ledger" / "ledger.vkey")
     port = free_port()
-    with running("tsa", "serve", "--dir", str(tmp_path / "tsa"), "--ledger", ledger_url,
+    with running("tsa", "serve", "--tsa", str(tmp_path / "tsa"), "--ledger", ledger_url,
                  "--ledger-key", vkey, "--listen", f"127.0.0.1:{port}", port=port) as p:
         _stamp(tmp_path, f"http://127.0.0.1:{port}")
     assert p["code"] == 130
@@ -166,7 +166,7 @@ def test_serve_needs_a_ledger_key(setup: tuple[Path, str, object],
                                   capsys: pytest.CaptureFixture[str]) -> None:
     """Without the ledger's key the TSA refuses to start: it checks every receipt."""
     tmp_path, ledger_url, _ = setup
-    assert sild_identity("tsa", "serve", "--dir", str(tmp_path / "tsa"), "--ledger",
+    assert sild_identity("tsa", "serve", "--tsa", str(tmp_path / "tsa"), "--ledger",
                          ledger_url) == 1
     assert "--ledger-key" in capsys.readouterr().err
 
