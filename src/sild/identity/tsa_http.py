@@ -98,6 +98,9 @@ class LedgerStamper:
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.limits.timeout_s)
         except TimeoutError as e:
+            # Nobody waits any more: consume the late outcome so asyncio does not
+            # report an unretrieved exception.
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise ServiceUnavailable("the ledger did not return a receipt in time") from e
 
     async def _flush(self) -> None:
@@ -114,11 +117,14 @@ class LedgerStamper:
         try:
             sub = await self.client.add([imprint for imprint, _ in batch])
             receipts = await self.client.receipts(sub, wait_s=self.limits.timeout_s)
-        except SildError as e:
-            log.warning("tsa.ledger_failed", error=str(e), batch=len(batch))
+        except (SildError, asyncio.CancelledError) as e:
+            message = e.message if isinstance(e, SildError) else "the TSA is stopping"
+            log.warning("tsa.ledger_failed", error=message, batch=len(batch))
             for _, fut in batch:
                 if not fut.done():
-                    fut.set_exception(ServiceUnavailable(f"ledger: {e.message}"))
+                    fut.set_exception(ServiceUnavailable(f"ledger: {message}"))
+            if isinstance(e, asyncio.CancelledError):
+                raise
             return
         at = self.clock()
         for (imprint, fut), receipt in zip(batch, receipts, strict=True):
@@ -132,9 +138,17 @@ class LedgerStamper:
                 fut.set_result((receipt, v.receipt))
 
     async def close(self) -> None:
-        """Wait for batches in flight; close the ledger client."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop: batches still waiting for the ledger are cancelled (their requests get
+        timeNotAvailable), then the ledger client is closed."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for _, fut in self._pending:
+            if not fut.done():
+                fut.set_exception(ServiceUnavailable("the TSA is stopping"))
+        self._pending.clear()
         await self.client.close()
 
 
