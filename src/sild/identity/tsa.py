@@ -49,6 +49,7 @@ __all__ = [
     "TsaSigner",
     "issue_token",
     "issue_tsa_certificate",
+    "load_token",
     "parse_request",
     "receipt_of",
     "rejection",
@@ -342,8 +343,9 @@ def rejection(fail: FailInfo, text: str) -> bytes:
     return resp.dump()  # type: ignore[no-any-return]  # asn1crypto is untyped
 
 
-def _token(data: bytes) -> Any:
-    """A TimeStampToken (ContentInfo) from a token or a granted TimeStampResp."""
+def load_token(data: bytes) -> Any:
+    """A TimeStampToken (asn1crypto ContentInfo) from a token or a granted TimeStampResp;
+    parsed lazily, so malformed inner parts raise when they are read."""
     try:
         resp = TimeStampResp.load(data, strict=True)
         if resp["status"]["status"].native in ("granted", "granted_with_mods"):
@@ -357,7 +359,7 @@ def receipt_of(token: bytes) -> bytes | None:
     """The ledger receipt a token (or a granted TimeStampResp) carries, if any; raises
     :class:`~sild.errors.InvalidRequest` for bytes that are not a token."""
     try:
-        info = _token(token)["content"]["signer_infos"][0]
+        info = load_token(token)["content"]["signer_infos"][0]
         for attr in info["unsigned_attrs"] or []:
             if attr["type"].dotted == ID_SILD_AA_LEDGER_RECEIPT:
                 return bytes(core.OctetString.load(attr["values"][0].dump()).native)

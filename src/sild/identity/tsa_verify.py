@@ -37,7 +37,7 @@ from sild.core.verification import (
 )
 from sild.crypto.certs import find_issuer
 from sild.errors import CertificateError, InvalidRequest, SignatureError, SildError
-from sild.identity.tsa import HASH_ALGORITHMS, _token, receipt_of
+from sild.identity.tsa import HASH_ALGORITHMS, load_token, receipt_of
 
 __all__ = ["TimestampToken", "verify_timestamp", "verify_token"]
 
@@ -97,7 +97,7 @@ def verify_token(data: bytes, *, roots: Sequence[x509.Certificate],
     :class:`~sild.errors.CertificateError`."""
     # (1) the structure: SignedData with one SignerInfo over a TSTInfo.
     try:
-        content_info = _token(data)
+        content_info = load_token(data)
         signed = content_info["content"]
         if content_info["content_type"].native != "signed_data" or \
                 signed["encap_content_info"]["content_type"].native != "tst_info":
