@@ -110,6 +110,9 @@ def verify_token(data: bytes, *, roots: Sequence[x509.Certificate],
         tst = tsp.TSTInfo.load(content, strict=True)
         tst_native = tst.native
         attrs = {a["type"].native: a["values"] for a in info["signed_attrs"]}
+        if len(attrs) != len(info["signed_attrs"]) or any(len(v) != 1 for v in attrs.values()):
+            # RFC 5652 §5.3: each signed attribute once, contentType/messageDigest single-valued
+            raise InvalidRequest("signed attributes repeat a type or carry several values")
         raw_attrs = info["signed_attrs"].dump()
         sid = info["sid"].chosen
         sid_serial = sid["serial_number"].native

@@ -358,3 +358,13 @@ def test_replace_receipt_keeps_the_reply_form() -> None:
     assert receipt_of(again) == receipt_of(reply) == b"NEW"
     with pytest.raises(InvalidRequest):
         replace_receipt(rejection(FailInfo.BAD_ALG, "x"), b"NEW")
+
+
+def test_repeated_signed_attribute_is_refused() -> None:
+    """A SignerInfo whose signed attributes repeat a type is malformed (RFC 5652 §5.3)."""
+    resp = TimeStampResp.load(_token())
+    info = resp["time_stamp_token"]["content"]["signer_infos"][0]
+    attrs = list(info["signed_attrs"])
+    info["signed_attrs"] = cms.CMSAttributes([*attrs, attrs[0]])
+    with pytest.raises(InvalidRequest, match="repeat"):
+        verify_token(resp.dump(force=True), roots=[_CA.certificate])
