@@ -339,3 +339,25 @@ def test_ledger_clock_disagreeing_is_time_not_available(world: World) -> None:
             await ahead.close()
 
     assert _status(asyncio.run(go())) == ("rejection", {"time_not_available"})
+
+
+def test_sigstore_rfc3161_client_verifies_token(world: World) -> None:
+    """An independent implementation (sigstore's rfc3161-client) verifies the token:
+    chain to the root, TSA certificate, nonce, policy, message (RFC 3161 §2.4.2)."""
+    from asn1crypto import tsp as asn1_tsp
+    from cryptography.x509 import ObjectIdentifier
+    from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
+
+    from sild.identity.tsa import SILD_TSA_POLICY
+
+    body = _stamp(world, "-cert")
+    resp = decode_timestamp_response(body)
+    nonce = asn1_tsp.TimeStampReq.load(Path(world.path("q.tsq")).read_bytes())["nonce"].native
+    verifier = VerifierBuilder(
+        roots=[world.root.certificate], tsa_certificate=world.signer.certificate,
+        nonce=nonce, policy_id=ObjectIdentifier(SILD_TSA_POLICY)).build()
+    assert verifier.verify_message(resp, DATA)
+    with pytest.raises(VerificationError):
+        verifier.verify_message(resp, b"another document")
+    ours = verify_token(body, roots=[world.root.certificate]).gen_time
+    assert resp.tst_info.gen_time == ours.replace(microsecond=0)  # it reads whole seconds
