@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sild.identity.home import IdentityHome
     from sild.identity.service import IdentityService, Issued
+    from sild.identity.status import StatusSource
     from sild.identity.token import Pins
 
 REVOCATION_CHOICES = ("unspecified", "keyCompromise", "affiliationChanged", "superseded",
@@ -201,6 +202,22 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--puk-file", required=True, metavar="FILE")
     c.add_argument("--new-pin-file", required=True, metavar="FILE")
     c.set_defaults(func=_guarded(run_token_unblock))
+
+    # The OCSP responder (RFC 6960) and the timestamping authority (RFC 3161):
+    # `sild identity ocsp init|serve`, `sild identity tsa init|serve|verify|extend`.
+    from sild.cli.identity_services import add_ocsp_parser, add_tsa_parser
+
+    add_ocsp_parser(s, source_factory=_status_source)
+    add_tsa_parser(s)
+
+
+def _status_source(args: argparse.Namespace) -> StatusSource:
+    """The identity store of the instance (--dir) answers the responder's questions."""
+    from sild.cli._common import instance_of
+    from sild.identity.home import IdentityHome
+
+    home = IdentityHome.load(instance_of(args))
+    return home.status_source(home.engine())  # kept open while the responder serves
 
 
 def _record_id(text: str) -> int:
