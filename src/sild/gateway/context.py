@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from sild.clock import Clock, precise_now
@@ -33,13 +32,8 @@ __all__ = [
     "OpenApiText",
     "ServiceTarget",
     "StaticTarget",
-    "epoch_ms",
 ]
 
-
-def epoch_ms(when: datetime) -> int:
-    """Unix milliseconds, the unit of X-Road's monitoring timestamps (§4.3)."""
-    return int(when.timestamp() * 1000)
 
 
 class ServiceTarget(Protocol):

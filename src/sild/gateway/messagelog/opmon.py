@@ -28,7 +28,7 @@ from sild.core.headertext import MAX_FAULT_STRING, MAX_ISSUE, MAX_PATH, escape_t
 from sild.core.identifiers import ClientId, MemberId, ServiceId, SubsystemId
 from sild.store.messagelog_tables import opmon_records
 
-__all__ = ["OpMonRecord", "ServerType", "epoch_ms"]
+__all__ = ["OpMonRecord", "ServerType"]
 
 ServerType = Literal["Client", "Producer"]  # consumer gateway | provider gateway
 
@@ -44,10 +44,6 @@ TEXT_LIMITS: dict[str, int] = {
                  "service_security_server_address", "fault_code", "fault_string")
 }
 
-
-def epoch_ms(seconds: float) -> int:
-    """Unix milliseconds from ``time.time()``-style seconds (X-Road's ``*Ts`` unit)."""
-    return int(seconds * 1000)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
