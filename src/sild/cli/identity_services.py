@@ -14,7 +14,6 @@ Wired under ``sild identity`` by :mod:`sild.cli.identity`::
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -180,6 +179,8 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 def _run(coro: Any) -> int:
+    import asyncio
+
     asyncio.run(coro)
     return 0
 
@@ -346,10 +347,14 @@ def run_tsa_extend(args: argparse.Namespace) -> int:
             return await client.extend(receipt, publication=pub)
 
     try:
+        import asyncio
+
         new = asyncio.run(go())
     except ProofError as e:
         console.print(f"FAIL {e.xroad_code}: cannot extend: {e.message}")
-        return 3
+        from sild.cli._exit import Exit
+
+        return int(Exit.FAILED)  # as `sild ledger extend` (sild/cli/_exit.py)
     Path(args.out).write_bytes(replace_receipt(token, new))
     console.print(f"timestamp with extended receipt written to {args.out}")
     return 0
