@@ -35,7 +35,7 @@ import httptools
 
 from sild.errors import InvalidRequest, PeerUnreachable, SslAuthenticationFailed, TransportError
 
-__all__ = ["HttpPool", "HttpReply", "PeerMismatch", "split_url"]
+__all__ = ["HttpPool", "HttpReply", "split_url"]
 
 _NO_BODY = frozenset({204, 304})
 
@@ -45,10 +45,6 @@ class HttpReply:
     status: int
     headers: tuple[tuple[str, str], ...]  # names as sent, lower-cased
     body: bytes
-
-
-class PeerMismatch(SslAuthenticationFailed):
-    """The TLS peer is not the gateway registered at that address."""
 
 
 class _Connection(asyncio.Protocol):
@@ -257,7 +253,8 @@ class HttpPool:
             reason = "no certificate" if not der else self.check_peer(f"{host}:{port}", der)
             if reason is not None:
                 conn._close()
-                raise PeerMismatch(f"gateway at {host}:{port}: {reason}")
+                # the TLS peer is not the gateway registered at that address
+                raise SslAuthenticationFailed(f"gateway at {host}:{port}: {reason}")
         return conn
 
     def _checkin(self, key: tuple[str, int, bool], conn: _Connection) -> None:

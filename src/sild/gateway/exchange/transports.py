@@ -22,7 +22,7 @@ from sild.core.frame import CONTENT_TYPE as FRAME_TYPE
 from sild.core.globalconf import GatewayEntry
 from sild.errors import PeerUnreachable, SslAuthenticationFailed, TransportError
 from sild.gateway.exchange.http import HOP_BY_HOP
-from sild.gateway.exchange.lean_http import HttpPool, PeerMismatch, split_url
+from sild.gateway.exchange.lean_http import HttpPool, split_url
 from sild.gateway.exchange.record import IsReply
 
 __all__ = ["MESSAGE_PATH", "IsTransport", "LeanIsTransport", "LeanPeerTransport", "PeerReply",
@@ -109,7 +109,7 @@ class LeanPeerTransport:
             reply = await self.pool.request(host.strip("[]"), int(port), "POST", MESSAGE_PATH,
                                             self._headers, frame, time_limit=self.timeout,
                                             limit=limit, tls=True)
-        except PeerMismatch as e:
+        except SslAuthenticationFailed as e:  # TLS failed, or not the registered peer
             raise SslAuthenticationFailed(f"{provider.id}: {e.message}") from e
         headers = dict(reply.headers)
         return PeerReply(reply.status, headers.get("x-road-error"),
