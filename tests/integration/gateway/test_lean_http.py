@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -158,3 +159,47 @@ def test_renew_retires_pooled_connections(raw: RawHttpServer) -> None:
 def test_split_url_keeps_the_target_text(url: str, expected: tuple[object, ...]) -> None:
     """The target is the URL's own text after the authority, not re-encoded."""
     assert split_url(url) == expected
+
+
+def test_idle_connection_closed_by_the_server_is_not_reused() -> None:
+    """A server that closes a kept-alive connection while it is idle (uvicorn does after
+    5 s): the next call opens a new connection instead of failing."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[int] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _addr = listener.accept()
+            accepted.append(1)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            time.sleep(0.05)
+            conn.close()  # silently, without Connection: close
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    pool = HttpPool()
+
+    async def calls() -> list[bytes]:
+        first = await pool.request("127.0.0.1", port, "GET", "/", [], b"", time_limit=5,
+                                   limit=10)
+        await asyncio.sleep(0.3)  # the server has closed the idle connection by now
+        second = await pool.request("127.0.0.1", port, "GET", "/", [], b"", time_limit=5,
+                                    limit=10)
+        await pool.close()
+        return [first.body, second.body]
+
+    try:
+        assert asyncio.run(calls()) == [b"ok", b"ok"]
+        assert len(accepted) == 2
+    finally:
+        thread.join(5)
+        listener.close()
+
+
+def test_body_delimited_by_the_end_of_the_connection(raw: RawHttpServer) -> None:
+    """RFC 9112 §6.3 (8): no Content-Length, not chunked: the body ends with the connection."""
+    raw.route("/eof", Canned(headers=(("Connection", "close"),), body=b"until the end"))
+    reply = _get(HttpPool(), raw, "/eof")
+    assert (reply.status, reply.body) == (200, b"until the end")

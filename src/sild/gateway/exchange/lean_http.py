@@ -62,6 +62,7 @@ class _Connection(asyncio.Protocol):
         self._size = 0
         self._headers: list[tuple[str, str]] = []
         self._chunks: list[bytes] = []
+        self._until_close = False  # a body delimited by the end of the connection
         self.keep_alive = False
 
     # -- asyncio.Protocol --------------------------------------------------------------
@@ -82,22 +83,35 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._until_close and self._parser is not None and exc is None:
+            # RFC 9112 §6.3 (8): no length and not chunked: the body ends with the
+            # connection (llhttp cannot be told of the end, so we finish it here).
+            self._complete(self._parser.get_status_code(), keep_alive=False)
+            return
         self._fail(TransportError("the connection closed before the answer was complete"))
 
     # -- httptools callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         self._headers, self._chunks, self._size = [], [], 0
+        self._until_close = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
-        if self._head and self._parser is not None:
-            status = self._parser.get_status_code()
+        if self._parser is None:
+            return
+        status = self._parser.get_status_code()
+        if self._head:
             if status >= 200:  # HEAD: no body follows, whatever the headers say
                 self._complete(status, keep_alive=self._parser.should_keep_alive())
                 self._parser = None  # the parser still expects a body: never reuse it
+            return
+        names = {k for k, _ in self._headers}
+        self._until_close = (status >= 200 and status not in _NO_BODY
+                             and "content-length" not in names
+                             and "transfer-encoding" not in names)
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
