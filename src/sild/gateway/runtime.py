@@ -5,10 +5,10 @@
 * admin port (localhost, default 5566): ``/health``, ``/metrics``, ``/maintenance``,
   ``/status`` and the service management API.
 
-The IS and peer ports run on aiohttp's server: it exposes the TLS peer certificate
-of each connection, which the provider side must check against global
-configuration, and measured as fast as raw ASGI on uvicorn here (research/limits.md
-§3: 45.5 k vs 46.9 k req/s). Outbound hops use the lean pooled HTTP/1.1 client
+The IS port runs on aiohttp's server (it faces any HTTP client an IS may use). The peer
+port, which only other gateways reach over mutual TLS, runs the lean httptools server
+(sild.gateway.exchange.lean_server; 9 % less provider CPU per request than aiohttp's
+server, docs/benchmarks.md), and both outbound hops the lean pooled HTTP/1.1 client
 (sild.gateway.exchange.lean_http): aiohttp's client cost a third of each gateway's loop.
 """
 
@@ -34,11 +34,12 @@ from sild.gateway.anchoring.anchorer import Anchorer
 from sild.gateway.config import GatewaySettings
 from sild.gateway.context import AccessPort, GatewayContext, LogPort
 from sild.gateway.exchange.consumer import FRAME_OVERHEAD, consumer_pipeline
-from sild.gateway.exchange.front import consumer_handler, provider_handler, to_response
+from sild.gateway.exchange.front import consumer_handler, to_response
 from sild.gateway.exchange.lean_http import HttpPool
+from sild.gateway.exchange.lean_server import PeerServerProtocol
 from sild.gateway.exchange.metaservices import list_clients
 from sild.gateway.exchange.provider import provider_pipeline
-from sild.gateway.exchange.record import Answer
+from sild.gateway.exchange.record import Answer, Incoming, ProviderExchange
 from sild.gateway.exchange.transports import (
     MESSAGE_PATH,
     LeanIsTransport,
@@ -70,6 +71,8 @@ class Gateway:
     _runners: list[web.AppRunner] = field(default_factory=list, init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
     _renewals: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
+    _servers: list[asyncio.AbstractServer] = field(default_factory=list, init=False)
+    _peer_tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _loaded_cas: set[str] = field(default_factory=set, init=False)
     anchorer: Anchorer | None = field(default=None, init=False)
@@ -134,12 +137,9 @@ class Gateway:
         is_app.router.add_route("*", r"/r1/{tail:[\s\S]*}",  # any byte, even %0A
                                 consumer_handler(self.consumer.run, self.ctx.clock))
         is_app.router.add_get("/listClients", self._list_clients)
-        peer_app = web.Application(client_max_size=s.limits.max_body + FRAME_OVERHEAD,
-                                   middlewares=[self._measure("provider")])
-        peer_app.router.add_post(MESSAGE_PATH,
-                                 provider_handler(self.provider.run, self.ctx.clock))
+
         await self._serve(is_app, s.is_listen, is_tls)
-        await self._serve(peer_app, s.peer_listen, self._server_tls)
+        await self._serve_peers(s.peer_listen)
         if self.admin_app_factory is not None:
             await self._serve_admin()
         keep_fresh = getattr(self.access, "keep_fresh", None)
@@ -237,6 +237,35 @@ class Gateway:
             raise ConfigurationError(f"cannot listen on {listen}: {e.strerror}") from e
         self._runners.append(runner)
 
+    async def _serve_peers(self, listen: str) -> None:
+        """The peer port: the lean httptools server (sild.gateway.exchange.lean_server)
+        over mutual TLS, in front of the provider pipeline."""
+        host, port = parse_listen(listen)
+        clock, run = self.ctx.clock, self.provider.run
+        duration = self.metrics.duration.labels("provider")
+        ok, error = (self.metrics.requests.labels("provider", o) for o in ("ok", "error"))
+
+        async def handle(incoming: Incoming) -> Answer:
+            return await run(ProviderExchange(request_in=clock(), incoming=incoming))
+
+        def measured(answer: Answer, seconds: float) -> None:
+            duration.observe(seconds)
+            failed = any(k.lower() == "x-road-error" for k, _ in answer.headers)
+            (error if failed else ok).inc()
+
+        def protocol() -> PeerServerProtocol:
+            return PeerServerProtocol(handle, path=MESSAGE_PATH,
+                                      max_body=self.settings.limits.max_body + FRAME_OVERHEAD,
+                                      on_answer=measured, tasks=self._peer_tasks)
+
+        loop = asyncio.get_running_loop()
+        try:
+            server = await loop.create_server(protocol, host, port, ssl=self._server_tls,
+                                              backlog=1024, reuse_address=True)
+        except OSError as e:
+            raise ConfigurationError(f"cannot listen on {listen}: {e.strerror}") from e
+        self._servers.append(server)
+
     async def _serve_admin(self) -> None:
         assert self.admin_app_factory is not None
         host, port = parse_listen(self.settings.admin_listen)
@@ -251,8 +280,15 @@ class Gateway:
         admin = getattr(self, "_admin_server", None)
         if admin is not None:
             admin.should_exit = True
+        for server in self._servers:
+            server.close()  # no new peer connections; requests in flight finish below
         for runner in self._runners:
             await runner.cleanup()
+        if self._peer_tasks:
+            _, late = await asyncio.wait(set(self._peer_tasks), timeout=5)
+            for task in late:
+                task.cancel()
+        self._servers.clear()
         if self.anchorer is not None:
             await self.anchorer.stop()
             self.anchorer = None

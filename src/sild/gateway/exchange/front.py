@@ -1,4 +1,5 @@
-"""The gateway's HTTP ports on aiohttp's server, in front of the two pipelines.
+"""The gateway's IS port on aiohttp's server, in front of the consumer pipeline (the peer
+port runs the lean server, sild.gateway.exchange.lean_server).
 
 aiohttp exposes each connection's TLS peer certificate, which the provider side must
 check against global configuration, and measured as fast as raw ASGI on uvicorn here
@@ -16,9 +17,9 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from sild.errors import InvalidRequest
-from sild.gateway.exchange.record import Answer, ConsumerExchange, Incoming, ProviderExchange
+from sild.gateway.exchange.record import Answer, ConsumerExchange, Incoming
 
-__all__ = ["consumer_handler", "incoming", "provider_handler", "read_body", "to_response"]
+__all__ = ["consumer_handler", "incoming", "read_body", "to_response"]
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -65,16 +66,6 @@ def consumer_handler(run: Callable[[ConsumerExchange], Awaitable[Answer]],
                      ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         ex = ConsumerExchange(request_in=clock(), incoming=incoming(request))
-        return to_response(await run(ex))
-
-    return handle
-
-
-def provider_handler(run: Callable[[ProviderExchange], Awaitable[Answer]],
-                     clock: Callable[[], datetime]
-                     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        ex = ProviderExchange(request_in=clock(), incoming=incoming(request))
         return to_response(await run(ex))
 
     return handle
