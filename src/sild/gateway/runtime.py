@@ -73,6 +73,7 @@ class Gateway:
     _renewals: list[asyncio.Task[Any]] = field(default_factory=list, init=False)
     _servers: list[asyncio.AbstractServer] = field(default_factory=list, init=False)
     _peer_tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _peer_connections: set[PeerServerProtocol] = field(default_factory=set, init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _loaded_cas: set[str] = field(default_factory=set, init=False)
     anchorer: Anchorer | None = field(default=None, init=False)
@@ -256,7 +257,8 @@ class Gateway:
         def protocol() -> PeerServerProtocol:
             return PeerServerProtocol(handle, path=MESSAGE_PATH,
                                       max_body=self.settings.limits.max_body + FRAME_OVERHEAD,
-                                      on_answer=measured, tasks=self._peer_tasks)
+                                      on_answer=measured, tasks=self._peer_tasks,
+                                      connections=self._peer_connections)
 
         loop = asyncio.get_running_loop()
         try:
@@ -288,6 +290,8 @@ class Gateway:
             _, late = await asyncio.wait(set(self._peer_tasks), timeout=5)
             for task in late:
                 task.cancel()
+        for connection in list(self._peer_connections):  # kept-alive peers: closed now
+            connection.close()
         self._servers.clear()
         if self.anchorer is not None:
             await self.anchorer.stop()

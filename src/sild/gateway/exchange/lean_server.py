@@ -66,12 +66,15 @@ class PeerServerProtocol(asyncio.Protocol):
 
     def __init__(self, handler: Handler, *, path: str, max_body: int,
                  on_answer: Callable[[Answer, float], None] | None = None,
-                 tasks: set[asyncio.Task[None]] | None = None) -> None:
+                 tasks: set[asyncio.Task[None]] | None = None,
+                 connections: set[PeerServerProtocol] | None = None) -> None:
         self.handler = handler
         self.path = path
         self.max_body = max_body
         self.on_answer = on_answer
         self.tasks = tasks if tasks is not None else set()
+        # Open connections, so that the gateway can close them when it stops.
+        self.connections = connections if connections is not None else set()
         self.transport: asyncio.Transport | None = None
         self.certificate: bytes | None = None
         self.parser = httptools.HttpRequestParser(self)
@@ -87,6 +90,7 @@ class PeerServerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream transport
+        self.connections.add(self)
         ssl_obj = transport.get_extra_info("ssl_object")
         der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
         self.certificate = der or None
@@ -101,6 +105,12 @@ class PeerServerProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.connections.discard(self)
+
+    def close(self) -> None:
+        """Close the connection (the gateway is stopping)."""
+        if self.transport is not None:
+            self.transport.close()
 
     # -- httptools callbacks -----------------------------------------------------------
 
