@@ -15,7 +15,7 @@ DEFAULT_OIDC_LISTEN = "127.0.0.1:8482"
 
 
 def add_oidc_parser(sub: Any) -> None:
-    """``oidc init``, ``oidc serve`` and ``oidc client add|list|remove``."""
+    """``oidc init``, ``oidc serve``, ``oidc challenge`` and ``oidc client add|list|remove``."""
     from sild.cli._common import add_dir_arg
     from sild.cli.identity import _guarded
 
@@ -38,6 +38,12 @@ def add_oidc_parser(sub: Any) -> None:
                    help="DEMO MODE: also offer a login without authentication "
                         "(warned in the log at every use); never in production")
     c.set_defaults(func=_guarded(run_serve))
+
+    c = s.add_parser("challenge", help="the hex a login signs: SHA-256(origin) ‖ "
+                                       "SHA-256(nonce), for `sild identity token authenticate`")
+    c.add_argument("--origin", required=True, help="the provider's origin (scheme://host:port)")
+    c.add_argument("--nonce", required=True, help="the nonce from the login page")
+    c.set_defaults(func=_guarded(run_challenge))
 
     cl = s.add_parser("client", help="registered relying parties")
     cs = cl.add_subparsers(dest="client_command", metavar="ACTION", required=True)
@@ -106,6 +112,13 @@ def run_serve(args: argparse.Namespace) -> int:
     mode = " — DEMO MODE (unauthenticated demo login on)" if args.demo else ""
     asyncio.run(serve_oidc(provider, host, port, started=lambda url: console.print(
         f"OIDC provider {provider.config.issuer} on {url}{mode}", markup=False)))
+    return 0
+
+
+def run_challenge(args: argparse.Namespace) -> int:
+    from sild.identity.oidc.webeid import challenge_data
+
+    print(challenge_data(args.origin, args.nonce).hex())
     return 0
 
 

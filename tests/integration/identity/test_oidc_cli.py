@@ -155,7 +155,8 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 
 def test_serve_and_log_in_as_an_operator_would(inst: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """Issue, pick up, register a client, serve; Authlib's client logs in with the token
+    """Issue, pick up, register a client, serve; the person signs the challenge with
+    `oidc challenge` + `token authenticate`, Authlib's client completes the code flow
     (OIDC Core §3.1) and the ID token verifies against the served JWKS."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -179,12 +180,19 @@ def test_serve_and_log_in_as_an_operator_would(inst: Path, tmp_path: Path,
         uri, _ = client.create_authorization_url(f"{url}/authorize", code_verifier=verifier,
                                                  nonce="n-1")
         ch = requests.get(uri, headers={"Accept": "application/json"}, timeout=10).json()
+        capsys.readouterr()
+        assert oidc("challenge", "--origin", ch["origin"], "--nonce", ch["nonce"]) == 0
+        hex_challenge = capsys.readouterr().out.strip()
+        assert bytes.fromhex(hex_challenge) == challenge_data(ch["origin"], ch["nonce"])
+        (tmp_path / "pin1").write_text("1234\n")
+        assert main(["identity", "token", "authenticate", str(tmp_path / "jaak.token"),
+                     "--challenge", hex_challenge, "--pin1-file", str(tmp_path / "pin1")]) == 0
+        sig = capsys.readouterr().out.strip()
         tok = SoftToken.open(tmp_path / "jaak.token")
-        sig = tok.authenticate(pin1="1234", data=challenge_data(ch["origin"], ch["nonce"]))
         der = tok.certificate("auth").public_bytes(serialization.Encoding.DER)
         r = requests.post(f"{url}/login/certificate", allow_redirects=False, timeout=10,
                           data={"nonce": ch["nonce"], "certificate": base64.b64encode(der),
-                                "signature": base64.b64encode(sig)})
+                                "signature": sig})
         assert r.status_code == 303
         token = client.fetch_token(f"{url}/token", authorization_response=r.headers["location"],
                                    code_verifier=verifier)
