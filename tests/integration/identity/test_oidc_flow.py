@@ -24,6 +24,7 @@ from joserfc.jwk import ECKey, KeySet
 
 from sild.ca import CertificateAuthority
 from sild.crypto.keys import load_private_key
+from sild.identity.lookup import StoreStatusSource
 from sild.identity.oidc.app import create_oidc_app
 from sild.identity.oidc.provider import Provider, ProviderConfig
 from sild.identity.oidc.store import OidcStore
@@ -32,6 +33,7 @@ from sild.identity.person_ca import PersonCA
 from sild.identity.population import parse_citizen_row
 from sild.identity.service import IdentityService, Issued
 from sild.identity.token import Pins, SoftToken
+from sild.store import make_engine
 from sild.store.identity_tables import oidc_codes
 from sild.testing.clock import SettableClock
 from sild.testing.servers import serve_asgi
@@ -413,3 +415,23 @@ def test_demo_login_works_and_warns(demo: World, caplog: pytest.LogCaptureFixtur
                                code_verifier=verifier)
     assert jwt.decode(token["id_token"], KeySet.import_key_set(
         _get(f"{demo.url}/jwks").json())).claims["amr"] == ["demo"]
+
+
+def test_store_failure_is_503_not_a_traceback(person_ca: PersonCA, clock: SettableClock,
+                                              tmp_path: Path) -> None:
+    """A store that fails (here: no tables) answers 503 temporarily_unavailable (RFC 6749
+    §4.1.2.1) as JSON, at the authorization and the token endpoint."""
+    engine = make_engine(f"sqlite:///{tmp_path}/empty.db")
+    key = ECKey.generate_key("P-256", private=True, parameters={"kid": "k"})
+    provider = Provider(ProviderConfig(issuer="http://x"), key=key,
+                        store=OidcStore(engine, clock), person_ca=person_ca.certificate,
+                        status=StoreStatusSource(engine, person_ca.certificate), clock=clock)
+    try:
+        with serve_asgi(create_oidc_app(provider)) as url:
+            r = _get(f"{url}/authorize?client_id=portal")
+            assert r.status_code == 503
+            assert r.json()["error"] == "temporarily_unavailable"
+            r = _post_raw(f"{url}/token", data={"client_id": "a", "client_secret": "b"})
+            assert r.status_code == 503
+    finally:
+        engine.dispose()

@@ -18,6 +18,7 @@ request runs the provider in a worker thread.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -28,10 +29,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from sild.errors import StorageError
 from sild.identity._http import BodyTooLarge, read_limited, serve_app
 from sild.identity.oidc.provider import LoginPage, OAuthError, Provider
 
 __all__ = ["DEFAULT_PORT", "create_oidc_app", "serve_oidc"]
+
+log = logging.getLogger("sild.identity.oidc")
 
 DEFAULT_PORT = 8482
 MAX_BODY = 64 * 1024
@@ -94,7 +98,12 @@ def create_oidc_app(provider: Provider) -> Starlette:
     """The ASGI app of one provider."""
 
     async def run(fn: Callable[..., Any], *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(fn, *args)
+        try:
+            return await anyio.to_thread.run_sync(fn, *args)
+        except StorageError as e:  # RFC 6749 §4.1.2.1 / §5.2: try again later
+            log.error("identity store unavailable: %s", e)
+            raise OAuthError("temporarily_unavailable", "identity store unavailable",
+                             status=503) from e
 
     async def discovery(request: Request) -> Response:
         return JSONResponse(provider.discovery())

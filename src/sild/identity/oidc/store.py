@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from sild.errors import DuplicateEntry, InvalidRequest, NotFound, StorageError
 from sild.identity._common import aware
@@ -82,14 +82,13 @@ class OidcStore:
         self._engine = engine
         self._clock = clock
 
-    def _tx(self) -> Any:
-        return self._engine.begin()
-
     def _run(self, work: Callable[[Connection], Any]) -> Any:
         try:
             with self._engine.begin() as conn:
                 return work(conn)
-        except OperationalError as e:
+        except IntegrityError:
+            raise
+        except DBAPIError as e:  # unreachable, or a store without the tables
             raise StorageError(f"identity store unavailable: {e.orig}") from e
 
     # --- relying parties (clients) -------------------------------------------------
