@@ -7,6 +7,7 @@ import base64
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -435,3 +436,58 @@ def test_store_failure_is_503_not_a_traceback(person_ca: PersonCA, clock: Settab
             assert r.status_code == 503
     finally:
         engine.dispose()
+
+
+def test_racing_logins_with_one_challenge_make_one_code(w: World) -> None:
+    """Web eID single use under concurrency: of 8 threads spending one nonce, one wins."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sild.identity.oidc.store import CodeGrant, SpendError
+
+    ch = w.provider.store.new_challenge(origin="http://o", request={}, ttl=timedelta(minutes=5))
+    grant = CodeGrant("portal", REDIRECT, "c" * 43, {})
+
+    def spend(_: int) -> bool:
+        try:
+            w.provider.store.spend_challenge_for_code(ch.nonce, grant, ttl=timedelta(seconds=60))
+        except SpendError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(spend, range(8))) == [False] * 7 + [True]
+    assert w.codes() == 1
+
+
+def test_token_request_that_is_not_a_form_is_refused(w: World) -> None:
+    """RFC 6749 §4.1.3: the token request is form-encoded; JSON or a huge body is refused."""
+    r = _post_raw(f"{w.url}/token", json={"grant_type": "authorization_code"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_request"
+    r = _post_raw(f"{w.url}/token", data={"code": "x" * 70_000})
+    assert r.status_code == 413
+
+
+def test_unsupported_grant_type_is_refused(w: World) -> None:
+    """RFC 6749 §5.2: a grant type other than authorization_code is unsupported_grant_type."""
+    r = _post_raw(f"{w.url}/token", auth=("portal", w.secret),
+                  data={"grant_type": "password", "username": "u", "password": "p"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "unsupported_grant_type"
+
+
+def test_userinfo_without_token_is_refused(w: World) -> None:
+    """RFC 6750 §3.1: no bearer token → 401 with a Bearer challenge."""
+    r = _get(f"{w.url}/userinfo")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_id_token_is_not_an_access_token(w: World) -> None:
+    """An ID token presented at /userinfo is refused (typ at+jwt only; RFC 9068 §2.1)."""
+    client = w.client()
+    location, verifier, _ = _login(w, client)
+    token = client.fetch_token(f"{w.url}/token", authorization_response=location,
+                               code_verifier=verifier)
+    r = _get(f"{w.url}/userinfo", headers={"Authorization": f"Bearer {token['id_token']}"})
+    assert r.status_code == 401
