@@ -491,3 +491,13 @@ def test_id_token_is_not_an_access_token(w: World) -> None:
                                code_verifier=verifier)
     r = _get(f"{w.url}/userinfo", headers={"Authorization": f"Bearer {token['id_token']}"})
     assert r.status_code == 401
+
+
+def test_demo_login_refuses_an_invalid_personal_code(demo: World) -> None:
+    """Even the demo login takes only a valid code with its country prefix."""
+    uri, _, _ = _start(demo, demo.client())
+    ch = _challenge(uri)
+    r = _post(demo, {"nonce": ch["nonce"], "personal_code": "EE38001085719"}, "/login/demo")
+    assert r.status_code == 400
+    assert "personal_code" in r.json()["error_description"]
+    assert demo.codes() == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import re
 import secrets
@@ -26,12 +27,13 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 
-from sild.errors import CertificateError, SignatureError
+from sild.core.personal_code import parse as parse_code
+from sild.errors import CertificateError, InvalidIdentifier, SignatureError
 from sild.identity.oidc.store import CodeGrant, OidcStore, SpendError
 from sild.identity.oidc.webeid import LoginSubject, verify_login
 from sild.identity.status import StatusSource
 
-__all__ = ["OAuthError", "Provider", "ProviderConfig"]
+__all__ = ["LoginPage", "OAuthError", "Provider", "ProviderConfig"]
 
 log = logging.getLogger("sild.identity.oidc")
 
@@ -211,7 +213,8 @@ class Provider:
                                issuer=self._person_ca, status=self._status,
                                at=self._clock())
         except (CertificateError, SignatureError) as e:
-            self.store.spend_challenge(nonce)  # single use, also when it fails
+            with contextlib.suppress(SpendError):  # a racing attempt may have spent it
+                self.store.spend_challenge(nonce)  # single use, also when it fails
             log.info("certificate login refused: %s", e)
             raise OAuthError("access_denied", str(e), redirect_uri=request["redirect_uri"],
                              state=request["state"]) from e
@@ -223,8 +226,11 @@ class Provider:
             raise OAuthError("invalid_request", "demo login is off", status=404)
         nonce, request = self._pending(form.get("nonce"))
         code = form.get("personal_code") or ""
-        if not re.fullmatch(r"[A-Z]{2}[0-9A-Za-z]{1,30}", code):
-            raise OAuthError("invalid_request", "personal_code like EE38001085718")
+        try:
+            parse_code(code[:2], code[2:])
+        except InvalidIdentifier as e:
+            raise OAuthError("invalid_request", "personal_code: a valid code with its "
+                                                "country prefix, like EE38001085718") from e
         log.warning("DEMO LOGIN as %s: no authentication took place (demo mode)", code)
         who = LoginSubject(sub=code, given_name=(form.get("given_name") or "DEMO")[:40],
                            family_name=(form.get("family_name") or "DEMO")[:40], amr="demo")
