@@ -501,3 +501,32 @@ def test_demo_login_refuses_an_invalid_personal_code(demo: World) -> None:
     assert r.status_code == 400
     assert "personal_code" in r.json()["error_description"]
     assert demo.codes() == 0
+
+
+def test_login_page_is_html_escaped_and_not_frameable(w: World) -> None:
+    """The browser's login page carries the nonce, escapes the client's name and forbids
+    framing (RFC 6749 §10.13 clickjacking)."""
+    w.provider.store.add_client("evil", name="<script>x</script>", redirect_uris=[REDIRECT])
+    client = OAuth2Client(client_id="evil", redirect_uri=REDIRECT, scope="openid",
+                          code_challenge_method="S256")
+    uri, _, _ = _start(w, client)
+    r = _get(uri)
+    assert r.status_code == 200
+    assert "<script>" not in r.text
+    assert "&lt;script&gt;" in r.text
+    assert 'action="/login/certificate"' in r.text
+    assert "/login/demo" not in r.text
+    assert r.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_expired_certificate_is_denied(w: World) -> None:
+    """A certificate past its notAfter cannot log in (issue 9: expired certificates)."""
+    w.clock.advance(6 * 366 * 86400)
+    uri, _, _ = _start(w, w.client())
+    ch = _challenge(uri)
+    r = _post(w, _signed(w.jaak.token_path, ch["origin"], ch["nonce"]))
+    q = _query(r.headers["location"])
+    assert q["error"] == "access_denied"
+    assert "validity" in q["error_description"]
+    assert w.codes() == 0

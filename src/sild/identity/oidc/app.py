@@ -40,6 +40,9 @@ log = logging.getLogger("sild.identity.oidc")
 DEFAULT_PORT = 8482
 MAX_BODY = 64 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# The login page must not be framed by another site (clickjacking; RFC 6749 §10.13).
+_NO_FRAMES = {"X-Frame-Options": "DENY",
+              "Content-Security-Policy": "frame-ancestors 'none'; default-src 'self'"}
 
 
 def _params(pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -121,7 +124,7 @@ def create_oidc_app(provider: Provider) -> Starlette:
             return JSONResponse({"nonce": page.nonce, "origin": page.origin,
                                  "client": page.client_name, "demo": page.demo},
                                 headers=_NO_STORE)
-        return HTMLResponse(_page(page), headers=_NO_STORE)
+        return HTMLResponse(_page(page), headers=_NO_STORE | _NO_FRAMES)
 
     def login(fn: Callable[[dict[str, str]], str]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
