@@ -15,7 +15,7 @@ DEFAULT_OIDC_LISTEN = "127.0.0.1:8482"
 
 
 def add_oidc_parser(sub: Any) -> None:
-    """``oidc init``, ``oidc serve``, ``oidc challenge`` and ``oidc client add|list|remove``."""
+    """``oidc init|serve|challenge|sweep`` and ``oidc client add|list|remove``."""
     from sild.cli._common import add_dir_arg
     from sild.cli.identity import _guarded
 
@@ -44,6 +44,11 @@ def add_oidc_parser(sub: Any) -> None:
     c.add_argument("--origin", required=True, help="the provider's origin (scheme://host:port)")
     c.add_argument("--nonce", required=True, help="the nonce from the login page")
     c.set_defaults(func=_guarded(run_challenge))
+
+    c = s.add_parser("sweep", help="delete login challenges and codes that expired more "
+                                   "than a day ago (run daily)")
+    add_dir_arg(c)
+    c.set_defaults(func=_guarded(run_sweep))
 
     cl = s.add_parser("client", help="registered relying parties")
     cs = cl.add_subparsers(dest="client_command", metavar="ACTION", required=True)
@@ -119,6 +124,13 @@ def run_challenge(args: argparse.Namespace) -> int:
     from sild.identity.oidc.webeid import challenge_data
 
     print(challenge_data(args.origin, args.nonce).hex())
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from sild.cli._common import console
+
+    console.print(f"{_store(args).sweep()} expired challenges and codes deleted", markup=False)
     return 0
 
 

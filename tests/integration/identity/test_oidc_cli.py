@@ -81,7 +81,7 @@ def test_commands_before_init_say_so(inst: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_client_add_list_remove(inst: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Register, list and remove a relying party; the secret is printed once only."""
+    """Register, list and remove a relying party (the secret is printed once only); sweep."""
     assert oidc("init", "--dir", str(inst)) == 0
     assert oidc("client", "add", "portal", "--name", "Portal", "--redirect-uri", REDIRECT,
                 "--dir", str(inst)) == 0
@@ -91,6 +91,8 @@ def test_client_add_list_remove(inst: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert "portal" in out
     assert secret.group(1) not in out
+    assert oidc("sweep", "--dir", str(inst)) == 0
+    assert "0 expired" in capsys.readouterr().out
     assert oidc("client", "remove", "portal", "--dir", str(inst)) == 0
     assert oidc("client", "remove", "portal", "--dir", str(inst)) == 2
     assert "no client" in capsys.readouterr().err

@@ -530,3 +530,16 @@ def test_expired_certificate_is_denied(w: World) -> None:
     assert q["error"] == "access_denied"
     assert "validity" in q["error_description"]
     assert w.codes() == 0
+
+
+def test_sweep_deletes_only_long_expired_rows(w: World) -> None:
+    """`sweep` removes challenges and codes expired over a day ago, nothing live."""
+    _login(w, w.client())
+    w.provider.store.new_challenge(origin="http://o", request={}, ttl=timedelta(minutes=5))
+    assert w.provider.store.sweep() == 0
+    w.clock.advance(86400 + 301)
+    fresh = w.provider.store.new_challenge(origin="http://o", request={},
+                                           ttl=timedelta(minutes=5))
+    assert w.provider.store.sweep() == 3  # two challenges and one code
+    assert w.provider.store.challenge(fresh.nonce).nonce == fresh.nonce
+    assert w.codes() == 0

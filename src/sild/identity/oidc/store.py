@@ -241,3 +241,18 @@ class OidcStore:
 
         grant: CodeGrant = self._run(work)
         return grant
+
+    # --- housekeeping -----------------------------------------------------------------
+
+    def sweep(self, *, older_than: timedelta = timedelta(days=1)) -> int:
+        """Delete challenges and codes that expired more than ``older_than`` ago; the count."""
+        cutoff = self._clock() - older_than
+
+        def work(conn: Connection) -> int:
+            n = conn.execute(oidc_challenges.delete().where(
+                oidc_challenges.c.expires_at < cutoff)).rowcount
+            return int(n) + int(conn.execute(oidc_codes.delete().where(
+                oidc_codes.c.expires_at < cutoff)).rowcount)
+
+        count: int = self._run(work)
+        return count
