@@ -158,6 +158,9 @@ def test_authlib_client_logs_in_and_verifies_the_id_token(w: World) -> None:
     assert claims["sub"] == "EE38001085718"
     assert (claims["given_name"], claims["family_name"]) == ("JAAK", "JÕEORG")
     assert claims["amr"] == ["idcard"]
+    assert claims["acr"] == "high"
+    assert claims["profile_attributes"] == {"given_name": "JAAK", "family_name": "JÕEORG",
+                                            "date_of_birth": "1980-01-08"}
     assert claims["auth_time"] == claims["iat"] == int(w.clock().timestamp())
     info = client.get(meta["userinfo_endpoint"]).json()
     assert info == {"sub": "EE38001085718", "given_name": "JAAK", "family_name": "JÕEORG"}
@@ -414,8 +417,10 @@ def test_demo_login_works_and_warns(demo: World, caplog: pytest.LogCaptureFixtur
     assert any("DEMO LOGIN" in m for m in caplog.messages)
     token = client.fetch_token(f"{demo.url}/token", authorization_response=r.headers["location"],
                                code_verifier=verifier)
-    assert jwt.decode(token["id_token"], KeySet.import_key_set(
-        _get(f"{demo.url}/jwks").json())).claims["amr"] == ["demo"]
+    claims = jwt.decode(token["id_token"], KeySet.import_key_set(
+        _get(f"{demo.url}/jwks").json())).claims
+    assert claims["amr"] == ["demo"]
+    assert claims["acr"] == "low"
 
 
 def test_store_failure_is_503_not_a_traceback(person_ca: PersonCA, clock: SettableClock,

@@ -129,7 +129,8 @@ class Provider:
                                                       "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": ["sub", "given_name", "family_name", "auth_time", "amr",
-                                 "nonce", "iss", "aud", "iat", "exp"],
+                                 "acr", "profile_attributes", "nonce", "iss", "aud", "iat",
+                                 "exp"],
         }
 
     def jwks(self) -> dict[str, Any]:
@@ -191,7 +192,7 @@ class Provider:
         claims = {"sub": who.sub, "given_name": who.given_name,
                   "family_name": who.family_name, "amr": [who.amr],
                   "auth_time": int(now.timestamp()), "nonce": request["nonce"],
-                  "scope": request["scope"]}
+                  "scope": request["scope"], "date_of_birth": who.date_of_birth}
         grant = CodeGrant(request["client_id"], request["redirect_uri"],
                           request["code_challenge"], claims)
         try:
@@ -284,7 +285,11 @@ class Provider:
         id_claims = {"iss": self.config.issuer, "aud": client_id, "sub": c["sub"],
                      "iat": now, "exp": exp, "auth_time": c["auth_time"], "amr": c["amr"],
                      "given_name": c["given_name"], "family_name": c["family_name"],
-                     "azp": client_id}
+                     "azp": client_id, "acr": "high" if c["amr"] == ["idcard"] else "low",
+                     # TARA's shape: the names and birth date again under profile_attributes
+                     "profile_attributes": {"given_name": c["given_name"],
+                                            "family_name": c["family_name"],
+                                            "date_of_birth": c.get("date_of_birth")}}
         if c.get("nonce") is not None:
             id_claims["nonce"] = c["nonce"]
         at_claims = {"iss": self.config.issuer, "aud": self.config.issuer, "sub": c["sub"],

@@ -39,6 +39,7 @@ class LoginSubject:
     given_name: str
     family_name: str
     amr: str
+    date_of_birth: str | None = None  # ISO date, where the code's scheme carries it
 
 
 def _name(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str:
@@ -77,4 +78,5 @@ def verify_login(*, certificate_der: bytes, signature: bytes, origin: str, nonce
 
     return LoginSubject(sub=f"{code.country}{code.code}",
                         given_name=_name(cert, NameOID.GIVEN_NAME),
-                        family_name=_name(cert, NameOID.SURNAME), amr="idcard")
+                        family_name=_name(cert, NameOID.SURNAME), amr="idcard",
+                        date_of_birth=code.birth_date.isoformat() if code.birth_date else None)
