@@ -548,3 +548,28 @@ def test_sweep_deletes_only_long_expired_rows(w: World) -> None:
     assert w.provider.store.sweep() == 3  # two challenges and one code
     assert w.provider.store.challenge(fresh.nonce).nonce == fresh.nonce
     assert w.codes() == 0
+
+
+def test_client_secret_post_works_too(w: World) -> None:
+    """RFC 6749 §2.3.1: credentials in the body (client_secret_post) are accepted."""
+    client = OAuth2Client(client_id="portal", client_secret=w.secret, redirect_uri=REDIRECT,
+                          scope="openid", code_challenge_method="S256",
+                          token_endpoint_auth_method="client_secret_post")
+    location, verifier, _ = _login(w, client)
+    token = client.fetch_token(f"{w.url}/token", authorization_response=location,
+                               code_verifier=verifier)
+    assert "id_token" in token
+
+
+def test_code_of_another_client_is_refused(w: World) -> None:
+    """RFC 6749 §4.1.3: a code is redeemed only by the client it was issued to."""
+    _, other_secret = w.provider.store.add_client("other", name="Other",
+                                                  redirect_uris=[REDIRECT])
+    location, verifier, _ = _login(w, w.client())
+    other = OAuth2Client(client_id="other", client_secret=other_secret, redirect_uri=REDIRECT,
+                         scope="openid", code_challenge_method="S256")
+    with pytest.raises(OAuthError) as e:
+        other.fetch_token(f"{w.url}/token", authorization_response=location,
+                          code_verifier=verifier)
+    assert e.value.error == "invalid_grant"
+    assert "another client" in e.value.description
