@@ -230,3 +230,21 @@ def test_demo_mode_warns_at_start_and_at_every_login(inst: Path) -> None:
         err = _stop(proc)
     assert "DEMO MODE" in err
     assert err.count("DEMO LOGIN as EE38001085718") == 2
+
+
+@pytest.mark.parametrize("damage", ["garbage", "folder", "missing"])
+def test_serve_with_a_damaged_key_is_one_line(inst: Path, capsys: pytest.CaptureFixture[str],
+                                              damage: str) -> None:
+    """A signing key that is garbage, a folder or missing stops `serve` with one line."""
+    assert oidc("init", "--dir", str(inst)) == 0
+    key = inst / "identity" / "oidc" / "signing.key"
+    key.unlink()
+    if damage == "garbage":
+        key.write_bytes(b"\x00\xffnot a key")
+    elif damage == "folder":
+        key.mkdir()
+    capsys.readouterr()
+    assert oidc("serve", "--dir", str(inst), "--listen", f"127.0.0.1:{free_port()}") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "signing.key" in err
