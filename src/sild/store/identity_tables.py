@@ -104,3 +104,43 @@ events = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
 )
+
+# --- OpenID Connect provider (docs/spec/oidc.md §4) ---------------------------------------
+
+oidc_clients = sa.Table(
+    "identity_oidc_clients",
+    metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    # SHA-256 of a 256-bit random secret (high entropy: a slow hash adds nothing).
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("redirect_uris", sa.Text, nullable=False),  # JSON list, matched exactly
+    sa.Column("created_at", _ts, nullable=False),
+)
+
+# A Web eID-style challenge: a single-use 256-bit nonce bound to an origin, carrying the
+# pending authorization request (JSON) it was issued for.
+oidc_challenges = sa.Table(
+    "identity_oidc_challenges",
+    metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),  # base64url of 32 bytes
+    sa.Column("origin", sa.String(300), nullable=False),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("expires_at", _ts, nullable=False),
+    sa.Column("used_at", _ts, nullable=True),
+)
+
+# Authorization codes, stored as SHA-256 (a database reader cannot redeem them).
+oidc_codes = sa.Table(
+    "identity_oidc_codes",
+    metadata,
+    sa.Column("code_sha256", sa.String(64), primary_key=True),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    sa.Column("code_challenge", sa.String(128), nullable=False),
+    sa.Column("claims", sa.Text, nullable=False),  # JSON: sub, names, nonce, auth_time, amr
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("expires_at", _ts, nullable=False),
+    sa.Column("used_at", _ts, nullable=True),
+)
