@@ -209,6 +209,10 @@ def add_parser(sub: Any) -> None:
 
     add_ocsp_parser(s, source_factory=_status_source)
     add_tsa_parser(s)
+    # The OpenID Connect provider: `sild identity oidc init|serve|challenge|client …`.
+    from sild.cli.identity_oidc import add_oidc_parser
+
+    add_oidc_parser(s)
 
 
 def _status_source(args: argparse.Namespace) -> StatusSource:
