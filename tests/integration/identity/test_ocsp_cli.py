@@ -6,12 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
-import signal
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,70 +17,21 @@ from sild.ca import CertificateAuthority
 from sild.crypto.certs import CertPurpose, build_csr, cert_pem
 from sild.crypto.keys import KeyType, generate_key
 from sild.embedded import free_port
-from sild.errors import LocalError, SildError
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
-
-# What `sild identity …` runs once the lead wires these parsers under `identity`.
-SCRIPT = """
-import argparse, sys
-from sild.cli.identity_services import add_ocsp_parser, add_tsa_parser
-p = argparse.ArgumentParser(prog="sild identity")
-s = p.add_subparsers(required=True)
-add_ocsp_parser(s)
-add_tsa_parser(s)
-a = p.parse_args(sys.argv[1:])
-try:
-    sys.exit(a.func(a))
-except KeyboardInterrupt:
-    sys.exit(130)
-"""
+from sild.errors import SildError
+from sild.testing.cli import running as serving
+from sild.testing.cli import sild
 
 
 def sild_identity(*argv: str) -> int:
-    """The parsers as `sild` runs them: SildError → one line, exit 1 (ours) or 2 (input)."""
-    from sild.cli.identity_services import add_ocsp_parser, add_tsa_parser
-
-    p = argparse.ArgumentParser(prog="sild identity")
-    s = p.add_subparsers(required=True)
-    add_ocsp_parser(s)
-    add_tsa_parser(s)
-    args = p.parse_args(list(argv))
-    try:
-        code: int = args.func(args)
-    except SildError as e:
-        print(f"sild: error: {e}", file=sys.stderr)
-        return 1 if isinstance(e, LocalError) else 2
-    return code
+    """``sild identity ARGV…`` as an operator runs it (one-line errors, exit codes)."""
+    return sild("identity", *argv)
 
 
 @contextlib.contextmanager
 def running(*argv: str, port: int) -> Iterator[dict[str, object]]:
-    """`sild identity …serve` in a child process, until SIGINT; after the block the
-    yielded dict holds its exit ``code``, ``out`` and ``err``."""
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    done: dict[str, object] = {}
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("server did not start") from None
-                time.sleep(0.05)
+    """``sild identity …serve`` in a child process until Ctrl-C (sild.testing.cli)."""
+    with serving("identity", *argv, port=port) as done:
         yield done
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        done.update(code=proc.returncode, out=out, err=err)
 
 
 @pytest.fixture
@@ -143,10 +89,12 @@ def test_init_bad_issuer(ca: CertificateAuthority, tmp_path: Path, issuer: str, 
 
 def test_serve_without_index_is_refused(ca: CertificateAuthority, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """Serving needs somewhere to answer from."""
+    """Serving needs somewhere to answer from: without --index, the identity store of the
+    instance in --dir (here: none, so a one-line error naming it)."""
     assert _init(tmp_path) == 0
-    assert sild_identity("ocsp", "serve", "--responder", str(tmp_path / "ocsp")) == 1
-    assert "--index" in capsys.readouterr().err
+    assert sild_identity("ocsp", "serve", "--responder", str(tmp_path / "ocsp"), "--dir",
+                         str(tmp_path / "no-instance")) == 1
+    assert "not a Sild instance" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("listen", ["nonsense", "127.0.0.1:99999"])

@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,73 +15,23 @@ import pytest
 
 from sild.ca import CertificateAuthority
 from sild.embedded import free_port
-from sild.errors import LocalError, SildError
 from sild.ledger.api import create_app
 from sild.ledger.home import init_ledger, open_ledger
 from sild.ledger.testing import serve_ledger
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
-
-# What `sild identity …` runs once the lead wires these parsers under `identity`.
-SCRIPT = """
-import argparse, sys
-from sild.cli.identity_services import add_ocsp_parser, add_tsa_parser
-p = argparse.ArgumentParser(prog="sild identity")
-s = p.add_subparsers(required=True)
-add_ocsp_parser(s)
-add_tsa_parser(s)
-a = p.parse_args(sys.argv[1:])
-try:
-    sys.exit(a.func(a))
-except KeyboardInterrupt:
-    sys.exit(130)
-"""
+from sild.testing.cli import running as serving
+from sild.testing.cli import sild
 
 
 def sild_identity(*argv: str) -> int:
-    """The parsers as `sild` runs them: SildError → one line, exit 1 (ours) or 2 (input)."""
-    from sild.cli.identity_services import add_ocsp_parser, add_tsa_parser
-
-    p = argparse.ArgumentParser(prog="sild identity")
-    s = p.add_subparsers(required=True)
-    add_ocsp_parser(s)
-    add_tsa_parser(s)
-    args = p.parse_args(list(argv))
-    try:
-        code: int = args.func(args)
-    except SildError as e:
-        print(f"sild: error: {e}", file=sys.stderr)
-        return 1 if isinstance(e, LocalError) else 2
-    return code
+    """``sild identity ARGV…`` as an operator runs it (one-line errors, exit codes)."""
+    return sild("identity", *argv)
 
 
 @contextlib.contextmanager
 def running(*argv: str, port: int) -> Iterator[dict[str, object]]:
-    """`sild identity …serve` in a child process, until SIGINT; after the block the
-    yielded dict holds its exit ``code``, ``out`` and ``err``."""
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    done: dict[str, object] = {}
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("server did not start") from None
-                time.sleep(0.05)
+    """``sild identity …serve`` in a child process until Ctrl-C (sild.testing.cli)."""
+    with serving("identity", *argv, port=port) as done:
         yield done
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        done.update(code=proc.returncode, out=out, err=err)
 
 
 @pytest.fixture
