@@ -10,16 +10,14 @@ rename, so a crash leaves the old file or the new one, never half of either.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sild.core.canonical import parse_json_object
 from sild.core.globalconf import SigningKey, encode_signing_key, parse_signing_key
 from sild.core.timefmt import format_rfc3339, parse_rfc3339
 from sild.errors import InvalidRequest
+from sild.files import atomic_write
 
 __all__ = ["CONF_FILE", "STATE_FILE", "ClientState", "atomic_write", "encode_state", "parse_state"]
 
@@ -77,22 +75,3 @@ def parse_state(data: bytes) -> ClientState:
     trusted, verified = _keys(obj, "trusted_keys"), _keys(obj, "verified_by")
     return ClientState(instance, anchor_at, trusted, verified, version, issued_at)
 
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename, fsync dir."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)

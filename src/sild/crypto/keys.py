@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
@@ -24,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from sild.crypto.kinds import KeyType
 from sild.errors import InvalidRequest, KeyFileError, SignatureError
+from sild.files import atomic_write
 
 __all__ = [
     "KeyType",
@@ -124,19 +123,8 @@ def verify(*, public_key: PublicKey, signature: bytes, data: bytes) -> None:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` with mode 0600, atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` with mode 0600, atomically and durably."""
+    atomic_write(path, data, private=True)
 
 
 def save_private_key(path: Path, key: PrivateKey, *, passphrase: bytes | None = None) -> None:

@@ -30,7 +30,6 @@ import fcntl
 import json
 import os
 import secrets
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sild.crypto.certs import cert_pem
 from sild.crypto.keys import PrivateKey, key_type_of, sign
 from sild.errors import InvalidRequest, KeyFileError, PinBlocked, PinError
+from sild.files import atomic_write
 
 __all__ = ["KdfParams", "Pins", "Secret", "SoftToken"]
 
@@ -142,22 +142,7 @@ def _open(key: bytes, box: dict[str, str], aad: bytes) -> bytes:
 
 def _write_durable(path: Path, data: bytes) -> None:
     """Atomic replace + fsync of the file and its folder (a crash keeps old or new)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    atomic_write(path, data, private=True)
 
 
 class SoftToken:
