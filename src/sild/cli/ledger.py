@@ -123,6 +123,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from sild.ledger.api import create_app
     from sild.ledger.home import open_ledger
     from sild.ledger.witness import WitnessCosigner
+    from sild.web.deadlines import shell_http
 
     folder = Path(args.dir)
     from sild.ledger.settings import LedgerSettings
@@ -138,7 +139,7 @@ def run_serve(args: argparse.Namespace) -> int:
                   f"(size {ledger.size}, {settings.period_ms} ms rounds; {role})")
     try:
         uvicorn.run(create_app(ledger), host=host, port=port, log_level="warning",
-                    access_log=False, loop="uvloop", http="httptools")
+                    access_log=False, loop="uvloop", http=shell_http())
     finally:
         ledger.close()
     return 0
@@ -212,13 +213,14 @@ def run_witness_serve(args: argparse.Namespace) -> int:
 
     from sild.instance import parse_listen
     from sild.ledger.witness import create_witness_app, open_witness
+    from sild.web.deadlines import shell_http
 
     folder = Path(args.dir)
     witness, listen = open_witness(folder)
     host, port = parse_listen(args.listen or listen)
     console.print(f"witness {witness.signer.name} on http://{host}:{port}/add-checkpoint")
     uvicorn.run(create_witness_app(witness), host=host, port=port, log_level="warning",
-                access_log=False, loop="uvloop", http="httptools")
+                access_log=False, loop="uvloop", http=shell_http())
     witness.engine.dispose()
     return 0
 

@@ -6,24 +6,49 @@ check against global configuration, and measured as fast as raw ASGI on uvicorn 
 (research/limits.md §3). The pipelines never see aiohttp: a port turns its request
 into an :class:`~sild.gateway.exchange.record.Incoming` and sends back the
 :class:`~sild.gateway.exchange.record.Answer`.
+
+Admission (docs/spec/exchange.md §8) is asked before the pipeline and before a byte of
+the body is read; a refused request is answered 429 / 503 with ``Retry-After`` at once,
+with no log row, and its connection is not read for that long (the caller's next
+requests wait in its own socket buffer). The body must arrive within ``body_timeout``
+(408 otherwise).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from aiohttp import web
 from multidict import CIMultiDict
 
-from sild.errors import InvalidRequest
+from sild.errors import InvalidRequest, Overloaded, RequestTimeout, TooManyRequests
+from sild.gateway.admission import Ticket
 from sild.gateway.exchange.record import Answer, ConsumerExchange, Incoming
+from sild.web.errors import answer_for
 
-__all__ = ["consumer_handler", "incoming", "read_body", "to_response"]
+__all__ = ["consumer_handler", "hold_reading", "incoming", "read_body", "to_response"]
+
+# Statuses that tell the caller to come back later; Retry-After is added when missing
+# (a provider gateway's 429 / 503 reaches us as a relayed error without its header).
+_LATER = (429, 503)
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, refusing more than ``limit`` bytes without reading past it."""
+async def read_body(request: web.Request, limit: int, time_limit: float | None = None
+                    ) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes without reading past it, and
+    a body slower than ``time_limit`` seconds (:class:`~sild.errors.RequestTimeout`)."""
+    if time_limit is None:
+        return await _read_body(request, limit)
+    try:
+        async with asyncio.timeout(time_limit):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise RequestTimeout(f"request body not received within {time_limit:g} s") from None
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
     if not request.body_exists:  # no Content-Length, not chunked: nothing to read
         return b""
     declared = request.content_length
@@ -42,7 +67,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def incoming(request: web.Request) -> Incoming:
+def incoming(request: web.Request, body_timeout: float | None = None) -> Incoming:
     def tls_certificate() -> bytes | None:
         transport = request.transport
         ssl_obj = transport.get_extra_info("ssl_object") if transport is not None else None
@@ -50,7 +75,7 @@ def incoming(request: web.Request) -> Incoming:
         return der or None
 
     async def body(limit: int) -> bytes:
-        return await read_body(request, limit)
+        return await read_body(request, limit, body_timeout)
 
     return Incoming(request.method, request.raw_path, request.headers, body, tls_certificate)
 
@@ -61,11 +86,47 @@ def to_response(answer: Answer) -> web.Response:
     return response
 
 
+def hold_reading(request: web.Request, seconds: float) -> None:
+    """Read nothing more from this connection for ``seconds`` (the answer still goes)."""
+    transport = request.transport
+    if transport is None or transport.is_closing() or seconds <= 0:
+        return
+    transport.pause_reading()
+
+    def resume() -> None:
+        if not transport.is_closing():
+            transport.resume_reading()
+
+    asyncio.get_running_loop().call_later(seconds, resume)
+
+
 def consumer_handler(run: Callable[[ConsumerExchange], Awaitable[Answer]],
-                     clock: Callable[[], datetime]
+                     clock: Callable[[], datetime], *,
+                     admit: Callable[[web.Request], Ticket] | None = None,
+                     body_timeout: float | None = None,
                      ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        ex = ConsumerExchange(request_in=clock(), incoming=incoming(request))
-        return to_response(await run(ex))
+        ticket = None
+        if admit is not None:
+            try:
+                ticket = admit(request)
+            except (TooManyRequests, Overloaded) as e:  # docs/spec/exchange.md §8
+                a = answer_for(e, component="ClientProxy",
+                               accept=request.headers.get("Accept", ""))
+                hold_reading(request, e.retry_after)
+                return to_response(Answer(a.status, (*a.headers(), (
+                    "Retry-After", str(e.retry_after))), a.body))
+        try:
+            ex = ConsumerExchange(request_in=clock(),
+                                  incoming=incoming(request, body_timeout))
+            answer = await run(ex)
+        finally:
+            if ticket is not None:
+                ticket.release()
+        if answer.status in _LATER and not any(
+                k.lower() == "retry-after" for k, _ in answer.headers):
+            answer = Answer(answer.status, (*answer.headers, ("Retry-After", "1")),
+                            answer.body)
+        return to_response(answer)
 
     return handle

@@ -1,0 +1,200 @@
+"""Header, body and idle timeouts for every Sild port (issue 12: a slow connection was
+held forever; 3,000 were held open).
+
+One :class:`Deadlines` per port keeps each connection's current deadline; one sweeper
+task per port, alive only while some connection has a deadline, closes the connections
+past theirs every ``tick`` seconds. Setting a deadline is a dictionary write, so the
+per-request cost stays far below a timer handle per state change.
+
+* :func:`timed_http_protocol` — uvicorn's httptools protocol with a header timeout
+  (from connect, or from the first byte of a request) and a body timeout; uvicorn's
+  own ``timeout_keep_alive`` covers idle kept-alive connections. Used by every
+  :class:`~sild.web.shell.Shell` service started through :func:`sild.embedded.start_embedded`.
+* :class:`WatchedProtocol` — wraps aiohttp's request handler (the gateway's IS port):
+  a request head must be complete within the header timeout; aiohttp's keep-alive
+  timeout closes idle connections; the body timeout is the reader's
+  (:func:`sild.gateway.exchange.front.read_body`).
+* the gateway's peer port (:mod:`sild.gateway.exchange.lean_server`) keeps its own
+  states on the same :class:`Deadlines`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol
+
+__all__ = ["SHELL_BODY_TIMEOUT", "SHELL_HEADER_TIMEOUT", "Deadlines", "Expiring",
+           "WatchedProtocol", "shell_http", "timed_http_protocol"]
+
+# Every Shell service (admin, registry, ledger, witness, identity): a request head
+# within 10 s (nginx's client_header_timeout is 60 s; our clients are programs on a
+# network, not people on modems), a body within 30 s of its head. uvicorn's own
+# timeout_keep_alive (5 s) closes idle kept-alive connections.
+SHELL_HEADER_TIMEOUT = 10.0
+SHELL_BODY_TIMEOUT = 30.0
+
+
+class Expiring(Protocol):
+    def expire(self) -> None:
+        """Close the connection: its deadline has passed."""
+
+
+class Deadlines:
+    """Connections with a deadline (loop time); the sweeper expires those past it."""
+
+    def __init__(self, *, tick: float = 0.5, on_expire: Callable[[], None] | None = None
+                 ) -> None:
+        self.tick = tick
+        self.on_expire = on_expire
+        self._due: dict[Expiring, float] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def set(self, item: Expiring, deadline: float) -> None:
+        self._due[item] = deadline
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    def has(self, item: Expiring) -> bool:
+        return item in self._due
+
+    def clear(self, item: Expiring) -> None:
+        self._due.pop(item, None)
+
+    def close(self) -> None:
+        """Stop the sweeper (the port is stopping)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self._due.clear()
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._due:
+                await asyncio.sleep(self.tick)
+                now = loop.time()
+                late = [item for item, due in self._due.items() if due <= now]
+                for item in late:
+                    del self._due[item]
+                    with contextlib.suppress(Exception):  # one bad close must not stop us
+                        item.expire()
+                    if self.on_expire is not None:
+                        self.on_expire()
+        finally:
+            self._sweeper = None
+
+
+class WatchedProtocol(asyncio.Protocol):
+    """An aiohttp request handler whose request heads must arrive in time.
+
+    Deadline ``header_timeout`` from connect, and from the first byte after a request
+    was handled; cleared when the application sees the request (:meth:`busy`).
+    """
+
+    __slots__ = ("_busy", "deadlines", "header_timeout", "inner", "loop", "transport",
+                 "watched")
+
+    def __init__(self, inner: asyncio.Protocol, deadlines: Deadlines,
+                 header_timeout: float, watched: dict[Any, WatchedProtocol]) -> None:
+        self.inner = inner
+        self.deadlines = deadlines
+        self.header_timeout = header_timeout
+        self.watched = watched
+        self.transport: asyncio.BaseTransport | None = None
+        self.loop = asyncio.get_running_loop()
+        self._busy = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.watched[self.inner] = self
+        self.deadlines.set(self, self.loop.time() + self.header_timeout)
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._busy and not self.deadlines.has(self):
+            self.deadlines.set(self, self.loop.time() + self.header_timeout)
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.deadlines.clear(self)
+        self.watched.pop(self.inner, None)
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def busy(self, value: bool) -> None:
+        """The application has (True) or has finished (False) a request of ours."""
+        self._busy = value
+        if value:
+            self.deadlines.clear(self)
+
+    def expire(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()  # type: ignore[attr-defined]  # a stream transport
+
+
+def timed_http_protocol(*, header_timeout: float, body_timeout: float,
+                        on_expire: Callable[[], None] | None = None) -> type[Any]:
+    """uvicorn's httptools protocol with header and body timeouts (``Config(http=…)``)."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    deadlines_of: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
+        weakref.WeakKeyDictionary())
+
+    class TimedHttpToolsProtocol(HttpToolsProtocol):
+        _deadlines: Deadlines
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            loop = asyncio.get_running_loop()
+            deadlines = deadlines_of.get(loop)
+            if deadlines is None:
+                deadlines = deadlines_of[loop] = Deadlines(on_expire=on_expire)
+            self._deadlines = deadlines
+            super().connection_made(transport)
+            self._deadlines.set(self, self.loop.time() + header_timeout)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._deadlines.set(self, self.loop.time() + header_timeout)
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self._deadlines.set(self, self.loop.time() + body_timeout)
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._deadlines.clear(self)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._deadlines.clear(self)
+            super().connection_lost(exc)
+
+        def expire(self) -> None:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.abort()
+
+    return TimedHttpToolsProtocol
+
+
+_SHELL_HTTP: list[type[Any]] = []
+
+
+def shell_http() -> type[Any]:
+    """The uvicorn protocol class of every Shell service (one class per process)."""
+    if not _SHELL_HTTP:
+        _SHELL_HTTP.append(timed_http_protocol(header_timeout=SHELL_HEADER_TIMEOUT,
+                                               body_timeout=SHELL_BODY_TIMEOUT))
+    return _SHELL_HTTP[0]
