@@ -330,8 +330,10 @@ class Gateway:
 
         loop = asyncio.get_running_loop()
         try:
-            server = await loop.create_server(protocol, host, port, ssl=tls, backlog=1024,
-                                              reuse_address=True)
+            # A TLS handshake is part of the request head: header_timeout for it too.
+            server = await loop.create_server(
+                protocol, host, port, ssl=tls, backlog=1024, reuse_address=True,
+                ssl_handshake_timeout=header_timeout if tls is not None else None)
         except OSError as e:
             await runner.cleanup()
             raise ConfigurationError(f"cannot listen on {listen}: {e.strerror}") from e
@@ -367,7 +369,8 @@ class Gateway:
         loop = asyncio.get_running_loop()
         try:
             server = await loop.create_server(protocol, host, port, ssl=self._server_tls,
-                                              backlog=1024, reuse_address=True)
+                                              backlog=1024, reuse_address=True,
+                                              ssl_handshake_timeout=lim.header_timeout)
         except OSError as e:
             raise ConfigurationError(f"cannot listen on {listen}: {e.strerror}") from e
         self._servers.append(server)

@@ -17,6 +17,7 @@ requests wait in its own socket buffer). The body must arrive within ``body_time
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -97,7 +98,8 @@ def hold_reading(request: web.Request, seconds: float) -> None:
         if not transport.is_closing():
             transport.resume_reading()
 
-    asyncio.get_running_loop().call_later(seconds, resume)
+    # Spread over [1, 1.5) × seconds: refused connections do not all come back at once.
+    asyncio.get_running_loop().call_later(seconds * (1 + random.random() / 2), resume)
 
 
 def consumer_handler(run: Callable[[ConsumerExchange], Awaitable[Answer]],
@@ -113,7 +115,8 @@ def consumer_handler(run: Callable[[ConsumerExchange], Awaitable[Answer]],
             except (TooManyRequests, Overloaded) as e:  # docs/spec/exchange.md §8
                 a = answer_for(e, component="ClientProxy",
                                accept=request.headers.get("Accept", ""))
-                hold_reading(request, e.retry_after)
+                if request.content.is_eof():  # else aiohttp discards the unsent body
+                    hold_reading(request, e.retry_after)
                 return to_response(Answer(a.status, (*a.headers(), (
                     "Retry-After", str(e.retry_after))), a.body))
         try:

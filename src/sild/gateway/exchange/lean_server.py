@@ -28,6 +28,7 @@ import asyncio
 import collections
 import contextlib
 import http
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -255,7 +256,8 @@ class PeerServerProtocol(asyncio.Protocol):
             if self.transport is not None and not self._paused:
                 self.transport.resume_reading()
 
-        asyncio.get_running_loop().call_later(seconds, release)
+        # Spread over [1, 1.5) × seconds: refused peers do not all come back at once.
+        asyncio.get_running_loop().call_later(seconds * (1 + random.random() / 2), release)
 
     def _watch(self, seconds: float) -> None:
         if self.deadlines is not None:
