@@ -138,8 +138,9 @@ def test_per_client_override_and_per_peer_limit(net: LocalNet) -> None:
     its 429 and a Retry-After."""
     results = together(net, VIP, 6, 1.5)
     assert sorted(r[0] for r in results) == [200] * 5 + [429]
-    code, headers, body = next(r for r in results if r[0] == 429)
+    _, headers, body = next(r for r in results if r[0] == 429)
     assert headers["x-road-error"] == "Server.ServerProxy.TooManyRequests"
+    assert error_type(body) == "Server.ServerProxy.TooManyRequests"
     assert "retry-after" in headers
     assert metric(net, PROVIDER, 'sild_gateway_admission_refused_total{reason="concurrency"'
                                  ',side="provider"}') >= 1

@@ -257,7 +257,8 @@ class PeerServerProtocol(asyncio.Protocol):
                 self.transport.resume_reading()
 
         # Spread over [1, 1.5) × seconds: refused peers do not all come back at once.
-        asyncio.get_running_loop().call_later(seconds * (1 + random.random() / 2), release)
+        delay = seconds * (1 + random.random() / 2)  # noqa: S311 (not a secret)
+        asyncio.get_running_loop().call_later(delay, release)
 
     def _watch(self, seconds: float) -> None:
         if self.deadlines is not None:
