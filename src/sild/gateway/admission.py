@@ -29,10 +29,13 @@ from dataclasses import dataclass, field
 
 from sild.errors import Overloaded, TooManyRequests
 
-__all__ = ["SHARED", "AdmissionSettings", "Gate", "Quota", "Ticket"]
+__all__ = ["MAX_BACKOFF_DOUBLINGS", "SHARED", "AdmissionSettings", "Gate", "Quota", "Ticket",
+           "backoff"]
 
 # The state that callers without one of their own share (unknown or too many callers).
 SHARED = "(shared)"
+# Consecutive refusals on one connection double its Retry-After and hold up to 2**4 times.
+MAX_BACKOFF_DOUBLINGS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,3 +179,10 @@ class Gate:
             full = not q.rate or c.tokens + (now - c.stamp) * q.rate >= q.bucket
             if c.in_flight == 0 and full and key in self._callers:
                 del self._callers[key]
+
+
+def backoff(retry_after: int, streak: int) -> int:
+    """Seconds to advise (and not read) after the ``streak``-th refusal in a row on one
+    connection: ``retry_after`` doubled each time, at most 16 times over. A client that
+    honours Retry-After is rarely refused twice; one that ignores it costs ever less."""
+    return retry_after << min(max(streak - 1, 0), MAX_BACKOFF_DOUBLINGS)

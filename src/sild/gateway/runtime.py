@@ -156,6 +156,7 @@ class Gateway:
         is_app.router.add_route("*", r"/r1/{tail:[\s\S]*}",  # any byte, even %0A
                                 consumer_handler(self.consumer.run, self.ctx.clock,
                                                  admit=self._admit_client,
+                                                 streak=self._refusal_streak,
                                                  body_timeout=s.limits.body_timeout))
         is_app.router.add_get("/listClients", self._list_clients)
 
@@ -223,6 +224,13 @@ class Gateway:
                 if len(self._peer_keys) < MAX_KEYS:
                     self._peer_keys[der] = key
         return self.peer_gate.admit(key)
+
+    def _refusal_streak(self, request: web.Request, refused: bool) -> int:
+        watched = self._watched.get(request.protocol)
+        if watched is None:
+            return 1 if refused else 0
+        watched.refusals = watched.refusals + 1 if refused else 0
+        return watched.refusals
 
     @web.middleware
     async def _busy(self, request: web.Request, handler: Any) -> web.StreamResponse:

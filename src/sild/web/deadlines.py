@@ -37,6 +37,11 @@ SHELL_HEADER_TIMEOUT = 10.0
 SHELL_BODY_TIMEOUT = 30.0
 
 
+# Connections closed between two looks at other work (a sweep of thousands of idle
+# connections must not stall the requests in flight).
+BATCH = 128
+
+
 class Expiring(Protocol):
     def expire(self) -> None:
         """Close the connection: its deadline has passed."""
@@ -80,12 +85,16 @@ class Deadlines:
                 await asyncio.sleep(self.tick)
                 now = loop.time()
                 late = [item for item, due in self._due.items() if due <= now]
-                for item in late:
+                for n, item in enumerate(late, 1):
+                    if self._due.get(item, now + 1) > now:
+                        continue  # it moved on meanwhile (a new deadline, or closed)
                     del self._due[item]
                     with contextlib.suppress(Exception):  # one bad close must not stop us
                         item.expire()
                     if self.on_expire is not None:
                         self.on_expire()
+                    if n % BATCH == 0:  # thousands at once: let requests in between
+                        await asyncio.sleep(0)
         finally:
             self._sweeper = None
 
@@ -97,8 +106,8 @@ class WatchedProtocol(asyncio.Protocol):
     was handled; cleared when the application sees the request (:meth:`busy`).
     """
 
-    __slots__ = ("_busy", "deadlines", "header_timeout", "inner", "loop", "transport",
-                 "watched")
+    __slots__ = ("_busy", "deadlines", "header_timeout", "inner", "loop", "refusals",
+                 "transport", "watched")
 
     def __init__(self, inner: asyncio.Protocol, deadlines: Deadlines,
                  header_timeout: float, watched: dict[Any, WatchedProtocol]) -> None:
@@ -109,6 +118,8 @@ class WatchedProtocol(asyncio.Protocol):
         self.transport: asyncio.BaseTransport | None = None
         self.loop = asyncio.get_running_loop()
         self._busy = False
+        # Admission refusals in a row on this connection (sild.gateway.exchange.front).
+        self.refusals = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport

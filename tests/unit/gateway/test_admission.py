@@ -150,3 +150,12 @@ def test_idle_callers_are_forgotten_when_the_table_is_full() -> None:
     g.admit("b").release()
     g.admit("c")
     assert set(g._callers) == {"c"}
+
+
+def test_backoff_doubles_per_refusal_in_a_row_up_to_16_times() -> None:
+    """Retry-After doubles with each refusal in a row on a connection, capped at 16×."""
+    from sild.gateway.admission import backoff
+
+    assert [backoff(1, n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 16, 16]
+    assert backoff(3, 2) == 6
+    assert backoff(1, 0) == 1

@@ -25,7 +25,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from sild.errors import InvalidRequest, Overloaded, RequestTimeout, TooManyRequests
-from sild.gateway.admission import Ticket
+from sild.gateway.admission import Ticket, backoff
 from sild.gateway.exchange.record import Answer, ConsumerExchange, Incoming
 from sild.web.errors import answer_for
 
@@ -106,20 +106,27 @@ def hold_reading(request: web.Request, seconds: float) -> None:
 def consumer_handler(run: Callable[[ConsumerExchange], Awaitable[Answer]],
                      clock: Callable[[], datetime], *,
                      admit: Callable[[web.Request], Ticket] | None = None,
+                     streak: Callable[[web.Request, bool], int] | None = None,
                      body_timeout: float | None = None,
                      ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The IS port's handler; ``admit`` asks admission, ``streak(request, refused)``
+    counts the connection's refusals in a row (0 after an admitted request)."""
+
     async def handle(request: web.Request) -> web.StreamResponse:
         ticket = None
         if admit is not None:
             try:
                 ticket = admit(request)
             except (TooManyRequests, Overloaded) as e:  # docs/spec/exchange.md §8
+                after = backoff(e.retry_after, streak(request, True) if streak else 1)
                 a = answer_for(e, component="ClientProxy",
                                accept=request.headers.get("Accept", ""))
                 if request.content.is_eof():  # else aiohttp discards the unsent body
-                    hold_reading(request, e.retry_after)
+                    hold_reading(request, after)
                 return to_response(Answer(a.status, (*a.headers(), (
-                    "Retry-After", str(e.retry_after))), a.body))
+                    "Retry-After", str(after))), a.body))
+            if streak is not None:
+                streak(request, False)
         try:
             ex = ConsumerExchange(request_in=clock(),
                                   incoming=incoming(request, body_timeout))

@@ -37,7 +37,7 @@ import structlog
 from multidict import CIMultiDict
 
 from sild.errors import InvalidRequest, PayloadTooLarge, SildError
-from sild.gateway.admission import Ticket
+from sild.gateway.admission import Ticket, backoff
 from sild.gateway.exchange.record import Answer, Incoming
 from sild.web.deadlines import Deadlines
 from sild.web.errors import answer_for, error_answer
@@ -72,9 +72,10 @@ class _Refused(Exception):
         self.answer = answer
 
 
-def _error(error: SildError) -> Answer:
+def _error(error: SildError, retry_after: int | None = None) -> Answer:
     a = answer_for(error, component="ServerProxy")
-    retry_after = getattr(error, "retry_after", None)
+    if retry_after is None:
+        retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         return Answer(a.status, (*a.headers(), ("Retry-After", str(retry_after))), a.body)
     return Answer(a.status, a.headers(), a.body)
@@ -120,6 +121,7 @@ class PeerServerProtocol(asyncio.Protocol):
         self.timeouts = timeouts
         self._in_message = False
         self._held = False
+        self._streak = 0  # refusals in a row on this connection (front.backoff)
         self._ticket: Ticket | None = None
         self._refusal: Answer | None = None
         self._hold = 0.0
@@ -180,9 +182,12 @@ class PeerServerProtocol(asyncio.Protocol):
         if self.admit is not None:  # before a byte of the body is kept
             try:
                 self._ticket = self.admit(self.certificate)
+                self._streak = 0
             except SildError as e:
-                self._refusal = _error(e)
-                self._hold = float(getattr(e, "retry_after", 0))
+                self._streak += 1
+                after = backoff(int(getattr(e, "retry_after", 1)), self._streak)
+                self._refusal = _error(e, after)
+                self._hold = float(after)
         self._watch(self.timeouts.body)
 
     def on_body(self, body: bytes) -> None:
