@@ -14,7 +14,9 @@ and this script's own open-loop client for the second client. Per database:
 2. per run, (a) unloaded: the second client sends ``--rate`` requests/s (open loop,
    latency counted from each request's scheduled time, so a stall is not hidden) for
    ``--duration`` s; (b) the same while the first client floods with wrk from
-   ``--flood-connections`` kept-alive connections (closed loop: as fast as answers come).
+   ``--flood-connections`` connections (closed loop: as fast as answers come), once
+   kept alive and once with a new connection per request (``Connection: close``),
+   which no per-connection hold slows down.
 
 The consumer gateway's ``[admission]`` (docs/operations.md): every client 4 in flight
 and 100 requests/s (burst 10); overrides: the second client 16 in flight and 400
@@ -61,15 +63,20 @@ HELLO = PROVIDER.member.subsystem("rr").service("hello")
 FLOOD = CONSUMER.member.subsystem("flood")
 CALM = CONSUMER.member.subsystem("calm")
 PROBE = CONSUMER.member.subsystem("probe")
+# kept-alive: wrk's connections stay open (each refusal holds its connection, backing
+# off); new-connection: "Connection: close", a new connection per request (no hold).
+MODES = ("kept-alive", "new-connection")
 ADMISSION = AdmissionSettings(
     client=Quota(concurrency=4, rate=100, burst=10),
     clients={str(CALM): Quota(concurrency=16, rate=400, burst=400),
              str(PROBE): Quota(concurrency=64)})
 
 
-def wrk(url: str, seconds: float, connections: int, header: str) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "-H", header,
-                          url], capture_output=True, text=True, check=True).stdout
+def wrk(url: str, seconds: float, connections: int, *headers: str) -> dict[str, float]:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", url]
+    for h in headers:
+        cmd[1:1] = ["-H", h]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     total = re.search(r"(\d+) requests in", out)
@@ -181,17 +188,19 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
         print(f"[{db}] capacity (a client without rate limit, wrk -c32, {args.duration} s): "
               f"{cap['rps']:,.0f} req/s, non-2xx {cap['non2xx']}", flush=True)
         runs = []
-        for i in range(args.runs):
+        for i in range(args.runs * len(MODES)):
+            mode = MODES[i % len(MODES)]
             time.sleep(2)  # let the capacity run's or the last flood's tail drain
             calm = asyncio.run(open_loop(host, int(port), path, str(CALM), args.rate,
                                          args.duration))
             flood_out: list[dict[str, float]] = []
 
-            def flood(out: list[dict[str, float]], seconds: float) -> None:
+            def flood(out: list[dict[str, float]], seconds: float, mode: str) -> None:
+                extra = ("Connection: close",) if mode == "new-connection" else ()
                 out.append(wrk(url, seconds, args.flood_connections,
-                               f"X-Road-Client: {FLOOD}"))
+                               f"X-Road-Client: {FLOOD}", *extra))
 
-            t = threading.Thread(target=flood, args=(flood_out, args.duration + 4))
+            t = threading.Thread(target=flood, args=(flood_out, args.duration + 4, mode))
             t.start()
             time.sleep(2)  # the flood is in full swing
             rss = [rss_mb(p.pid) for p in gws]
@@ -210,14 +219,16 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
                 spy.wait(30)
             f = flood_out[0]
             ratio = float(loaded["p99"]) / float(calm["p99"])  # type: ignore[arg-type]
-            print(f"[{db}] run {i + 1}: second client unloaded p50 {calm['p50']:.1f} ms "
+            print(f"[{db}] run {i // len(MODES) + 1}, flood {mode}: second client "
+                  f"unloaded p50 {calm['p50']:.1f} ms "
                   f"p99 {calm['p99']:.1f} ms {calm['statuses']}; under flood p50 "
                   f"{loaded['p50']:.1f} ms p99 {loaded['p99']:.1f} ms {loaded['statuses']}; "
                   f"p99 ratio {ratio:.2f}; flood {f['rps']:,.0f} answers/s "
                   f"({f['rps'] / cap['rps']:.1f}× capacity), 429s {f['non2xx']:,} of "
                   f"{f['requests']:,} {f['socket_errors']}; gateway RSS "
                   f"{', '.join(f'{m:.0f}' for m in rss)} MB", flush=True)
-            runs.append({"unloaded": calm, "flood": loaded, "ratio": ratio, "wrk": f})
+            runs.append({"mode": mode, "unloaded": calm, "flood": loaded, "ratio": ratio,
+                         "wrk": f})
         result["runs"] = runs
     finally:
         for p in procs:
@@ -252,14 +263,14 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install wrk")
     results = [run_db(db, args) for db in args.db.split(",")]
     print()
-    for r in results:
-        runs = r["runs"]
-        assert isinstance(runs, list)
+    for r, mode in ((r, m) for r in results for m in MODES):
+        runs = [x for x in r["runs"] if x["mode"] == mode]  # type: ignore[attr-defined]
         un = [x["unloaded"]["p99"] for x in runs]
         fl = [x["flood"]["p99"] for x in runs]
         ratios = [x["ratio"] for x in runs]
         mult = [x["wrk"]["rps"] / r["capacity_rps"] for x in runs]  # type: ignore[operator]
-        print(f"{r['db']}: capacity {r['capacity_rps']:,.0f} req/s; second client p99 "
+        print(f"{r['db']}, flood {mode}: capacity {r['capacity_rps']:,.0f} req/s; "
+              "second client p99 "
               f"unloaded median {statistics.median(un):.1f} ms ({min(un):.1f}–{max(un):.1f}), "
               f"under flood median {statistics.median(fl):.1f} ms ({min(fl):.1f}–"
               f"{max(fl):.1f}); ratio median {statistics.median(ratios):.2f} "
