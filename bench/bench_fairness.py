@@ -19,8 +19,10 @@ and this script's own open-loop client for the second client. Per database:
    which no per-connection hold slows down.
 
 The consumer gateway's ``[admission]`` (docs/operations.md): every client 4 in flight
-and 100 requests/s (burst 10); overrides: the second client 16 in flight and 400
-requests/s, the capacity probe 64 in flight and no rate limit. Reports the
+and 30 requests/s (burst 10; under a tenth of this machine's capacity, as an operator
+would size it: a client's share, not the whole gateway); overrides: the second client
+16 in flight and 400 requests/s, the capacity probe 64 in flight and no rate limit.
+Reports the
 second client's p50/p99 unloaded and under flood, the ratio of the p99s (target ≤ 2),
 the flood's answered requests/s (200 + 429) as a multiple of capacity, and errors.
 """
@@ -67,7 +69,7 @@ PROBE = CONSUMER.member.subsystem("probe")
 # off); new-connection: "Connection: close", a new connection per request (no hold).
 MODES = ("kept-alive", "new-connection")
 ADMISSION = AdmissionSettings(
-    client=Quota(concurrency=4, rate=100, burst=10),
+    client=Quota(concurrency=4, rate=30, burst=10),
     clients={str(CALM): Quota(concurrency=16, rate=400, burst=400),
              str(PROBE): Quota(concurrency=64)})
 
@@ -205,11 +207,12 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
             time.sleep(2)  # the flood is in full swing
             rss = [rss_mb(p.pid) for p in gws]
             spies = []
-            if args.profile and i == 0:  # py-spy: where the gateways' time goes under flood
+            if args.profile and i < len(MODES):  # py-spy: the gateways under each flood
                 for gw, name in zip(gws, ("provider", "consumer"), strict=True):
                     spies.append(subprocess.Popen(
                         ["py-spy", "record", "-p", str(gw.pid), "-d", str(int(args.duration)),
-                         "-f", "raw", "-o", f"{args.profile}-{db}-{name}.txt", "-r", "200"],
+                         "-f", "raw", "-o", f"{args.profile}-{db}-{mode}-{name}.txt",
+                         "-r", "200"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             loaded = asyncio.run(open_loop(host, int(port), path, str(CALM), args.rate,
                                            args.duration))
