@@ -41,7 +41,7 @@ from sild.gateway.anchoring.anchorer import Anchorer
 from sild.gateway.config import GatewaySettings
 from sild.gateway.context import AccessPort, GatewayContext, LogPort
 from sild.gateway.exchange.consumer import FRAME_OVERHEAD, consumer_pipeline
-from sild.gateway.exchange.front import consumer_handler, to_response
+from sild.gateway.exchange.front import EarlyAdmission, consumer_handler, to_response
 from sild.gateway.exchange.lean_http import HttpPool
 from sild.gateway.exchange.lean_server import PeerServerProtocol, Timeouts
 from sild.gateway.exchange.metaservices import list_clients
@@ -196,9 +196,16 @@ class Gateway:
 
     def _admit_client(self, request: web.Request) -> Ticket:
         """Admission on the IS port, by the hosted client the request names (the last
-        X-Road-Client, as the pipeline reads it); unknown or malformed: one shared key."""
+        X-Road-Client, as the pipeline reads it); unknown or malformed: one shared key.
+        A request admitted on its first chunk (EarlyAdmission) brings its ticket."""
+        watched = self._watched.get(request.protocol)
+        if watched is not None and watched.ticket is not None:
+            ticket: Ticket = watched.take()
+            return ticket
         values = request.headers.getall("X-Road-Client", ())
-        text = values[-1] if values else ""
+        return self._admit_client_text(values[-1] if values else "")
+
+    def _admit_client_text(self, text: str) -> Ticket:
         key = self._client_keys.get(text)
         if key is None:
             key = SHARED
@@ -331,10 +338,11 @@ class Gateway:
         handler_factory = runner.server
         assert handler_factory is not None
         deadlines, header_timeout = self._is_deadlines, self.settings.limits.header_timeout
+        early = EarlyAdmission(self._admit_client_text)
 
         def protocol() -> WatchedProtocol:
             return WatchedProtocol(handler_factory(), deadlines, header_timeout,
-                                   self._watched)
+                                   self._watched, early)
 
         loop = asyncio.get_running_loop()
         try:

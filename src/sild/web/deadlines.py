@@ -104,13 +104,21 @@ class WatchedProtocol(asyncio.Protocol):
 
     Deadline ``header_timeout`` from connect, and from the first byte after a request
     was handled; cleared when the application sees the request (:meth:`busy`).
+
+    ``early(self, data)``, when given, sees the first chunk of each new request on an
+    otherwise idle connection (nothing buffered in aiohttp); returning True means it
+    answered the request itself and aiohttp never sees those bytes
+    (:class:`sild.gateway.exchange.front.EarlyAdmission`). It may leave an admission
+    ``ticket`` for the handler to take; one left untaken is released on the next
+    stash or when the connection ends.
     """
 
-    __slots__ = ("_busy", "deadlines", "header_timeout", "inner", "loop", "refusals",
-                 "transport", "watched")
+    __slots__ = ("_busy", "_dirty", "_fresh", "deadlines", "early", "header_timeout",
+                 "inner", "loop", "refusals", "ticket", "transport", "watched")
 
     def __init__(self, inner: asyncio.Protocol, deadlines: Deadlines,
-                 header_timeout: float, watched: dict[Any, WatchedProtocol]) -> None:
+                 header_timeout: float, watched: dict[Any, WatchedProtocol],
+                 early: Callable[[WatchedProtocol, bytes], bool] | None = None) -> None:
         self.inner = inner
         self.deadlines = deadlines
         self.header_timeout = header_timeout
@@ -120,6 +128,10 @@ class WatchedProtocol(asyncio.Protocol):
         self._busy = False
         # Admission refusals in a row on this connection (sild.gateway.exchange.front).
         self.refusals = 0
+        self.early = early
+        self.ticket: Any = None  # an admission Ticket left by ``early`` for the handler
+        self._fresh = True  # no byte of a next request buffered in aiohttp
+        self._dirty = False  # bytes came while the application had a request
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -128,9 +140,27 @@ class WatchedProtocol(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
+        if self._fresh and not self._busy:
+            self._fresh = False
+            if self.early is not None and self.early(self, data):
+                self._fresh = True  # answered whole: nothing reached aiohttp
+                self.deadlines.clear(self)
+                return
+        else:  # a request in more than one chunk, or pipelined: aiohttp's alone
+            self._dirty = True
         if not self._busy and not self.deadlines.has(self):
             self.deadlines.set(self, self.loop.time() + self.header_timeout)
         self.inner.data_received(data)
+
+    def stash(self, ticket: Any) -> None:
+        """Keep ``ticket`` for the handler of the request just admitted by ``early``."""
+        if self.ticket is not None:
+            self.ticket.release()
+        self.ticket = ticket
+
+    def take(self) -> Any:
+        ticket, self.ticket = self.ticket, None
+        return ticket
 
     def eof_received(self) -> bool | None:
         return self.inner.eof_received()
@@ -138,6 +168,9 @@ class WatchedProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.deadlines.clear(self)
         self.watched.pop(self.inner, None)
+        if self.ticket is not None:
+            self.ticket.release()
+            self.ticket = None
         self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -151,6 +184,8 @@ class WatchedProtocol(asyncio.Protocol):
         self._busy = value
         if value:
             self.deadlines.clear(self)
+        else:  # the next chunk starts a new request unless bytes came meanwhile
+            self._fresh, self._dirty = not self._dirty, False
 
     def expire(self) -> None:
         if self.transport is not None:

@@ -5,7 +5,7 @@ One local network: registry, a provider and a consumer gateway over mutual TLS, 
 sample IS. The consumer's ``[admission]``: every client 2 in flight, the ``vip`` client
 10 (an override), the ``burst`` client 2 requests/s with a burst of 3, at most 6
 requests in flight in all; the provider's: every peer gateway 5 in flight. Timeouts:
-2 s for a request head, 1 s for a body.
+3 s for a request head, 1 s for a body.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ CONSUMER = GatewaySpec(MemberId("EE", "COM", "10000001"), "Clinic", "gw2",
 ECHO = PROVIDER.member.subsystem("rr").service("echo")
 SLOW = PROVIDER.member.subsystem("rr").service("slow")
 FLOOD, CALM, VIP, BURST = (SubsystemId(CONSUMER.member, s) for s in CONSUMER.subsystems)
-HEADER_TIMEOUT = 2.0
+HEADER_TIMEOUT = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +218,36 @@ def test_refusals_in_a_row_on_one_connection_back_off(net: LocalNet) -> None:
     assert heads[1].startswith(b"HTTP/1.1 429")
     assert b"Retry-After: 2\r\n" in heads[1]
     assert heads[2].startswith(b"HTTP/1.1 200"), heads[2]
+
+
+def test_refusals_answered_on_the_raw_head_match_the_handler(net: LocalNet) -> None:
+    """A refusal judged on the first chunk (EarlyAdmission) answers in the form asked
+    (XML here) and honours HTTP/1.0's close; two pipelined heads in one chunk go the
+    handler's way and are both refused, in order."""
+    one = (f"GET /r1/{ECHO} HTTP/1.0\r\nHost: x\r\nAccept: text/xml\r\n"
+           f"X-Road-Client: {FLOOD}\r\n\r\n").encode()
+    two = (f"GET /r1/{ECHO} HTTP/1.1\r\nHost: x\r\nX-Road-Client: {FLOOD}\r\n\r\n"
+           * 2).encode()
+    with ThreadPoolExecutor(1) as pool:
+        flood = pool.submit(together, net, FLOOD, 2, 2.0)
+        time.sleep(0.5)
+        with socket.create_connection(_is_address(net), timeout=5) as s:
+            s.sendall(one)
+            xml = b""
+            while chunk := s.recv(4096):  # HTTP/1.0: the gateway closes
+                xml += chunk
+        with socket.create_connection(_is_address(net), timeout=5) as s:
+            s.sendall(two)
+            both = b""
+            while both.count(b"HTTP/1.1 429") < 2:
+                chunk = s.recv(4096)
+                assert chunk, both
+                both += chunk
+        flood.result()
+    assert xml.startswith(b"HTTP/1.1 429"), xml
+    assert b"<error><type>Server.ClientProxy.TooManyRequests</type>" in xml
+    assert b"Connection: close" in xml
+    assert both.count(b"X-Road-Error: Server.ClientProxy.TooManyRequests") == 2
 
 
 def _closed(s: socket.socket) -> bool:

@@ -20,6 +20,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -29,7 +30,8 @@ from sild.gateway.admission import Ticket, backoff
 from sild.gateway.exchange.record import Answer, ConsumerExchange, Incoming
 from sild.web.errors import answer_for
 
-__all__ = ["consumer_handler", "hold_reading", "incoming", "read_body", "to_response"]
+__all__ = ["EarlyAdmission", "consumer_handler", "hold_reading", "incoming", "read_body",
+           "to_response"]
 
 # Statuses that tell the caller to come back later; Retry-After is added when missing
 # (a provider gateway's 429 / 503 reaches us as a relayed error without its header).
@@ -89,7 +91,12 @@ def to_response(answer: Answer) -> web.Response:
 
 def hold_reading(request: web.Request, seconds: float) -> None:
     """Read nothing more from this connection for ``seconds`` (the answer still goes)."""
-    transport = request.transport
+    _hold(request.transport, seconds)
+
+
+def _hold(transport: Any, seconds: float) -> None:
+    """Read nothing more from ``transport`` for ``seconds`` × 1 to 1.5 (jittered, so that
+    refused connections do not all come back at once)."""
     if transport is None or transport.is_closing() or seconds <= 0:
         return
     transport.pause_reading()
@@ -98,9 +105,77 @@ def hold_reading(request: web.Request, seconds: float) -> None:
         if not transport.is_closing():
             transport.resume_reading()
 
-    # Spread over [1, 1.5) × seconds: refused connections do not all come back at once.
     delay = seconds * (1 + random.random() / 2)  # noqa: S311 (not a secret)
     asyncio.get_running_loop().call_later(delay, resume)
+
+
+def _header(head_lower: bytes, head: bytes, name: bytes) -> str | None:
+    """The last ``name`` header's value in a raw head (``name`` lower case, with ':')."""
+    i = head_lower.rfind(b"\r\n" + name)
+    if i < 0:
+        return None
+    start = i + 2 + len(name)
+    end = head.find(b"\r\n", start)
+    return head[start:end if end >= 0 else len(head)].strip().decode("latin-1")
+
+
+class EarlyAdmission:
+    """Admission on a request's first chunk, before aiohttp parses it
+    (``WatchedProtocol(early=…)``, sild.web.deadlines).
+
+    Under a flood most requests are refusals; answering those from the raw head — one
+    write, no request object, task or middleware — keeps them cheap (docs/benchmarks.md,
+    "Fairness"). Only a chunk that is exactly one complete bodiless ``/r1/`` request head
+    is judged here; anything else goes to aiohttp and the handler asks admission as
+    usual. An admitted request's ticket is left on the connection for the handler.
+    """
+
+    def __init__(self, admit: Callable[[str], Ticket]) -> None:
+        self.admit = admit  # by the X-Road-Client text
+
+    def __call__(self, conn: Any, data: bytes) -> bool:
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or end + 4 != len(data):
+            return False  # partial, or a body or another request follows
+        head = data[:end]
+        line_end = head.find(b"\r\n")
+        parts = (head[:line_end] if line_end >= 0 else head).split(b" ")
+        if (len(parts) != 3 or not parts[1].startswith(b"/r1/")
+                or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0")):
+            return False
+        lower = head.lower()
+        if b"\r\ncontent-length:" in lower or b"\r\ntransfer-encoding:" in lower:
+            return False  # a body: aiohttp reads or discards it
+        try:
+            ticket = self.admit(_header(lower, head, b"x-road-client:") or "")
+        except (TooManyRequests, Overloaded) as e:  # docs/spec/exchange.md §8
+            conn.refusals += 1
+            self._refuse(conn, e, lower, head, parts[2])
+            return True
+        conn.refusals = 0
+        conn.stash(ticket)
+        return False
+
+    def _refuse(self, conn: Any, e: TooManyRequests | Overloaded, lower: bytes, head: bytes,
+                version: bytes) -> None:
+        transport = conn.transport
+        after = backoff(e.retry_after, conn.refusals)
+        a = answer_for(e, component="ClientProxy",
+                       accept=_header(lower, head, b"accept:") or "")
+        connection = (_header(lower, head, b"connection:") or "").lower()
+        close = "close" in connection or (version == b"HTTP/1.0"
+                                          and "keep-alive" not in connection)
+        status = "429 Too Many Requests" if a.status == 429 else "503 Service Unavailable"
+        lines = [f"HTTP/1.1 {status}", f"Content-Type: {a.content_type}",
+                 f"X-Road-Error: {a.code}", f"Retry-After: {after}",
+                 f"Content-Length: {len(a.body)}"]
+        if close:
+            lines.append("Connection: close")
+        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + a.body)
+        if close:
+            transport.close()
+        else:
+            _hold(transport, after)
 
 
 def consumer_handler(run: Callable[[ConsumerExchange], Awaitable[Answer]],
