@@ -94,6 +94,7 @@ class Gateway:
     _client_keys: dict[str, str] = field(default_factory=dict, init=False)
     _peer_keys: dict[bytes, str] = field(default_factory=dict, init=False)
     _watched: dict[Any, WatchedProtocol] = field(default_factory=dict, init=False)
+    _is_connections: set[WatchedProtocol] = field(default_factory=set, init=False)
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -340,9 +341,12 @@ class Gateway:
         deadlines, header_timeout = self._is_deadlines, self.settings.limits.header_timeout
         early = EarlyAdmission(self._admit_client_text)
 
+        idle_timeout = self.settings.limits.keepalive_timeout
+
         def protocol() -> WatchedProtocol:
-            return WatchedProtocol(handler_factory(), deadlines, header_timeout,
-                                   self._watched, early)
+            return WatchedProtocol(handler_factory, deadlines, header_timeout=header_timeout,
+                                   idle_timeout=idle_timeout, watched=self._watched,
+                                   connections=self._is_connections, early=early)
 
         loop = asyncio.get_running_loop()
         try:
@@ -409,6 +413,8 @@ class Gateway:
             server.close()  # no new peer connections; requests in flight finish below
         for runner in self._runners:
             await runner.cleanup()
+        for watched in list(self._is_connections):  # those aiohttp never had
+            watched.expire()
         if self._peer_tasks:
             _, late = await asyncio.wait(set(self._peer_tasks), timeout=5)
             for task in late:

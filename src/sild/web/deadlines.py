@@ -110,19 +110,27 @@ class WatchedProtocol(asyncio.Protocol):
     answered the request itself and aiohttp never sees those bytes
     (:class:`sild.gateway.exchange.front.EarlyAdmission`). It may leave an admission
     ``ticket`` for the handler to take; one left untaken is released on the next
-    stash or when the connection ends.
+    stash or when the connection ends. aiohttp's handler is made (``factory()``) only
+    when a request is for it, so a connection whose requests are all answered early
+    costs no aiohttp handler at all; such a connection idle for ``idle_timeout`` is
+    closed.
     """
 
-    __slots__ = ("_busy", "_dirty", "_fresh", "deadlines", "early", "header_timeout",
-                 "inner", "loop", "refusals", "ticket", "transport", "watched")
+    __slots__ = ("_busy", "_dirty", "_fresh", "_idle", "connections", "deadlines", "early",
+                 "factory", "header_timeout", "idle_timeout", "inner", "loop", "refusals",
+                 "ticket", "transport", "watched")
 
-    def __init__(self, inner: asyncio.Protocol, deadlines: Deadlines,
-                 header_timeout: float, watched: dict[Any, WatchedProtocol],
+    def __init__(self, factory: Callable[[], asyncio.Protocol], deadlines: Deadlines, *,
+                 header_timeout: float, idle_timeout: float,
+                 watched: dict[Any, WatchedProtocol], connections: set[WatchedProtocol],
                  early: Callable[[WatchedProtocol, bytes], bool] | None = None) -> None:
-        self.inner = inner
+        self.factory = factory
+        self.inner: asyncio.Protocol | None = None
         self.deadlines = deadlines
         self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
         self.watched = watched
+        self.connections = connections
         self.transport: asyncio.BaseTransport | None = None
         self.loop = asyncio.get_running_loop()
         self._busy = False
@@ -132,25 +140,41 @@ class WatchedProtocol(asyncio.Protocol):
         self.ticket: Any = None  # an admission Ticket left by ``early`` for the handler
         self._fresh = True  # no byte of a next request buffered in aiohttp
         self._dirty = False  # bytes came while the application had a request
+        self._idle = False  # the deadline set is idle_timeout's, not a header's
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
-        self.watched[self.inner] = self
+        self.connections.add(self)
         self.deadlines.set(self, self.loop.time() + self.header_timeout)
-        self.inner.connection_made(transport)
+        if self.early is None:
+            self._handler()
+
+    def _handler(self) -> asyncio.Protocol:
+        inner = self.inner
+        if inner is None:
+            inner = self.inner = self.factory()
+            self.watched[inner] = self
+            inner.connection_made(self.transport)  # type: ignore[arg-type]
+        return inner
 
     def data_received(self, data: bytes) -> None:
         if self._fresh and not self._busy:
             self._fresh = False
             if self.early is not None and self.early(self, data):
                 self._fresh = True  # answered whole: nothing reached aiohttp
-                self.deadlines.clear(self)
+                # idle now; aiohttp's keep-alive timer covers this only once it exists
+                self.deadlines.set(self, self.loop.time() + self.idle_timeout)
+                self._idle = True
                 return
+            if self._idle or not self.deadlines.has(self):  # a head starts now
+                self.deadlines.set(self, self.loop.time() + self.header_timeout)
+                self._idle = False
         else:  # a request in more than one chunk, or pipelined: aiohttp's alone
             self._dirty = True
-        if not self._busy and not self.deadlines.has(self):
-            self.deadlines.set(self, self.loop.time() + self.header_timeout)
-        self.inner.data_received(data)
+            if not self._busy and not self.deadlines.has(self):
+                self.deadlines.set(self, self.loop.time() + self.header_timeout)
+                self._idle = False
+        self._handler().data_received(data)
 
     def stash(self, ticket: Any) -> None:
         """Keep ``ticket`` for the handler of the request just admitted by ``early``."""
@@ -163,21 +187,25 @@ class WatchedProtocol(asyncio.Protocol):
         return ticket
 
     def eof_received(self) -> bool | None:
-        return self.inner.eof_received()
+        return self.inner.eof_received() if self.inner is not None else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.deadlines.clear(self)
-        self.watched.pop(self.inner, None)
+        self.connections.discard(self)
         if self.ticket is not None:
             self.ticket.release()
             self.ticket = None
-        self.inner.connection_lost(exc)
+        if self.inner is not None:
+            self.watched.pop(self.inner, None)
+            self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        self.inner.pause_writing()
+        if self.inner is not None:
+            self.inner.pause_writing()
 
     def resume_writing(self) -> None:
-        self.inner.resume_writing()
+        if self.inner is not None:
+            self.inner.resume_writing()
 
     def busy(self, value: bool) -> None:
         """The application has (True) or has finished (False) a request of ours."""

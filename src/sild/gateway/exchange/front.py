@@ -17,7 +17,9 @@ requests wait in its own socket buffer). The body must arrive within ``body_time
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -132,6 +134,9 @@ class EarlyAdmission:
 
     def __init__(self, admit: Callable[[str], Ticket]) -> None:
         self.admit = admit  # by the X-Road-Client text
+        # Error ids for these answers: unique, cheaper than uuid4's getrandom per refusal.
+        self._ids = itertools.count()
+        self._prefix = f"{uuid.uuid4().hex[:12]}-"
 
     def __call__(self, conn: Any, data: bytes) -> bool:
         end = data.find(b"\r\n\r\n")
@@ -161,7 +166,8 @@ class EarlyAdmission:
         transport = conn.transport
         after = backoff(e.retry_after, conn.refusals)
         a = answer_for(e, component="ClientProxy",
-                       accept=_header(lower, head, b"accept:") or "")
+                       accept=_header(lower, head, b"accept:") or "",
+                       detail=f"{self._prefix}{next(self._ids):x}")
         connection = (_header(lower, head, b"connection:") or "").lower()
         close = "close" in connection or (version == b"HTTP/1.0"
                                           and "keep-alive" not in connection)
