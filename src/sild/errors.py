@@ -7,6 +7,7 @@
     │   ├── InvalidIdentifier       Client.InvalidClientIdentifier
     │   │   └── InvalidPersonalCode Client.InvalidPersonalCode
     │   ├── MissingHeader           Client.MissingHeader
+    │   ├── EmergencyNotPermitted   Client.EmergencyNotPermitted (break-glass without the role)
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── Unauthorized            Client.Unauthorized (401)
     │   ├── InvalidRequest          Client.InvalidRequest
@@ -78,6 +79,7 @@ __all__ = [
     "CertificateRevoked",
     "ConfigurationError",
     "DuplicateEntry",
+    "EmergencyNotPermitted",
     "GlobalConfError",
     "GlobalConfExpired",
     "GlobalConfRollback",
@@ -174,6 +176,12 @@ class InvalidRequest(RemoteError):
     """A request body or file that does not follow its format."""
 
     code = "InvalidRequest"
+
+
+class EmergencyNotPermitted(RemoteError):
+    """A client outside the registry's emergency group sent ``Sild-Emergency``."""
+
+    code = "EmergencyNotPermitted"
 
 
 class MissingHeader(RemoteError):
