@@ -329,7 +329,8 @@ class _Checker:
             try:
                 issuer_serial = asn1_cms.IssuerSerial.load(_b64(serial_v2.text, "IssuerSerialV2"))
                 serial = issuer_serial["serial"].native
-                names = [g.chosen.dump() for g in issuer_serial["issuer"]]
+                names = [g.chosen.untag().dump() for g in issuer_serial["issuer"]
+                         if g.name == "directory_name"]
             except ValueError as e:
                 raise _fail(f"IssuerSerialV2 is malformed: {e}") from e
             if serial != cert.serial_number or cert.issuer.public_bytes() not in names:
