@@ -61,11 +61,11 @@ class DocWorld:
             public_key=self.key.public_key(), at=start)
         tsa_key = ec.generate_private_key(ec.SECP256R1())
         self.tsa = TsaSigner(certificate=issue_tsa_certificate(
-            issuer=self.root.certificate, issuer_key=root_key,  # type: ignore[arg-type]
+            issuer=self.root.certificate, issuer_key=root_key,
             public_key=tsa_key.public_key(), name="Sild Test TSA", at=start), key=tsa_key)
         self.ocsp_signer = OcspSigner(issuer=self.person_ca.certificate,
                                       certificate=self.person_ca.certificate,
-                                      key=self.person_ca.key)  # type: ignore[arg-type]
+                                      key=self.person_ca.key)
         self.statuses = _Statuses()
         self.chain = [self.person_ca.certificate, self.root.certificate]
         self.trust = TrustList((self.root.certificate,))
