@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from xml.sax.saxutils import quoteattr
 
@@ -126,7 +127,8 @@ def read_container(data: bytes, *, limits: ContainerLimits = ContainerLimits()) 
         try:
             with zf.open(info) as f:
                 body = f.read(min(cap, info.file_size) + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError,
+                NotImplementedError) as e:
             raise InvalidContainer(f"entry {info.filename!r} is damaged: {e}") from e
         except RuntimeError as e:  # zipfile: encrypted entry
             raise InvalidContainer(f"entry {info.filename!r} cannot be read: {e}") from e

@@ -219,6 +219,10 @@ class _Checker:
         except SildError as e:
             self.steps.append(Step(name, Status.FAIL, e.message))
             return None
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError,
+                UnsupportedAlgorithm) as e:  # a stranger's malformed ASN.1 or XML value
+            self.steps.append(Step(name, Status.FAIL, f"malformed: {e}"))
+            return None
         self.steps.append(Step(name, Status.OK, str(result) if isinstance(result, str)
                                else "ok"))
         return result

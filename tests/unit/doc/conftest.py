@@ -30,3 +30,9 @@ def signed(world: DocWorld, container: Container | None = None, **services: obje
 @pytest.fixture(scope="module")
 def signed_zip(world: DocWorld) -> bytes:
     return write_container(signed(world))
+
+
+@pytest.fixture(scope="module")
+def signed_one(world: DocWorld) -> Container:
+    """One signed container for tests that must see the same bytes every time."""
+    return signed(world)
