@@ -31,7 +31,7 @@ from asn1crypto import cms as asn1_cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 
@@ -125,15 +125,14 @@ def _digest_value(parent: etree._Element, data: bytes) -> None:
 
 
 def signature_method(certificate: x509.Certificate) -> str:
-    """The XML-DSig SignatureMethod for the signer's key (ECDSA P-256/384, RSA)."""
+    """The XML-DSig SignatureMethod for the signer's key. Sild's tokens sign with ECDSA
+    over SHA-256 (sild.crypto.keys.sign), so only a P-256 key can make a signature here;
+    the verifier accepts more (``SIGNATURES``)."""
     key = certificate.public_key()
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return ("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384" if key.curve.key_size > 256
-                else "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256")
-    if isinstance(key, rsa.RSAPublicKey):
-        return "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-    raise InvalidRequest("XAdES signing needs an ECDSA or RSA key; this key is "
-                         f"{type(key).__name__} (issue a P-256 identity)")
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1":
+        return "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+    raise InvalidRequest("XAdES signing needs an ECDSA P-256 signing key; this one is "
+                         f"{type(key).__name__} (issue the identity with a P-256 key)")
 
 
 def issuer_serial_v2(certificate: x509.Certificate) -> bytes:

@@ -95,7 +95,7 @@ def test_show_lists_signers(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_sign_refuses_ed25519_token(tmp_path: Path) -> None:
-    """XAdES needs ECDSA or RSA: an Ed25519 signing certificate is refused by name."""
+    """Sild's tokens make XAdES signatures with P-256 only: Ed25519 is refused by name."""
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     from sild.core.personal_code import parse
@@ -108,5 +108,5 @@ def test_sign_refuses_ed25519_token(tmp_path: Path) -> None:
     cert = w.person_ca.issue(role=CertRole.SIGN, code=parse("EE", "38001085718"),
                              name=PersonName.parse("A", "B"), public_key=key.public_key(),
                              at=w.at)
-    with pytest.raises(InvalidRequest, match="ECDSA or RSA"):
+    with pytest.raises(InvalidRequest, match="ECDSA P-256"):
         signature_method(cert)
