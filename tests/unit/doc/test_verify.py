@@ -258,3 +258,48 @@ def test_no_signatures_is_indeterminate(world: DocWorld) -> None:
     r = verify_container(write_container(new_container(DATA, TYPES)), trust=world.trust)
     assert r.indication is Indication.INDETERMINATE
     assert r.signatures == ()
+
+
+def test_ocsp_from_unauthorised_responder_is_invalid(tmp_path_factory:
+                                                     pytest.TempPathFactory) -> None:
+    """An OCSP answer signed by a certificate without id-kp-OCSPSigning (here the TSA's,
+    issued by the same root) is not an authorised answer (RFC 6960 §4.2.2.2) → INVALID."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509 import ocsp
+
+    w = DocWorld(tmp_path_factory.mktemp("unauth"))
+    c = signed(w)
+    forged = (ocsp.OCSPResponseBuilder()
+              .add_response(cert=w.certificate, issuer=w.person_ca.certificate,
+                            algorithm=hashes.SHA256(), cert_status=ocsp.OCSPCertStatus.GOOD,
+                            this_update=w.at, next_update=w.at + timedelta(minutes=5),
+                            revocation_time=None, revocation_reason=None)
+              .responder_id(ocsp.OCSPResponderEncoding.HASH, w.tsa.certificate)
+              .certificates([w.tsa.certificate])
+              .sign(w.tsa.key, hashes.SHA256())  # type: ignore[arg-type]
+              .public_bytes(Encoding.DER))
+
+    def edit(root: etree._Element) -> None:
+        root.find(f".//{{{XADES}}}EncapsulatedOCSPValue").text = base64.b64encode(
+            forged).decode()
+    assert _verify(w, write_container(_edit_xml(c, edit))) == (
+        Indication.INVALID,
+        "revocation: OCSP: the OCSP responder is not authorised (no OCSPSigning)")
+
+
+def test_authentication_certificate_cannot_sign(tmp_path_factory:
+                                                pytest.TempPathFactory) -> None:
+    """A signature made with the PIN1 (authentication) certificate: no nonRepudiation
+    → INVALID (the signing certificate must be the PIN2 one)."""
+    from sild.core.personal_code import parse
+    from sild.identity.profiles import CertRole, PersonName
+
+    w = DocWorld(tmp_path_factory.mktemp("auth"))
+    auth = w.person_ca.issue(role=CertRole.AUTH, code=parse("EE", "38001085718"),
+                             name=PersonName.parse("Jaak", "Joeorg"),
+                             public_key=w.key.public_key(), at=w.at - timedelta(hours=1))
+    c = add_signature(new_container(DATA, TYPES), certificate=auth, chain=w.chain,
+                      sign=w.sign, services=w.services(), at=w.at)
+    assert _verify(w, write_container(c)) == (
+        Indication.INVALID,
+        "signing-certificate: the signing certificate is not for non-repudiation (KeyUsage)")
