@@ -210,7 +210,7 @@ class _Checker:
 
     def step(self, name: str, check: object) -> object:
         """Run ``check()``; record OK / FAIL / NA; a FAIL stops nothing (all steps run
-        that can), but later steps that need its result are NA."""
+        that can), but later steps that need its result are skipped."""
         try:
             result = check()  # type: ignore[operator]
         except _Fail as f:
@@ -223,8 +223,7 @@ class _Checker:
                 UnsupportedAlgorithm) as e:  # a stranger's malformed ASN.1 or XML value
             self.steps.append(Step(name, Status.FAIL, f"malformed: {e}"))
             return None
-        self.steps.append(Step(name, Status.OK, str(result) if isinstance(result, str)
-                               else "ok"))
+        self.steps.append(Step(name, Status.OK, _summary(result)))
         return result
 
     # (1) format and profile
@@ -533,6 +532,19 @@ class _Checker:
             signer_serial=_serial_number(signer) if signer else None,
             claimed_time=self.claimed, timestamp=self.gen_time, steps=tuple(self.steps),
             notes=tuple(self.notes))
+
+
+def _summary(result: object) -> str:
+    """The OK message of a step from what it returned."""
+    if isinstance(result, str):
+        return result
+    if isinstance(result, x509.Certificate):
+        return result.subject.rfc4514_string()
+    if isinstance(result, list):  # a certificate path
+        return " → ".join(c.subject.rfc4514_string() for c in result)
+    if isinstance(result, tuple):  # (data references, SignedProperties reference)
+        return f"{len(result[0])} data file(s) and the SignedProperties referenced"
+    return "one ds:Signature in asic:XAdESSignatures"
 
 
 def _serial_number(cert: x509.Certificate) -> str | None:
