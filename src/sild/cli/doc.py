@@ -196,7 +196,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     from sild.cli._common import table
     from sild.doc.container import read_container
-    from sild.doc.verify import describe
+    from sild.doc.show import describe
 
     container = read_container(_read(args.container, "container"))
     sigs = describe(container)

@@ -31,11 +31,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import enum
 import hashlib
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
@@ -50,6 +47,7 @@ from lxml import etree
 
 from sild.core.verification import Status, TrustPolicy
 from sild.doc.container import Container, ContainerLimits, read_container
+from sild.doc.report import ContainerReport, Indication, SignatureReport, Step
 from sild.doc.revocation import check_ocsp
 from sild.doc.trust import TrustList, path_to_anchor
 from sild.doc.xades import (
@@ -72,7 +70,7 @@ __all__ = [
     "SignatureReport",
     "Step",
     "verify_container",
-]
+]  # the report types live in sild.doc.report
 
 BDOC_TM_POLICY = "1.3.6.1.4.1.10015.1000.3.2.1"  # BDOC 2.1 §5.2: the time-mark policy
 _LIMITS = ContainerLimits()
@@ -82,63 +80,6 @@ OCSP_WARN_DELAY = timedelta(minutes=15)
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
                           load_dtd=False, dtd_validation=False, remove_comments=False)
-
-
-class Indication(enum.StrEnum):
-    VALID = "VALID"
-    INVALID = "INVALID"
-    INDETERMINATE = "INDETERMINATE"
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    name: str
-    status: Status  # OK | FAIL | NA
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class SignatureReport:
-    name: str
-    indication: Indication
-    reason: str
-    signer: str | None = None
-    signer_serial: str | None = None
-    claimed_time: str | None = None
-    timestamp: datetime | None = None
-    steps: tuple[Step, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "file": self.name, "indication": self.indication.value, "reason": self.reason,
-            "signer": self.signer, "signer_serial_number": self.signer_serial,
-            "claimed_signing_time": self.claimed_time,
-            "timestamp": self.timestamp.isoformat() if self.timestamp else None,
-            "steps": [{"step": s.name, "status": s.status.value, "message": s.message}
-                      for s in self.steps],
-            "notes": list(self.notes),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerReport:
-    files: tuple[tuple[str, int, str], ...]
-    signatures: tuple[SignatureReport, ...]
-
-    @property
-    def indication(self) -> Indication:
-        marks = {s.indication for s in self.signatures}
-        if Indication.INVALID in marks:
-            return Indication.INVALID
-        if not self.signatures or Indication.INDETERMINATE in marks:
-            return Indication.INDETERMINATE
-        return Indication.VALID
-
-    def as_json(self) -> dict[str, object]:
-        return {"indication": self.indication.value,
-                "files": [{"name": n, "size": s, "mimetype": m} for n, s, m in self.files],
-                "signatures": [s.as_json() for s in self.signatures]}
 
 
 class _Fail(Exception):
@@ -567,42 +508,3 @@ def verify_container(data: bytes | Container, *, trust: TrustList,
     files = tuple((n, len(b), container.mimetypes.get(n, "application/octet-stream"))
                   for n, b in container.files.items())
     return ContainerReport(files=files, signatures=reports)
-
-
-def describe(container: Container) -> list[dict[str, object]]:
-    """What ``sild doc show`` prints per signature, without verifying anything."""
-    out: list[dict[str, object]] = []
-    for name, raw in sorted(container.signatures.items()):
-        entry: dict[str, object] = {"file": name}
-        try:
-            root = etree.fromstring(raw, parser=_PARSER)
-            sig = root.find(ds("Signature"))
-            cert_el = sig.find(f".//{ds('X509Certificate')}") if sig is not None else None
-            if cert_el is not None:
-                cert = _cert(_b64(cert_el.text, "X509Certificate"), "KeyInfo")
-                entry["signer"] = cert.subject.rfc4514_string()
-                entry["signer_serial_number"] = _serial_number(cert)
-            st = sig.find(f".//{xa('SigningTime')}") if sig is not None else None
-            entry["claimed_signing_time"] = (st.text or "").strip() if st is not None else None
-            tst = sig.find(f".//{xa('EncapsulatedTimeStamp')}") if sig is not None else None
-            if tst is not None:
-                entry["timestamp"] = _gen_time(_b64(tst.text, "EncapsulatedTimeStamp"))
-        except (_Fail, etree.XMLSyntaxError, ValueError) as e:
-            entry["error"] = str(e)
-        out.append(entry)
-    return out
-
-
-def _gen_time(token: bytes) -> str | None:
-    from sild.identity.tsa import load_token
-
-    try:
-        info = load_token(token)["content"]["encap_content_info"]["content"].parsed
-        gen: datetime = info["gen_time"].native
-        return gen.astimezone(UTC).isoformat()
-    except Exception:  # an unreadable token is shown as unknown, not verified here
-        return None
-
-
-def overall(reports: Sequence[SignatureReport]) -> Indication:
-    return ContainerReport(files=(), signatures=tuple(reports)).indication

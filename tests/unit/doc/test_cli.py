@@ -110,3 +110,20 @@ def test_sign_refuses_ed25519_token(tmp_path: Path) -> None:
                              at=w.at)
     with pytest.raises(InvalidRequest, match="ECDSA P-256"):
         signature_method(cert)
+
+
+def test_show_survives_a_garbage_signature_file(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """show reports an unreadable signature file as an error entry, exit 0, no traceback."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("mimetype", MIMETYPE)
+        zf.writestr("META-INF/manifest.xml", build_manifest({"a.txt": "text/plain"}))
+        zf.writestr("a.txt", b"a")
+        zf.writestr("META-INF/signatures0.xml", b"<<<not xml")
+    (tmp_path / "g.asice").write_bytes(out.getvalue())
+    assert sild("doc", "show", str(tmp_path / "g.asice"), "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["signatures"][0]["file"] == "META-INF/signatures0.xml"
+    assert "error" in shown["signatures"][0]
+    assert sild("doc", "verify", str(tmp_path / "g.asice")) == 5
