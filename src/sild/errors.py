@@ -87,6 +87,7 @@ __all__ = [
     "HashAlgorithmError",
     "InconsistentCheckpoint",
     "InternalError",
+    "InvalidContainer",
     "InvalidIdentifier",
     "InvalidMessage",
     "InvalidPersonalCode",
@@ -425,6 +426,13 @@ class ArchiveInvalid(InvalidRequest):
     """An archive file whose bytes do not match its signed manifest."""
 
     code = "InvalidArchive"
+
+
+class InvalidContainer(InvalidRequest):
+    """A signed-document container (ASiC-E) that is not well formed: not a zip, no
+    stored ``mimetype`` first, unsafe or duplicate names, too large (docs/spec/documents.md §2)."""
+
+    code = "InvalidContainer"
 
 
 class UnknownService(RemoteError):
