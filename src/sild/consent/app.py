@@ -6,6 +6,7 @@ Provider-facing (reached through the exchange, like any member subsystem):
 ==============================================  =========================================
 ``GET /v1/decision``                            §4: allow or deny a release of personal data
 ``GET /v1/jwks``                                the artefact signing key (RFC 7517 §5)
+``GET /healthz``                                liveness (``{"status": "ok"}``)
 ``GET /v1/consents/{id}/status``                §3.3: the online status check
 ``POST /v1/consents``                           a consumer asks for consent (→ PENDING);
                                                 the consumer is ``X-Road-Client``
@@ -46,7 +47,7 @@ from sild.errors import InvalidRequest, MissingHeader, SildError
 from sild.web.errors import answer_for, error_answer
 from sild.web.shell import Shell
 
-__all__ = ["DEFAULT_PORT", "MAX_BODY", "create_consent_app"]
+__all__ = ["DEFAULT_PORT", "MAX_BODY", "create_consent_app", "serve_consent"]
 
 DEFAULT_PORT = 8483
 MAX_BODY = 64 * 1024
@@ -122,6 +123,9 @@ def create_consent_app(service: ConsentService, *, admin_token: str) -> Shell:
                       client=params["client"], purpose=params["purpose"],
                       consent=params.get("consent"))
         return _json(d.to_json())
+
+    async def healthz(request: Request) -> Response:
+        return _json({"status": "ok"})
 
     async def jwks(request: Request) -> Response:
         return JSONResponse(service.jwks(), headers={"Cache-Control": "max-age=300"})
@@ -216,6 +220,7 @@ def create_consent_app(service: ConsentService, *, admin_token: str) -> Shell:
     routes = [
         Route("/v1/decision", decision, methods=["GET"]),
         Route("/v1/jwks", jwks, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/consents/{cid}/status", status, methods=["GET"]),
         Route("/v1/consents", consumer_request, methods=["POST"]),
         Route(f"{person}/locks", list_locks, methods=["GET"]),
@@ -231,3 +236,22 @@ def create_consent_app(service: ConsentService, *, admin_token: str) -> Shell:
                                                        HTTPException: http_error})
     return Shell(app, max_body=MAX_BODY, admin_token=admin_token,
                  admin_prefixes=("/v1/persons",))
+
+
+async def serve_consent(app: Shell, host: str, port: int,
+                        started: Callable[[str], None] | None = None) -> None:
+    """Serve until cancelled (``sild consent serve``); ``started(url)`` once listening."""
+    import asyncio
+    import contextlib
+
+    from sild.embedded import start_embedded
+
+    server, task = await start_embedded(app, host, port)
+    if started is not None:
+        started(f"http://{host}:{port}")
+    try:
+        await asyncio.shield(task)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, 10)
