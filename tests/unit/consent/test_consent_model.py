@@ -15,6 +15,7 @@ from sild.consent.model import (
     Artefact,
     Candidate,
     DataLife,
+    Decision,
     LifeUnit,
     Lock,
     LockMode,
@@ -178,7 +179,7 @@ def test_artefact_payload_checked() -> None:
 
 def run(*locks: Lock, client: str = DOCTOR, cats: tuple[str, ...] = ("health",),
         purpose: str = "treatment", candidates: tuple[Candidate, ...] = (),
-        given: Candidate | None = None) -> object:
+        given: Candidate | None = None) -> Decision:
     return decide(subject=P, categories=cats, client=client, purpose=purpose, locks=locks,
                   candidates=candidates, now=NOW, given=given)
 
@@ -186,33 +187,37 @@ def run(*locks: Lock, client: str = DOCTOR, cats: tuple[str, ...] = ("health",),
 def test_no_lock_allows() -> None:
     """(2) No lock on the categories: allow, nothing locked."""
     d = run(lock("tax"))
-    assert (d.allowed, d.locked, d.consent_id) == (True, (), None)  # type: ignore[attr-defined]
+    assert (d.allowed, d.locked, d.consent_id) == (True, (), None)
 
 
 def test_lock_denies_with_reason() -> None:
     """(6) Locked for everyone, no consent: deny, and the reason says the person locked it."""
     d = run(lock())
-    assert not d.allowed and d.locked == ("health",)  # type: ignore[attr-defined]
-    assert "person has locked their health data" in d.reason  # type: ignore[attr-defined]
+    assert not d.allowed
+    assert d.locked == ("health",)
+    assert "person has locked their health data" in d.reason
 
 
 def test_named_exception_allows() -> None:
     """(3) Locked for everyone except named consumers: a named one passes, others do not."""
-    assert run(lock(but=(DOCTOR,))).allowed  # type: ignore[attr-defined]
-    assert not run(lock(but=(DOCTOR,)), client=POLICE).allowed  # type: ignore[attr-defined]
+    assert run(lock(but=(DOCTOR,))).allowed
+    assert not run(lock(but=(DOCTOR,)), client=POLICE).allowed
 
 
 def test_expired_lock_no_longer_closes() -> None:
     """A lock past its expiry closes nothing; one expiring soon shortens maxAge."""
-    assert run(lock(expires=0)).allowed  # type: ignore[attr-defined]
+    assert run(lock(expires=0)).allowed
     d = run(lock(expires=7))
-    assert not d.allowed and d.max_age == 7  # type: ignore[attr-defined]
+    assert not d.allowed
+    assert d.max_age == 7
 
 
 def test_active_consent_opens_lock() -> None:
     """(5) An ACTIVE consent for this client, purpose and categories: allow with its id."""
     d = run(lock(), candidates=(Candidate(artefact(), Status.ACTIVE),))
-    assert d.allowed and d.consent_id == "c-1" and d.locked == ("health",)  # type: ignore[attr-defined]
+    assert d.allowed
+    assert d.consent_id == "c-1"
+    assert d.locked == ("health",)
 
 
 @pytest.mark.parametrize(("cand", "why"), [
@@ -228,15 +233,17 @@ def test_active_consent_opens_lock() -> None:
 def test_unusable_given_consent_denies(cand: Candidate, why: str) -> None:
     """(4) A named consent that is revoked, paused, expired or does not fit: deny, say why."""
     d = run(lock(), given=cand)
-    assert not d.allowed and d.consent_id is None  # type: ignore[attr-defined]
-    assert why in d.reason  # type: ignore[attr-defined]
+    assert not d.allowed
+    assert d.consent_id is None
+    assert why in d.reason
 
 
 def test_consent_covers_only_locked_categories() -> None:
     """Categories that are not locked need no consent."""
     d = run(lock(), cats=("health", "population"),
             candidates=(Candidate(artefact(), Status.ACTIVE),))
-    assert d.allowed and d.locked == ("health",)  # type: ignore[attr-defined]
+    assert d.allowed
+    assert d.locked == ("health",)
 
 
 def test_max_age_bounded_by_consent_expiry() -> None:
@@ -245,4 +252,5 @@ def test_max_age_bounded_by_consent_expiry() -> None:
     a = Artefact(a.consent_id, a.subject, a.consumer, a.purpose, a.categories, a.data_life,
                  a.consent_start, NOW + timedelta(seconds=4), a.created_at)
     d = run(lock(), candidates=(Candidate(a, Status.ACTIVE),))
-    assert d.allowed and d.max_age == 4  # type: ignore[attr-defined]
+    assert d.allowed
+    assert d.max_age == 4
