@@ -152,14 +152,19 @@ class ConsentClient:
         url = f"{self.base_url}/v1/decision?{urlencode(query)}"
         try:
             async with self._http().get(url, allow_redirects=False) as r:
-                body = await r.content.read(MAX_ANSWER + 1)
                 status, ctype = r.status, r.headers.get("content-type", "")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in r.content.iter_chunked(16 * 1024):
+                    size += len(chunk)
+                    if size > MAX_ANSWER:  # stop reading: a decision is never this big
+                        raise ConsentAnswerInvalid(f"the consent service's answer is over "
+                                                   f"{MAX_ANSWER} bytes")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise ConsentUnavailable(f"consent service unreachable at {self.base_url}: "
                                      f"{type(e).__name__}") from e
-        if len(body) > MAX_ANSWER:
-            raise ConsentAnswerInvalid(f"the consent service's answer is over "
-                                       f"{MAX_ANSWER} bytes")
         try:
             data = orjson.loads(body) if "json" in ctype else None
         except orjson.JSONDecodeError:

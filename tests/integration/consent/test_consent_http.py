@@ -61,18 +61,22 @@ def test_decision_answer_shape(url: str) -> None:
 def test_lock_through_api_then_deny_then_consent(url: str, clock: SettableClock) -> None:
     """Person locks health → deny with the reason; grants the doctor → allow with its id."""
     status, lock = admin(url, "PUT", f"{PERSON}/locks/health", {"except": [POLICE]})
-    assert status == 200 and lock["mode"] == "except"
+    assert status == 200
+    assert lock["mode"] == "except"
     d = ask(url)
-    assert d["decision"] == "deny" and d["locked"] == ["health"]
+    assert d["decision"] == "deny"
+    assert d["locked"] == ["health"]
     assert "person has locked their health data" in str(d["reason"])
     assert ask(url, client=POLICE)["decision"] == "allow"
     status, rec = admin(url, "POST", f"{PERSON}/consents", {
         "consumer": DOCTOR, "purpose": {"code": "treatment", "text": "care"},
         "categories": ["health"], "dataLife": {"unit": "DAY", "value": 0},
         "consentExpiry": "2026-12-31T00:00:00Z"})
-    assert status == 201 and rec["status"] == "ACTIVE"
+    assert status == 201
+    assert rec["status"] == "ACTIVE"
     d = ask(url, consent=str(rec["signedConsent"]))
-    assert d["decision"] == "allow" and d["consentId"] == rec["consentId"]
+    assert d["decision"] == "allow"
+    assert d["consentId"] == rec["consentId"]
     status, listed = admin(url, "GET", f"{PERSON}/consents")
     assert listed["consents"][0]["consentUse"]["count"] == 1  # type: ignore[index]
     clock.advance(1)
@@ -80,7 +84,8 @@ def test_lock_through_api_then_deny_then_consent(url: str, clock: SettableClock)
     assert status == 200
     assert ask(url, consent=str(rec["signedConsent"]))["decision"] == "deny"
     status, body = admin(url, "POST", f"{PERSON}/consents/{rec['consentId']}/resume")
-    assert status == 409 and body["type"] == "Client.InvalidState"
+    assert status == 409
+    assert body["type"] == "Client.InvalidState"
     clock.advance(1)
     status, _ = admin(url, "DELETE", f"{PERSON}/locks/health")
     assert status == 204
@@ -116,10 +121,12 @@ def test_consumer_requests_consent(url: str) -> None:
     cid = json.loads(raw)["consentId"]
     assert json.loads(raw)["status"] == "PENDING"
     status, rec = admin(url, "POST", f"{PERSON}/consents/{cid}/approve")
-    assert rec["status"] == "ACTIVE" and rec["signedConsent"]
+    assert rec["status"] == "ACTIVE"
+    assert rec["signedConsent"]
     status, _, raw = call(f"{url}/v1/consents", method="POST", body=body, headers={
         "Content-Type": "application/json"})
-    assert status == 400 and json.loads(raw)["type"] == "Client.MissingHeader"
+    assert status == 400
+    assert json.loads(raw)["type"] == "Client.MissingHeader"
 
 
 @pytest.mark.parametrize(("params", "code"), [
@@ -148,7 +155,8 @@ def test_repeated_parameter_refused(url: str) -> None:
     """subject given twice is ambiguous: refused."""
     status, _, body = call(f"{url}/v1/decision?subject={PERSON}&subject={OTHER_PERSON}"
                            f"&category=health&client={DOCTOR}&purpose=x")
-    assert status == 400 and b"more than once" in body
+    assert status == 400
+    assert b"more than once" in body
 
 
 def test_person_api_needs_the_token(url: str) -> None:
@@ -187,4 +195,5 @@ def test_body_must_be_json(url: str) -> None:
     """A non-JSON body: InvalidRequest."""
     status, _, raw = call(f"{url}/v1/persons/{PERSON}/locks/health", method="PUT",
                           body=b"{not json", headers=ADMIN)
-    assert status == 400 and json.loads(raw)["type"] == "Client.InvalidRequest"
+    assert status == 400
+    assert json.loads(raw)["type"] == "Client.InvalidRequest"
