@@ -35,7 +35,8 @@ def test_init_files_and_refuses_twice(inst: Path, capsys: pytest.CaptureFixture[
     capsys.readouterr()
     assert consent(inst, "init") == 2
     err = capsys.readouterr().err
-    assert "exists" in err and len(err.strip().splitlines()) == 1
+    assert "exists" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_lock_grant_show_revoke(inst: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -45,7 +46,8 @@ def test_lock_grant_show_revoke(inst: Path, capsys: pytest.CaptureFixture[str]) 
                    "--category", "health", "--expires", "2099-01-01T00:00:00Z") == 0
     out = capsys.readouterr().out
     cid = re.search(r"consent (\S+) ACTIVE", out).group(1)  # type: ignore[union-attr]
-    assert "ACTIVE" in out and "signed artefact: ey" in out
+    assert "ACTIVE" in out
+    assert "signed artefact: ey" in out
     assert consent(inst, "show", cid) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["status"], shown["detail"]["consumer"]["id"]) == ("ACTIVE", DOCTOR)
@@ -54,7 +56,8 @@ def test_lock_grant_show_revoke(inst: Path, capsys: pytest.CaptureFixture[str]) 
     assert "cannot be resumed" in capsys.readouterr().err
     assert consent(inst, "locks", PERSON, "--history") == 0
     out = capsys.readouterr().out
-    assert "lock" in out and "ACTIVE → REVOKED" in out
+    assert "lock" in out
+    assert "ACTIVE → REVOKED" in out
     assert consent(inst, "unlock", PERSON, "health") == 0
     assert consent(inst, "unlock", PERSON, "health") == 2
 
@@ -77,7 +80,8 @@ def test_bad_input_one_line_exit_2(inst: Path, capsys: pytest.CaptureFixture[str
     capsys.readouterr()
     assert consent(inst, *args) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
 
 
 def test_without_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,7 +101,8 @@ def test_serve_answers_decisions(inst: Path) -> None:
                f"&client={DOCTOR}&purpose=treatment")
         with urllib.request.urlopen(url, timeout=10) as r:
             answer = json.loads(r.read())
-        assert answer["decision"] == "deny" and answer["locked"] == ["health"]
+        assert answer["decision"] == "deny"
+        assert answer["locked"] == ["health"]
         token = (inst / "consent" / "admin-token").read_text().strip()
         req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/persons/{PERSON}/locks",
                                      headers={"Authorization": f"Bearer {token}"})
