@@ -8,7 +8,8 @@ through the exchange like any other call.
 
 * Inputs are checked here first (the same parsers the service uses): a malformed
   personal code, category, client id or purpose never leaves the process.
-* A decision is cached for ``min(cache_ttl, maxAge)`` seconds, keyed by every input.
+* A decision is cached for ``min(cache_ttl, maxAge)`` seconds, keyed by every input;
+  concurrent callers with the same inputs share one question to the service.
 * Fail closed: the service unreachable, timing out, failing (5xx, a gateway's
   ``Server.*`` error) or answering anything that is not a decision, and no fresh cached
   decision → :class:`~sild.errors.ConsentUnavailable` (garbage:
@@ -19,6 +20,7 @@ through the exchange like any other call.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -96,6 +98,13 @@ class ConsentClient:
         self._cache: OrderedDict[tuple[Any, ...], tuple[float, ConsentDecision]] = \
             OrderedDict()
         self._session: aiohttp.ClientSession | None = None
+        self._inflight: dict[tuple[Any, ...], asyncio.Future[tuple[ConsentDecision, int]]] = {}
+
+    def _done(self, key: tuple[Any, ...], task: asyncio.Future[Any]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every waiter may have gone
 
     async def __aenter__(self) -> ConsentClient:
         return self
@@ -133,7 +142,14 @@ class ConsentClient:
             if hit[0] > now:
                 return hit[1]
             del self._cache[key]
-        decision, max_age = await self._ask(key)
+        # one question in flight per key: concurrent callers share its answer or its error
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._ask(key))
+            self._inflight[key] = task
+            task.add_done_callback(lambda t: self._done(key, t))
+        answer: tuple[ConsentDecision, int] = await asyncio.shield(task)
+        decision, max_age = answer
         ttl = min(self.cache_ttl, float(max_age))
         if ttl > 0:
             self._cache[key] = (time.monotonic() + ttl, decision)

@@ -191,3 +191,28 @@ def _fixed(status: int, ctype: str, body: bytes) -> Any:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
     return app
+
+
+def test_concurrent_callers_share_one_question(url: str) -> None:
+    """Twenty concurrent identical questions, no cache: one HTTP request to the service."""
+    seen: list[str] = []
+
+    async def counting(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope.get("query_string", b"").decode())
+        await asyncio.sleep(0.2)  # keep the first question in flight
+        await _fixed(200, "application/json", json.dumps({
+            "decision": "allow", "locked": [], "consentId": None, "reason": "ok",
+            "maxAge": 30}).encode())(scope, receive, send)
+
+    async def run(base: str) -> list[bool]:
+        client = ConsentClient(base, cache_ttl=0)
+        try:
+            answers = await asyncio.gather(*(client.decide(PERSON, ("health",), DOCTOR,
+                                                           "treatment") for _ in range(20)))
+            return [a.allowed for a in answers]
+        finally:
+            await client.close()
+
+    with serve_asgi(counting) as base:
+        assert asyncio.run(run(base)) == [True] * 20
+    assert len(seen) == 1
