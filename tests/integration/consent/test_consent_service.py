@@ -234,3 +234,36 @@ def test_bad_grant_input_writes_nothing(service: ConsentService, clock: Settable
         with pytest.raises((InvalidRequest, InvalidIdentifier)):
             service.grant(actor="p", **args)  # type: ignore[arg-type]
     assert count(service, artefacts) == count(service, events) == 0
+
+
+def test_racing_changes_one_wins(service: ConsentService, clock: SettableClock) -> None:
+    """Approve and reject at once on one PENDING consent: exactly one wins, one history row."""
+    import threading
+
+    for _ in range(5):
+        cid = service.request(subject=PERSON, consumer=DOCTOR, purpose=PURPOSE,
+                              categories=["health"],
+                              expiry=clock.now + timedelta(days=3)).artefact.consent_id
+        barrier = threading.Barrier(2)
+        results: list[str] = []
+
+        def move(action: Action, cid: str = cid, barrier: threading.Barrier = barrier,
+                 results: list[str] = results) -> None:
+            barrier.wait()
+            try:
+                service.transition(cid, action, actor="p")
+                results.append("ok")
+            except InvalidStateTransition:
+                results.append("refused")
+
+        threads = [threading.Thread(target=move, args=(a,))
+                   for a in (Action.APPROVE, Action.REJECT)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(results) == ["ok", "refused"]
+        with service.engine.connect() as conn:
+            moves = conn.execute(sa.select(sa.func.count()).select_from(events).where(
+                events.c.consent_id == cid, events.c.action != "request")).scalar_one()
+        assert moves == 1

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given
@@ -254,3 +254,15 @@ def test_max_age_bounded_by_consent_expiry() -> None:
     d = run(lock(), candidates=(Candidate(a, Status.ACTIVE),))
     assert d.allowed
     assert d.max_age == 4
+
+
+@given(st.integers(min_value=0, max_value=2**32),
+       st.dates(min_value=date(1800, 1, 1), max_value=date(2099, 12, 31)))
+def test_generated_codes_parse_in_both_forms(seed: int, born: date) -> None:
+    """Any valid EE code parses the same as EE<code> and PNOEE-<code>."""
+    import random
+
+    from sild.core.personal_code import generate
+
+    code = generate("EE", random.Random(seed), birth_date=born).code
+    assert parse_subject(f"EE{code}") == parse_subject(f"PNOEE-{code}") == f"EE{code}"
