@@ -107,10 +107,12 @@ def parse_category(text: object) -> str:
 
 def parse_categories(texts: Iterable[object]) -> tuple[str, ...]:
     """One or more categories, sorted, without repeats."""
+    if isinstance(texts, str | bytes):  # one string is not a list of one-letter codes
+        raise InvalidDataCategory("categories are a list, not one string")
     out: set[str] = set()
     for n, t in enumerate(texts):
         if n >= MAX_CATEGORIES * 4:  # bound the work before deduplication, too
-            break
+            raise InvalidDataCategory(f"at most {MAX_CATEGORIES} data categories")
         out.add(parse_category(t))
     if not out:
         raise InvalidDataCategory("name at least one data category")

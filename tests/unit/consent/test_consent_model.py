@@ -96,6 +96,10 @@ def test_categories_sorted_unique_and_bounded() -> None:
         parse_categories([])
     with pytest.raises(InvalidDataCategory):
         parse_categories([f"c{i}" for i in range(33)])
+    with pytest.raises(InvalidDataCategory):  # one string, not its letters
+        parse_categories("health")
+    with pytest.raises(InvalidDataCategory):  # a bad one after many repeats is still seen
+        parse_categories(["health"] * 200 + ["BAD"])
 
 
 @pytest.mark.parametrize("text", ["EE/GOV", "EE/GOV/70008440/rr/x/y", "EE//1/rr",
