@@ -43,7 +43,7 @@ from starlette.routing import Route
 
 from sild.consent.model import Action, parse_time
 from sild.consent.service import ConsentService
-from sild.errors import InvalidRequest, MissingHeader, SildError
+from sild.errors import InternalError, InvalidRequest, MissingHeader, SildError
 from sild.web.errors import answer_for, error_answer
 from sild.web.shell import Shell
 
@@ -216,6 +216,13 @@ def create_consent_app(service: ConsentService, *, admin_token: str) -> Shell:
         return Response(a.body, status_code=a.status, headers={"X-Road-Error": a.code},
                         media_type=a.content_type)
 
+    async def crash(request: Request, e: Exception) -> Response:
+        # A bug: Starlette sends this answer, then re-raises so the Shell logs the traceback.
+        a = answer_for(InternalError(f"internal error ({type(e).__name__})"),
+                       accept=request.headers.get("accept", ""))
+        return Response(a.body, status_code=a.status, headers={"X-Road-Error": a.code},
+                        media_type=a.content_type)
+
     person = "/v1/persons/{code}"
     routes = [
         Route("/v1/decision", decision, methods=["GET"]),
@@ -233,7 +240,8 @@ def create_consent_app(service: ConsentService, *, admin_token: str) -> Shell:
         Route(f"{person}/consents/{{cid}}/{{action}}", act, methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={SildError: sild_error,
-                                                       HTTPException: http_error})
+                                                       HTTPException: http_error,
+                                                       Exception: crash})
     return Shell(app, max_body=MAX_BODY, admin_token=admin_token,
                  admin_prefixes=("/v1/persons",))
 

@@ -197,3 +197,18 @@ def test_body_must_be_json(url: str) -> None:
                           body=b"{not json", headers=ADMIN)
     assert status == 400
     assert json.loads(raw)["type"] == "Client.InvalidRequest"
+
+
+def test_a_bug_answers_in_protocol(service: ConsentService,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected exception: 500 Server.InternalError in the X-Road form, no traceback."""
+    def broken(**_: object) -> None:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(service, "decide", broken)
+    with serve_asgi(create_consent_app(service, admin_token=TOKEN)) as base:
+        status, headers, body = call(f"{base}/v1/decision?subject={PERSON}&category=health"
+                                     f"&client={DOCTOR}&purpose=t")
+    assert (status, headers["x-road-error"]) == (500, "Server.InternalError")
+    assert b"secret detail" not in body
+    assert b"Traceback" not in body
