@@ -91,7 +91,8 @@ def test_lock_through_api_then_deny_then_consent(url: str, clock: SettableClock)
     assert status == 204
     assert ask(url)["decision"] == "allow"
     status, hist = admin(url, "GET", f"{PERSON}/history")
-    assert [e["action"] for e in hist["events"]] == ["lock", "grant", "revoke", "unlock"]  # type: ignore[index,union-attr]
+    events: list[dict[str, object]] = hist["events"]  # type: ignore[assignment]
+    assert [e["action"] for e in events] == ["lock", "grant", "revoke", "unlock"]
 
 
 def test_jwks_verifies_artefacts(url: str, service: ConsentService,

@@ -54,6 +54,7 @@ def test_jwks_round_trip() -> None:
     assert verify_artefact(TOKEN, keys=keys_from_jwks(published), now=NOW) == ART
     with pytest.raises(InvalidRequest):
         keys_from_jwks({"keys": [KEY.as_dict(private=True)]})
+    bad: object
     for bad in ({}, {"keys": "x"}, [], {"keys": [{"kty": "nope"}]}):
         with pytest.raises(InvalidRequest):
             keys_from_jwks(bad)
@@ -62,7 +63,7 @@ def test_jwks_round_trip() -> None:
 def test_another_keys_signature_refused() -> None:
     """Signed by a key not in the set (same kid even): forged."""
     forged = sign_artefact(ART, key=ECKey.import_key(OTHER.as_pem(private=True),
-                                                     {"kid": KEY.kid}))
+                                                     {"kid": str(KEY.kid)}))
     with pytest.raises(SignatureError):
         verify_artefact(forged, keys=KEYS, now=NOW)
 
