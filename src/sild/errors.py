@@ -7,6 +7,7 @@
     │   ├── InvalidIdentifier       Client.InvalidClientIdentifier
     │   │   └── InvalidPersonalCode Client.InvalidPersonalCode
     │   ├── MissingHeader           Client.MissingHeader
+    │   ├── EmergencyNotPermitted   Client.EmergencyNotPermitted (break-glass without the role)
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── Unauthorized            Client.Unauthorized (401)
     │   ├── InvalidRequest          Client.InvalidRequest
@@ -85,6 +86,7 @@ __all__ = [
     "ConsentInvalid",
     "ConsentUnavailable",
     "DuplicateEntry",
+    "EmergencyNotPermitted",
     "GlobalConfError",
     "GlobalConfExpired",
     "GlobalConfRollback",
@@ -92,6 +94,7 @@ __all__ = [
     "HashAlgorithmError",
     "InconsistentCheckpoint",
     "InternalError",
+    "InvalidContainer",
     "InvalidDataCategory",
     "InvalidIdentifier",
     "InvalidMessage",
@@ -182,6 +185,12 @@ class InvalidRequest(RemoteError):
     """A request body or file that does not follow its format."""
 
     code = "InvalidRequest"
+
+
+class EmergencyNotPermitted(RemoteError):
+    """A client outside the registry's emergency group sent ``Sild-Emergency``."""
+
+    code = "EmergencyNotPermitted"
 
 
 class MissingHeader(RemoteError):
@@ -425,6 +434,13 @@ class ArchiveInvalid(InvalidRequest):
     """An archive file whose bytes do not match its signed manifest."""
 
     code = "InvalidArchive"
+
+
+class InvalidContainer(InvalidRequest):
+    """A signed-document container (ASiC-E) that is not well formed: not a zip, no
+    stored ``mimetype`` first, unsafe or duplicate names, too large (docs/spec/documents.md §2)."""
+
+    code = "InvalidContainer"
 
 
 class UnknownService(RemoteError):
