@@ -150,7 +150,8 @@ def create_consent_app(service: ConsentService, *, admin_token: str) -> Shell:
 
     async def list_locks(request: Request) -> Response:
         found = await run(service.locks, request.path_params["code"])
-        return _json({"locks": [lk.to_json() for lk in found]})
+        now = service.clock()
+        return _json({"locks": [lk.to_json(now) for lk in found]})
 
     async def put_lock(request: Request) -> Response:
         data = await _body(request) if await request.body() else {}

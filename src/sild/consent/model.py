@@ -170,11 +170,13 @@ class Lock:
             return False
         return self.mode is LockMode.EVERYONE or client not in self.exceptions
 
-    def to_json(self) -> dict[str, Any]:
-        return {"category": self.category, "mode": self.mode.value,
-                "except": list(self.exceptions),
-                "expires": format_rfc3339(self.expires_at) if self.expires_at else None,
-                "since": format_rfc3339(self.since)}
+    def to_json(self, now: datetime | None = None) -> dict[str, Any]:
+        """The API form; with ``now``, also whether it still closes anything."""
+        out = {"category": self.category, "mode": self.mode.value,
+               "except": list(self.exceptions),
+               "expires": format_rfc3339(self.expires_at) if self.expires_at else None,
+               "since": format_rfc3339(self.since)}
+        return out if now is None else out | {"active": self.active(now)}
 
 
 # -- consent artefacts (§3) ---------------------------------------------------------------------

@@ -107,6 +107,7 @@ def test_serve_answers_decisions(inst: Path) -> None:
         req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/persons/{PERSON}/locks",
                                      headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(req, timeout=10) as r:
-            assert json.loads(r.read())["locks"][0]["category"] == "health"
+            listed = json.loads(r.read())["locks"][0]
+        assert (listed["category"], listed["active"]) == ("health", True)
     assert done["code"] == 130, done["err"]  # Ctrl-C (sild/cli/_exit.py)
     assert "Traceback" not in str(done["err"])

@@ -213,3 +213,16 @@ def test_a_bug_answers_in_protocol(service: ConsentService,
     assert (status, headers["x-road-error"]) == (500, "Server.InternalError")
     assert b"secret detail" not in body
     assert b"Traceback" not in body
+
+
+def test_expired_lock_listed_inactive(url: str, clock: SettableClock) -> None:
+    """A lock past its expiry is still listed, marked inactive, and no longer denies."""
+    status, _ = admin(url, "PUT", f"{PERSON}/locks/health",
+                      {"expires": "2026-11-22T13:00:00Z"})
+    assert status == 200
+    assert ask(url)["decision"] == "deny"
+    clock.advance(3600)
+    _, listed = admin(url, "GET", f"{PERSON}/locks")
+    locks: list[dict[str, object]] = listed["locks"]  # type: ignore[assignment]
+    assert [(lk["category"], lk["active"]) for lk in locks] == [("health", False)]
+    assert ask(url)["decision"] == "allow"
