@@ -59,6 +59,17 @@ def test_find_proof_unseal_and_expire(gwdir: Path, tmp_path: Path,
     assert result.ok
     assert (result.records, result.sealed) == (3, 1)
     capsys.readouterr()
+    assert sild("tracker", "verify", str(out)) == 0
+    assert "OK: EE60001017869" in capsys.readouterr().out
+    broken = json.loads(out.read_text())
+    broken["records"][1]["content"]["action"] = "Something else"
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    assert sild("tracker", "verify", str(tmp_path / "broken.json")) == 5
+    assert "record 2 altered" in capsys.readouterr().out
+    for bad in (tmp_path, tmp_path / "none.json", gwdir / "gateway.toml"):
+        assert sild("tracker", "verify", str(bad)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("sild: error:")
     assert sild("tracker", "sealed", "--dir", str(gwdir)) == 0
     listing = capsys.readouterr().out
     assert "EE/GOV/70008747/polis" in listing
