@@ -134,8 +134,8 @@ async def check_consent(stage: ContextStage, ex: ProviderExchange, use: Personal
             locked = ", ".join(answer.locked) or ", ".join(use.data.categories)
             raise AccessDenied(
                 f"Request is not allowed: the person {subject} has locked their {locked} "
-                f"data ({answer.reason})", service=str(ex.service), client=str(ex.client),
-                reason="locked by the person")
+                f"data", service=str(ex.service), client=str(ex.client),
+                reason=answer.reason or "locked by the person")
 
 
 class ResponseSubjects(ContextStage):
