@@ -64,7 +64,7 @@ TRACKER_HEADERS = frozenset(h.lower() for h in (
     SUBJECT_HEADER, PURPOSE_HEADER, EMERGENCY_HEADER, CONSENT_HEADER,
     SUBJECT_ASSERTION_HEADER))
 
-MAX_PURPOSE = 255
+MAX_PURPOSE = 200  # as the consent service takes it (sild.consent.model.MAX_PURPOSE)
 MAX_REASON = 1024
 MAX_SUBJECTS_HEADER = 64 * 1024  # the header itself; the count is the service's limit
 

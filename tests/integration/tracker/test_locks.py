@@ -164,3 +164,26 @@ def test_the_consent_service_unreachable_fails_closed(
 
 
 w = pytest.fixture(lambda world: world, name="w")
+
+
+def test_a_consent_artefact_passes_the_lock_and_is_named_in_the_record(w: World) -> None:
+    """AA-style consent (docs/spec/consent.md): the consumer presents the signed artefact
+    in Sild-Consent; the usage record names the consent that allowed it."""
+    from datetime import UTC, datetime, timedelta
+
+    w.consent.lock(ANN, "health", actor=ANN)
+    granted = w.consent.grant(subject=ANN, consumer=str(CLIENT),
+                              purpose={"code": "Treatment", "text": "hospital care"},
+                              categories=["health"], actor=ANN,
+                              expiry=datetime.now(UTC).replace(microsecond=0) + timedelta(days=1))
+    assert granted.signed is not None
+    status, body = _call(w, ANN, **{"Sild-Consent": granted.signed})
+    assert status == 200, body
+    (u,) = _usage(w)
+    assert u.consent_id == granted.artefact.consent_id
+    assert u.flags == "consent-presented"
+    # a forged artefact is the consumer's error, and nothing is released
+    forged = granted.signed[:-4] + ("AAAA" if not granted.signed.endswith("AAAA") else "BBBB")
+    status, body = _call(w, ANN, **{"Sild-Consent": forged})
+    assert status == 400, body
+    assert len(_usage(w)) == 1
