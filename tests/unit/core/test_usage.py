@@ -73,7 +73,7 @@ def test_the_record_hash_binds_time_place_sealing_and_content() -> None:
                   _content(1, flags=("sealed",)), _content(1, action="Other")):
         assert other.record_hash() != h
     assert chain_over(CHAIN_START, [h]) == chain_next(CHAIN_START, h)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="32 bytes"):
         chain_next(b"short", h)
 
 
