@@ -35,6 +35,7 @@ import dataclasses
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,7 +49,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_exchange import PY, SILD, pg_factory, rss_mb, wait_http
+from bench_exchange import PY, SILD, cpu_seconds, pg_factory, rss_mb, wait_http
 
 from sild.core.access import parse_subject
 from sild.core.identifiers import MemberId
@@ -78,14 +79,21 @@ def wrk(url: str, seconds: float, connections: int, *headers: str) -> dict[str, 
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", url]
     for h in headers:
         cmd[1:1] = ["-H", h]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.monotonic() - started
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     total = re.search(r"(\d+) requests in", out)
     sock = re.search(r"Socket errors: (.*)", out)
     return {"rps": rps, "non2xx": int(bad.group(1)) if bad else 0,
             "requests": int(total.group(1)) if total else 0,
-            "socket_errors": sock.group(1) if sock else ""}  # type: ignore[dict-item]
+            "socket_errors": sock.group(1) if sock else "",  # type: ignore[dict-item]
+            # cores the load generator itself used (it shares this machine's 2 cores)
+            "wrk_cores": (after.ru_utime + after.ru_stime - before.ru_utime
+                          - before.ru_stime) / wall}
 
 
 async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -206,6 +214,7 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
             t.start()
             time.sleep(2)  # the flood is in full swing
             rss = [rss_mb(p.pid) for p in gws]
+            cpu0 = [cpu_seconds(p.pid) for p in gws]
             spies = []
             if args.profile and i < len(MODES):  # py-spy: the gateways under each flood
                 for gw, name in zip(gws, ("provider", "consumer"), strict=True):
@@ -216,6 +225,8 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             loaded = asyncio.run(open_loop(host, int(port), path, str(CALM), args.rate,
                                            args.duration))
+            gw_cores = [(cpu_seconds(p.pid) - c) / args.duration
+                        for p, c in zip(gws, cpu0, strict=True)]
             rss = [max(a, rss_mb(p.pid)) for a, p in zip(rss, gws, strict=True)]
             t.join()
             for spy in spies:
@@ -228,10 +239,12 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
                   f"{loaded['p50']:.1f} ms p99 {loaded['p99']:.1f} ms {loaded['statuses']}; "
                   f"p99 ratio {ratio:.2f}; flood {f['rps']:,.0f} answers/s "
                   f"({f['rps'] / cap['rps']:.1f}× capacity), 429s {f['non2xx']:,} of "
-                  f"{f['requests']:,} {f['socket_errors']}; gateway RSS "
+                  f"{f['requests']:,} {f['socket_errors']}; cores: wrk {f['wrk_cores']:.2f}, "
+                  f"provider {gw_cores[0]:.2f}, consumer {gw_cores[1]:.2f}; load average "
+                  f"{os.getloadavg()[0]:.1f}; gateway RSS "
                   f"{', '.join(f'{m:.0f}' for m in rss)} MB", flush=True)
             runs.append({"mode": mode, "unloaded": calm, "flood": loaded, "ratio": ratio,
-                         "wrk": f})
+                         "wrk": f, "gateway_cores": gw_cores, "load": os.getloadavg()[0]})
         result["runs"] = runs
     finally:
         for p in procs:
