@@ -13,6 +13,7 @@
     │   │   ├── PayloadTooLarge     Client.PayloadTooLarge (413)
     │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
     │   │   ├── ArchiveInvalid      Client.InvalidArchive
+    │   │   ├── SnapshotInvalid     Client.InvalidSnapshot  (embassy snapshot: signature, hashes)
     │   │   └── BatchTooLarge       Client.BatchTooLarge (413)
     │   ├── CertificateError        Client.CertValidation
     │   │   └── CertificateRevoked  Client.CertRevoked
@@ -111,6 +112,7 @@ __all__ = [
     "ServiceUnavailable",
     "SignatureError",
     "SildError",
+    "SnapshotInvalid",
     "SslAuthenticationFailed",
     "StorageError",
     "TimestampingFailed",
@@ -417,6 +419,13 @@ class ArchiveInvalid(InvalidRequest):
     """An archive file whose bytes do not match its signed manifest."""
 
     code = "InvalidArchive"
+
+
+class SnapshotInvalid(InvalidRequest):
+    """A data-embassy snapshot that is unsigned, signed by an untrusted key, incomplete
+    or altered (docs/operations.md, "Data embassy"); refused before anything is written."""
+
+    code = "InvalidSnapshot"
 
 
 class UnknownService(RemoteError):

@@ -34,7 +34,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sild.cli import audit, ca, conf, demo, gateway, init, keys, ledger, registry, verify
+    from sild.cli import (
+        audit,
+        ca,
+        conf,
+        demo,
+        embassy,
+        gateway,
+        init,
+        keys,
+        ledger,
+        registry,
+        verify,
+    )
     from sild.cli import identity as identity_cli
 
     parser = _Parser(prog="sild", description="Sild: a secure data exchange layer.")
@@ -42,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in (init, demo, keys, ca, registry, gateway, conf, ledger, verify, audit,
-                   identity_cli):
+                   identity_cli, embassy):
         module.add_parser(sub)
     return parser
 
