@@ -62,9 +62,9 @@ def fill(url: str, rows: int, body: int) -> None:
     engine.dispose()
 
 
-def timed(fn: Callable[[], object]) -> float:
+def timed(fn: Callable[..., object], *args: object, **kw: object) -> float:
     t = time.perf_counter()
-    fn()
+    fn(*args, **kw)
     return time.perf_counter() - t
 
 
@@ -104,36 +104,32 @@ def bench(label: str, url: str, pg_base: str | None, args: argparse.Namespace,
         dump = tmp / f"baseline{run}"
         if pg_base is None:
             db = Path(url.removeprefix("sqlite:///"))
-            results["base_b"].append(timed(lambda: copy_fsync(db, dump)))
+            results["base_b"].append(timed(copy_fsync, db, dump))
             back = tmp / f"back{run}.db"
-            results["base_r"].append(timed(lambda: copy_fsync(dump, back)))
+            results["base_r"].append(timed(copy_fsync, dump, back))
             back.unlink()
         else:
             conn = normalise_url(url).replace("postgresql+psycopg://", "postgresql://")
-            results["base_b"].append(timed(lambda: subprocess.run(
-                ["pg_dump", "-Fc", "-Z0", "-f", str(dump), conn], check=True)))
+            results["base_b"].append(timed(
+                subprocess.run, ["pg_dump", "-Fc", "-Z0", "-f", str(dump), conn], check=True))
             with fresh_pg(pg_base) as target:
                 assert target is not None
                 tconn = normalise_url(target).replace("postgresql+psycopg://", "postgresql://")
-                results["base_r"].append(timed(lambda: subprocess.run(
-                    ["pg_restore", "--no-owner", "-d", tconn, str(dump)], check=True)))
+                results["base_r"].append(timed(
+                    subprocess.run, ["pg_restore", "--no-owner", "-d", tconn, str(dump)],
+                    check=True))
         dump.unlink()
-        res = None
-
-        def do_backup() -> None:
-            nonlocal res
-            res = backup(gw, site, key=key, at=datetime.now(UTC), work_dir=tmp)
-
-        results["backup"].append(timed(do_backup))
-        assert res is not None
+        t = time.perf_counter()
+        res = backup(gw, site, key=key, at=datetime.now(UTC), work_dir=tmp)
+        results["backup"].append(time.perf_counter() - t)
         size = res.manifest.size
         with ExitStack() as stack:
             target = stack.enter_context(fresh_pg(pg_base))
             dbs = {"gateway": target} if target else None
             to = tmp / f"restored{run}"
-            results["restore"].append(timed(lambda: restore(
-                site, res.manifest.id, trusted=[key.signer.verifier()],
-                identities=[key.identity], target=to, databases=dbs)))
+            results["restore"].append(timed(
+                restore, site, res.manifest.id, trusted=[key.signer.verifier()],
+                identities=[key.identity], target=to, databases=dbs))
             shutil.rmtree(to)
         shutil.rmtree(site.root)
         print(f"# run {run + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s"

@@ -42,11 +42,14 @@ class ChunkWriter(io.RawIOBase):
         self._buf = bytearray()
         self.chunks: list[Chunk] = []
         self.plain_bytes = 0
+        self._failed = False  # after a failed chunk (or Ctrl-C) nothing more is written
 
     def writable(self) -> bool:
         return True
 
     def write(self, b: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._failed:  # tarfile flushes on its way out of an exception: drop it
+            return len(b)
         self._buf += b
         while len(self._buf) >= self._size:
             self._emit(bytes(self._buf[:self._size]))
@@ -54,12 +57,18 @@ class ChunkWriter(io.RawIOBase):
         return len(b)
 
     def _emit(self, plain: bytes) -> None:
-        sealed = pyrage.encrypt(plain, self._recipients)
-        self._out.put_chunk(len(self.chunks), sealed)
+        try:
+            sealed = pyrage.encrypt(plain, self._recipients)
+            self._out.put_chunk(len(self.chunks), sealed)
+        except BaseException:
+            self._failed = True
+            raise
         self.chunks.append(Chunk(hashlib.sha256(sealed).hexdigest(), len(sealed)))
         self.plain_bytes += len(plain)
 
     def finish(self) -> list[Chunk]:
+        if self._failed:
+            raise RuntimeError("finish() after a failed chunk")  # a bug: backup aborts
         if self._buf or not self.chunks:
             self._emit(bytes(self._buf))
             self._buf.clear()
