@@ -10,7 +10,9 @@ A gateway folder whose database holds ``--rows`` message-log rows (default 1,000
 database). Baselines in the same run, on the same data:
 
 * SQLite: copy of the database file (``shutil.copyfile`` + fsync) — the least a backup
-  must do; restore baseline: the same copy back.
+  must do, though not consistent while the gateway writes; restore baseline: the same
+  copy back. Also the consistent image alone (``VACUUM INTO``), the first step of a
+  backup, to show what the encryption and signing add.
 * PostgreSQL: ``pg_dump -Fc -Z0`` of the database (the operator's own tool), restore
   baseline ``pg_restore`` into a fresh database.
 
@@ -36,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_messagelog import machine, pg_db  # sibling script
 
 from sild.embassy import FolderSite, backup, generate, restore
+from sild.embassy.databases import DatabaseSpec, image_sqlite
 from sild.gateway.messagelog.log import MessageLog
 from sild.store import make_engine, migrate
 from sild.store.engine import normalise_url
@@ -97,7 +100,7 @@ def bench(label: str, url: str, pg_base: str | None, args: argparse.Namespace,
     gateway_folder(gw, url)
     key = generate("bench")
     results: dict[str, list[float]] = {k: [] for k in
-                                       ("base_b", "backup", "base_r", "restore")}
+                                       ("base_b", "image", "backup", "base_r", "restore")}
     size = 0
     for run in range(args.runs):
         site = FolderSite.open(tmp / f"site{run}", create=True)
@@ -105,6 +108,10 @@ def bench(label: str, url: str, pg_base: str | None, args: argparse.Namespace,
         if pg_base is None:
             db = Path(url.removeprefix("sqlite:///"))
             results["base_b"].append(timed(copy_fsync, db, dump))
+            spec = DatabaseSpec("gateway", url, ("messagelog",))
+            image = tmp / f"image{run}.sqlite"
+            results["image"].append(timed(image_sqlite, spec, image))
+            image.unlink()
             back = tmp / f"back{run}.db"
             results["base_r"].append(timed(copy_fsync, dump, back))
             back.unlink()
@@ -138,6 +145,10 @@ def bench(label: str, url: str, pg_base: str | None, args: argparse.Namespace,
         "pg_dump -Fc -Z0", "pg_restore")
     mb = size / 1e6
     print(f"| {label} | backup baseline: {base_b} | {fmt(results['base_b'])} | 1.00× | |")
+    if results["image"]:
+        print(f"| {label} | consistent image only (`VACUUM INTO`) | {fmt(results['image'])} | "
+              f"{statistics.median(results['image']) / statistics.median(results['base_b']):.2f}×"
+              " | |")
     print(f"| {label} | `sild embassy backup` | {fmt(results['backup'])} | "
           f"{statistics.median(results['backup']) / statistics.median(results['base_b']):.2f}×"
           f" | {mb:,.0f} MB |")

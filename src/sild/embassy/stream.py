@@ -52,7 +52,9 @@ class ChunkWriter(io.RawIOBase):
             return len(b)
         self._buf += b
         while len(self._buf) >= self._size:
-            self._emit(bytes(self._buf[:self._size]))
+            with memoryview(self._buf) as view:
+                plain = bytes(view[:self._size])  # one copy, not a slice and a copy
+            self._emit(plain)
             del self._buf[:self._size]
         return len(b)
 
