@@ -9,16 +9,18 @@
 A snapshot appears atomically: every chunk and the manifest are written and fsynced
 into ``.partial-ID``, which is then renamed to ``ID`` and the site folder fsynced. An
 interrupted backup (Ctrl-C, kill -9, full disk) leaves at most a ``.partial-`` folder,
-which the next backup to the site removes. The folder may be any mounted second site
-(NFS, an rsync target); an S3-compatible store would be one more :class:`Site`.
+which the next backup to the site removes (backups to one site take turns: a lock
+file). The folder may be any mounted second site (NFS, an rsync target).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +101,23 @@ class FolderSite:
 
     def writer(self, snapshot_id: str) -> SnapshotWriter:
         return SnapshotWriter(self.root, snapshot_id)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One backup at a time per site (``SITE/.lock``, flock): while it is held, any
+        ``.partial-`` folder is a leftover of a dead backup, safe to remove."""
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise StorageError(f"cannot write to the site {self.root}: {e.strerror}") from e
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as e:
+                raise ConfigurationError(f"another backup to {self.root} is running") from e
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def remove_partials(self) -> list[str]:
         """Leftovers of interrupted backups; removed, their names returned."""

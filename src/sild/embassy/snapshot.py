@@ -46,7 +46,7 @@ from sild.embassy.databases import (
 )
 from sild.embassy.keys import SiteKey
 from sild.embassy.manifest import Manifest, VerifiedManifest, sign_manifest, verify_manifest
-from sild.embassy.roles import detect, repoint
+from sild.embassy.roles import Role, detect, repoint
 from sild.embassy.site import FolderSite
 from sild.embassy.stream import DEFAULT_CHUNK, ChunkReader, ChunkWriter, decrypt_chunk
 from sild.errors import ConfigurationError, SnapshotInvalid, StorageError
@@ -89,7 +89,15 @@ def backup(root: Path, site: FolderSite, *, key: SiteKey,
     """Snapshot the role folder ``root`` to ``site``, encrypted to the site's own key and
     ``recipients``, signed with ``key``. Atomic: on any failure or Ctrl-C nothing appears."""
     role = detect(root)
-    site.remove_partials()  # leftovers of an interrupted backup (kill -9)
+    with site.lock():
+        site.remove_partials()  # leftovers of an interrupted backup (kill -9)
+        return _backup(role, site, key=key, recipients=recipients, at=at,
+                       chunk_size=chunk_size, work_dir=work_dir)
+
+
+def _backup(role: Role, site: FolderSite, *, key: SiteKey,
+            recipients: Sequence[pyrage.x25519.Recipient], at: datetime, chunk_size: int,
+            work_dir: Path | None) -> BackupResult:
     to = [key.public().recipient, *recipients]
     names = list(dict.fromkeys(str(r) for r in to))
     snap_id = _snapshot_id(at)

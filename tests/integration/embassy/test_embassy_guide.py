@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tests.integration.test_guide_walkthrough import (  # the walk-through's own runner
     INSTALLED,
     ROOT,

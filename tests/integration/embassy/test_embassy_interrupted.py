@@ -24,6 +24,11 @@ def _big(gw: Path, mib: int) -> None:
     (gw / "confcache" / "bulk.bin").write_bytes(os.urandom(mib << 20))
 
 
+def _left(folder: Path) -> list[str]:
+    """What a backup left at the site, besides the site's lock file."""
+    return sorted(p.name for p in folder.iterdir() if p.name != ".lock")
+
+
 def _argv(gw: Path, site: Site) -> list[str]:
     return ["embassy", "backup", "--dir", str(gw), "--site", str(site.folder),
             "--key", str(site.home_key), "--chunk-mib", "1"]
@@ -47,7 +52,7 @@ def test_ctrl_c_in_process_leaves_nothing(
     assert main(_argv(gateway, site)) == 130
     assert "sild: interrupted" in capsys.readouterr().err
     assert calls == [0, 1, 2]
-    assert list(site.folder.iterdir()) == []
+    assert _left(site.folder) == []
 
 
 def _wait_for_chunk(folder: Path, proc: subprocess.Popen[bytes]) -> None:
@@ -73,7 +78,7 @@ def test_sigint_to_a_running_backup_leaves_nothing(gateway: Path, site: Site) ->
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert err.decode().strip() == "sild: interrupted"
-    assert list(site.folder.iterdir()) == []
+    assert _left(site.folder) == []
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -101,4 +106,18 @@ def test_kill_9_leftover_is_ignored_then_removed(
     (gateway / "confcache" / "bulk.bin").unlink()
     assert main(_argv(gateway, site)) == 0
     assert len(fs.ids()) == 1
+    assert fs.partials() == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_backups_to_one_site_take_turns(
+        gateway: Path, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    """While one backup holds the site, a second is refused (its partial is not removed)."""
+    fs = FolderSite.open(site.folder, create=True)
+    with fs.lock():
+        (site.folder / ".partial-20261206T120000Z-0000beef").mkdir()
+        assert main(_argv(gateway, site)) == 1
+        assert "another backup to" in capsys.readouterr().err
+        assert fs.partials() == [".partial-20261206T120000Z-0000beef"]
+    assert main(_argv(gateway, site)) == 0
     assert fs.partials() == []
