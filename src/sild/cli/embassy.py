@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pyrage
 
     from sild.core.note import Ed25519Verifier
+    from sild.embassy.site import Site
 
 __all__ = ["add_parser"]
 
@@ -41,7 +42,9 @@ def add_parser(sub: Any) -> None:
     b = esub.add_parser("backup", help="snapshot a gateway, instance or ledger folder")
     b.add_argument("--dir", required=True, metavar="DIR",
                    help="the gateway, instance (registry, identity) or ledger folder")
-    b.add_argument("--site", required=True, metavar="SITE", help="the second site's folder")
+    b.add_argument("--site", required=True, metavar="SITE",
+                   help="the second site: a folder, or s3://BUCKET/PREFIX (endpoint: "
+                        "$SILD_S3_ENDPOINT; credentials: the usual AWS_* variables)")
     b.add_argument("--key", required=True, metavar="KEY",
                    help="this site's NAME.key: signs the snapshot (and can decrypt it)")
     b.add_argument("--recipient", action="append", default=[], metavar="PUB",
@@ -109,10 +112,10 @@ def _recipient(text: str) -> pyrage.x25519.Recipient:
     return load_public(Path(text)).recipient
 
 
-def _site(path: str, *, create: bool = False) -> Any:
-    from sild.embassy.site import FolderSite
+def _site(text: str, *, create: bool = False) -> Site:
+    from sild.embassy.site import open_site
 
-    return FolderSite.open(Path(path), create=create)
+    return open_site(text, create=create)
 
 
 def _human(n: int) -> str:
@@ -178,7 +181,7 @@ def run_list(args: argparse.Namespace) -> int:
     for name in site.partials():
         console.print(f"{name}  incomplete (an interrupted backup; ignored)", markup=False)
     if not site.ids():
-        console.print(f"no snapshots at {site.root}", markup=False)
+        console.print(f"no snapshots at {site.where}", markup=False)
     return int(Exit.OK)
 
 

@@ -1,4 +1,5 @@
-"""The second site: where snapshots are kept. A folder for now.
+"""The second site: where snapshots are kept. A folder, or an S3-compatible store
+(sild.embassy.s3site); both are a :class:`Site`.
 
 ::
 
@@ -20,13 +21,14 @@ import hashlib
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sild.errors import ConfigurationError, NotFound, SnapshotInvalid, StorageError
 
-__all__ = ["FolderSite", "SnapshotWriter"]
+__all__ = ["FolderSite", "Site", "SiteWriter", "SnapshotWriter", "open_site"]
 
 MANIFEST = "manifest.note"
 _PARTIAL = ".partial-"
@@ -43,6 +45,50 @@ def _fsync_dir(path: Path) -> None:
 
 def chunk_name(index: int) -> str:
     return f"{index:06d}.age"
+
+
+class SiteWriter(Protocol):
+    """One snapshot being written: chunks, then the manifest makes it appear."""
+
+    def put_chunk(self, index: int, data: bytes) -> None: ...
+    def commit(self, manifest: bytes) -> str: ...  # where it is now
+    def abort(self) -> None: ...
+
+
+class Site(Protocol):
+    """Where snapshots are kept. A snapshot is complete once its manifest is there."""
+
+    @property
+    def where(self) -> str: ...
+    def lock(self) -> AbstractContextManager[None]: ...
+    def writer(self, snapshot_id: str) -> SiteWriter: ...
+    def remove_partials(self) -> list[str]: ...
+    def partials(self) -> list[str]: ...
+    def ids(self) -> list[str]: ...
+    def resolve(self, snapshot: str) -> str: ...
+    def manifest(self, snapshot_id: str) -> bytes: ...
+    def chunk_names(self, snapshot_id: str) -> list[str]: ...
+    def read_chunk(self, snapshot_id: str, index: int, *, limit: int) -> bytes: ...
+    def hash_chunk(self, snapshot_id: str, index: int) -> tuple[str, int]: ...
+
+
+def open_site(text: str, *, create: bool = False) -> Site:
+    """``s3://BUCKET/PREFIX`` (sild.embassy.s3site) or a folder."""
+    if text.startswith("s3://"):
+        from sild.embassy.s3site import S3Site
+
+        return S3Site.open(text)
+    return FolderSite.open(Path(text), create=create)
+
+
+def resolve_id(ids: list[str], snapshot: str, where: str) -> str:
+    if snapshot == "latest":
+        if not ids:
+            raise NotFound(f"no snapshot at {where}")
+        return ids[-1]
+    if snapshot not in ids:
+        raise NotFound(f"no snapshot {snapshot!r} at {where}")
+    return snapshot
 
 
 @dataclass
@@ -71,14 +117,14 @@ class SnapshotWriter:
         except OSError as e:
             raise StorageError(f"cannot write {path}: {e.strerror or e}") from e
 
-    def commit(self, manifest: bytes) -> Path:
+    def commit(self, manifest: bytes) -> str:
         self._write(self.partial / MANIFEST, manifest)
         _fsync_dir(self.partial / "chunks")
         _fsync_dir(self.partial)
         final = self.site / self.id
         os.rename(self.partial, final)  # atomic within one file system
         _fsync_dir(self.site)
-        return final
+        return str(final)
 
     def abort(self) -> None:
         shutil.rmtree(self.partial, ignore_errors=True)
@@ -135,15 +181,12 @@ class FolderSite:
         return sorted(p.name for p in self.root.iterdir()
                       if not p.name.startswith(".") and (p / MANIFEST).is_file())
 
+    @property
+    def where(self) -> str:
+        return str(self.root)
+
     def resolve(self, snapshot: str) -> str:
-        ids = self.ids()
-        if snapshot == "latest":
-            if not ids:
-                raise NotFound(f"no snapshot at {self.root}")
-            return ids[-1]
-        if snapshot not in ids:
-            raise NotFound(f"no snapshot {snapshot!r} at {self.root}")
-        return snapshot
+        return resolve_id(self.ids(), snapshot, self.where)
 
     def manifest(self, snapshot_id: str) -> bytes:
         path = self.root / snapshot_id / MANIFEST
@@ -182,6 +225,3 @@ class FolderSite:
             raise SnapshotInvalid(f"chunk {index} is missing or unreadable "
                                   f"({e.strerror or e})") from e
         return h.hexdigest(), n
-
-    def iter_ids(self) -> Iterator[str]:
-        yield from self.ids()

@@ -20,7 +20,6 @@ and (7) the staging folder renamed to the target.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -47,9 +46,9 @@ from sild.embassy.databases import (
 from sild.embassy.keys import SiteKey
 from sild.embassy.manifest import Manifest, VerifiedManifest, sign_manifest, verify_manifest
 from sild.embassy.roles import Role, detect, repoint
-from sild.embassy.site import FolderSite
+from sild.embassy.site import Site
 from sild.embassy.stream import DEFAULT_CHUNK, ChunkReader, ChunkWriter, decrypt_chunk
-from sild.errors import ConfigurationError, SnapshotInvalid, StorageError
+from sild.errors import ConfigurationError, SnapshotInvalid
 
 __all__ = ["BackupResult", "RestoreResult", "backup", "restore", "verify"]
 
@@ -60,7 +59,7 @@ _MAX_META = 1 << 20
 @dataclass(frozen=True)
 class BackupResult:
     manifest: Manifest
-    path: Path
+    path: str  # where the snapshot is
     plain_bytes: int
     meta: dict[str, Any]
 
@@ -83,7 +82,7 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, at: datetime) -> No
     tar.addfile(info, io.BytesIO(data))
 
 
-def backup(root: Path, site: FolderSite, *, key: SiteKey,
+def backup(root: Path, site: Site, *, key: SiteKey,
            recipients: Sequence[pyrage.x25519.Recipient] = (), at: datetime,
            chunk_size: int = DEFAULT_CHUNK, work_dir: Path | None = None) -> BackupResult:
     """Snapshot the role folder ``root`` to ``site``, encrypted to the site's own key and
@@ -95,7 +94,7 @@ def backup(root: Path, site: FolderSite, *, key: SiteKey,
                        chunk_size=chunk_size, work_dir=work_dir)
 
 
-def _backup(role: Role, site: FolderSite, *, key: SiteKey,
+def _backup(role: Role, site: Site, *, key: SiteKey,
             recipients: Sequence[pyrage.x25519.Recipient], at: datetime, chunk_size: int,
             work_dir: Path | None) -> BackupResult:
     to = [key.public().recipient, *recipients]
@@ -139,7 +138,7 @@ def _backup(role: Role, site: FolderSite, *, key: SiteKey,
     return BackupResult(manifest, path, out.plain_bytes, meta)
 
 
-def verify(site: FolderSite, snapshot_id: str, *,
+def verify(site: Site, snapshot_id: str, *,
            trusted: Sequence[Ed25519Verifier]) -> VerifiedManifest:
     """Restore steps (1) and (2): signature, then every chunk's hash and size; no key
     needed, so the embassy itself can run it."""
@@ -242,7 +241,7 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> None:
         os.fsync(f.fileno())
 
 
-def restore(site: FolderSite, snapshot_id: str, *, trusted: Sequence[Ed25519Verifier],
+def restore(site: Site, snapshot_id: str, *, trusted: Sequence[Ed25519Verifier],
             identities: Sequence[pyrage.x25519.Identity], target: Path,
             databases: Mapping[str, str] | None = None) -> RestoreResult:
     """Rebuild a role folder (and its databases) from a snapshot; see the module doc for
@@ -301,11 +300,3 @@ def restore(site: FolderSite, snapshot_id: str, *, trusted: Sequence[Ed25519Veri
         raise
     return RestoreResult(target, verified, meta, urls)
 
-
-def chunk_digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def check_writable(site: FolderSite) -> None:
-    if not os.access(site.root, os.W_OK):
-        raise StorageError(f"the site {site.root} is not writable")

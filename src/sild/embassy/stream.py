@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import pyrage
 
 from sild.embassy.manifest import Chunk, VerifiedManifest
-from sild.embassy.site import FolderSite, SnapshotWriter
+from sild.embassy.site import Site, SiteWriter
 from sild.errors import KeyFileError, SnapshotInvalid
 
 __all__ = ["DEFAULT_CHUNK", "ChunkReader", "ChunkWriter"]
@@ -35,7 +35,7 @@ _AGE_OVERHEAD = 4096  # header with a few recipients + 16 B tag per 64 KiB segme
 class ChunkWriter(io.RawIOBase):
     """A write-only stream: every ``chunk_size`` bytes become one encrypted chunk."""
 
-    def __init__(self, out: SnapshotWriter, recipients: Sequence[pyrage.x25519.Recipient],
+    def __init__(self, out: SiteWriter, recipients: Sequence[pyrage.x25519.Recipient],
                  chunk_size: int = DEFAULT_CHUNK) -> None:
         super().__init__()
         self._out, self._recipients, self._size = out, list(recipients), chunk_size
@@ -80,7 +80,7 @@ class ChunkWriter(io.RawIOBase):
 class ChunkReader(io.RawIOBase):
     """A read-only stream over the decrypted chunks of a verified snapshot."""
 
-    def __init__(self, site: FolderSite, verified: VerifiedManifest,
+    def __init__(self, site: Site, verified: VerifiedManifest,
                  identities: Sequence[pyrage.x25519.Identity], chunk_size_limit: int) -> None:
         super().__init__()
         self._site, self._m = site, verified.manifest
