@@ -7,8 +7,10 @@
   file. Chosen over the online-backup API because it is one statement, copies no free
   pages, and restarts nothing when writers commit during the copy.
 * PostgreSQL: one ``REPEATABLE READ READ ONLY`` transaction (one snapshot for every
-  table) streaming each table of the role's components with ``COPY … TO STDOUT`` into
-  a spool file, through the SQLAlchemy connection's psycopg driver. Chosen over
+  table) streaming each table of the role's components with
+  ``COPY … TO STDOUT (FORMAT binary)`` into a spool file, through the SQLAlchemy
+  connection's psycopg driver (binary: bytea as bytes, not hex; restored by the same
+  schema revision, so the types match exactly). Chosen over
   ``pg_dump`` because it needs no client binary matching the server's major version
   on either machine, and copies only Sild's own tables of a database that several
   roles may share. Restoring runs, in **one transaction** on an empty database: the
@@ -176,19 +178,19 @@ def dump_postgres(spec: DatabaseSpec, dest: Path) -> dict[str, Any]:
         raise StorageError(f"cannot snapshot the {spec.name} database: {e}") from e
     finally:
         engine.dispose()
-    return {"name": spec.name, "engine": "postgresql", "format": "pg-copy-text",
+    return {"name": spec.name, "engine": "postgresql", "format": "pg-copy-binary",
             "relpath": None, "versions": versions, "rows": rows, "anchoring": anchoring}
 
 
 def _copy_out(cur: Any, table: str, path: Path) -> int:
-    lines = 0
+    cur.execute(f'SELECT count(*) FROM "{table}"')  # noqa: S608 (names from our metadata)
+    rows = int(cur.fetchone()[0])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f, cur.copy(f'COPY "{table}" TO STDOUT') as copy:
+    with os.fdopen(fd, "wb", buffering=1 << 20) as f, \
+            cur.copy(f'COPY "{table}" TO STDOUT (FORMAT binary)') as copy:
         for block in copy:
-            data = bytes(block)
-            lines += data.count(b"\n")  # text format escapes newlines inside values
-            f.write(data)
-    return lines
+            f.write(block)
+    return rows
 
 
 def database_is_empty(url: str) -> bool:
@@ -211,7 +213,7 @@ def _upgrade(conn: Connection, component: str, revision: str) -> None:
 
 
 def restore_postgres(url: str, info: Mapping[str, Any], folder: Path) -> None:
-    """Load a ``pg-copy-text`` dump into an empty database, all or nothing."""
+    """Load a ``pg-copy-binary`` dump into an empty database, all or nothing."""
     engine: Engine = make_engine(url)
     try:
         with engine.connect() as conn, conn.begin():
@@ -241,7 +243,7 @@ def restore_postgres(url: str, info: Mapping[str, Any], folder: Path) -> None:
 
 
 def _copy_in(cur: Any, table: str, path: Path) -> None:
-    with path.open("rb") as f, cur.copy(f'COPY "{table}" FROM STDIN') as copy:
+    with path.open("rb") as f, cur.copy(f'COPY "{table}" FROM STDIN (FORMAT binary)') as copy:
         while block := f.read(1 << 20):
             copy.write(block)
 

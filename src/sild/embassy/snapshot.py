@@ -171,7 +171,7 @@ def _read_meta(tar: tarfile.TarFile) -> dict[str, Any]:
     try:
         meta: dict[str, Any] = json.loads(f.read())
         for db in meta["databases"]:
-            if db["format"] not in ("sqlite-image", "pg-copy-text"):
+            if db["format"] not in ("sqlite-image", "pg-copy-binary"):
                 raise SnapshotInvalid(f"unknown database format {db['format']!r}")
     except (ValueError, KeyError, TypeError) as e:
         raise SnapshotInvalid(f"malformed {META} ({e})") from e
@@ -272,7 +272,7 @@ def restore(site: Site, snapshot_id: str, *, trusted: Sequence[Ed25519Verifier],
                     _extract(tar, member, dbdir / _safe_rel(member.name, "db"))
         for db in meta["databases"]:  # (6)
             name, url = db["name"], urls[db["name"]]
-            if db["format"] == "pg-copy-text":
+            if db["format"] == "pg-copy-binary":
                 restore_postgres(url, db, dbdir / name)
                 continue
             image = dbdir / f"{name}.sqlite"
