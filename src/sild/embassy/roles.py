@@ -18,7 +18,8 @@ file (its ``-wal`` and ``-shm`` are skipped); lock files are skipped too.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from sild.embassy.databases import DatabaseSpec, sqlite_path
@@ -94,23 +95,39 @@ def detect(root: Path) -> Role:
                              "(no gateway.toml, instance.toml or ledger.json)")
 
 
+def set_toml_string(path: Path, section: str, key: str, value: str) -> None:
+    """Set ``[section] key = "value"`` in a TOML file, keeping every other line (settings
+    this version does not know, comments) as it was; checked by parsing it back."""
+    lines = path.read_text().splitlines(keepends=True)
+    new = f"{key} = {json.dumps(value)}\n"  # TOML basic strings accept JSON escapes
+    header = next((i for i, ln in enumerate(lines) if ln.strip() == f"[{section}]"), None)
+    if header is None:
+        lines += [f"\n[{section}]\n", new]
+    else:
+        end = next((i for i in range(header + 1, len(lines))
+                    if lines[i].lstrip().startswith("[")), len(lines))
+        at = next((i for i in range(header + 1, end)
+                   if lines[i].split("=", 1)[0].strip() == key), None)
+        if at is None:
+            lines.insert(header + 1, new)
+        else:
+            lines[at] = new
+    text = "".join(lines)
+    if tomllib.loads(text).get(section, {}).get(key) != value:
+        raise ConfigurationError(f"{path}: cannot set [{section}] {key}")
+    path.write_text(text)
+
+
 def repoint(kind: str, stage: Path, urls: dict[str, str]) -> None:
     """Rewrite the restored settings in ``stage`` so that, once the folder is renamed
     into place, they name the restored databases (``urls``: database name → URL)."""
     if kind == "gateway":
-        from sild.gateway.config import GatewaySettings
-
-        gw = GatewaySettings.load(stage)
-        replace(gw, database_url=urls["gateway"]).write()
+        set_toml_string(stage / "gateway.toml", "gateway", "database", urls["gateway"])
     elif kind == "registry":
-        from sild.identity.home import IdentityHome
-        from sild.instance import Instance
-
-        inst = Instance.load(stage)
-        replace(inst, database_url=urls["registry"]).write_config()
+        set_toml_string(stage / "instance.toml", "registry", "database", urls["registry"])
         if "identity" in urls:
-            idh = IdentityHome.load(inst)
-            replace(idh, database_url=urls["identity"])._write_settings()
+            set_toml_string(stage / "identity" / "identity.toml", "identity", "database",
+                            urls["identity"])
     elif kind == "ledger":
         path = stage / "ledger.json"
         data = json.loads(path.read_text())
