@@ -11,11 +11,15 @@ import pytest
 import sqlalchemy as sa
 
 from sild.cli import main
+from sild.core.identifiers import SubsystemId
 from sild.gateway.anchoring.anchorer import Anchorer, AnchoringLimits
 from sild.gateway.config import AnchoringSettings
 from sild.gateway.messagelog.log import MessageLog
+from sild.gateway.messagelog.opmon import OpMonRecord
+from sild.gateway.serverconf.store import ServerConf
 from sild.store import make_engine, migrate
-from sild.testing.anchoring import LedgerServer, gateway_folder, record
+from sild.store.messagelog_tables import log_archives
+from sild.testing.anchoring import T0, LedgerServer, gateway_folder, record
 
 LIMITS = AnchoringLimits(gap_wait=0.0, receipt_wait=5.0)
 
@@ -27,13 +31,29 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LedgerServer]:
 
 
 async def append(engine: sa.Engine, first: int, count: int, per_batch: int = 10) -> None:
+    """Log records ``first…`` with one operational-monitoring record per batch."""
     log = MessageLog(engine)
     await log.start()
     try:
         for i in range(first, first + count, per_batch):
-            await log.append(*[record(j) for j in range(i, min(first + count, i + per_batch))])
+            await log.append(*[record(j) for j in range(i, min(first + count, i + per_batch))],
+                             OpMonRecord(security_server_type="Client",
+                                         request_in_ts=1_700_000_000_000 + i, succeeded=True))
     finally:
         await log.close()
+
+
+def every_table(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table (but Alembic's), for before/after comparisons."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            md = sa.MetaData()
+            md.reflect(conn)
+            return {t.name: sorted(tuple(map(repr, r)) for r in conn.execute(sa.select(t)))
+                    for t in md.sorted_tables if not t.name.startswith("alembic")}
+    finally:
+        engine.dispose()
 
 
 async def anchor(engine: sa.Engine, url: str) -> None:
@@ -88,6 +108,14 @@ def gateway(tmp_path: Path, db_url: str, ledger: LedgerServer) -> Path:
     migrate(engine, "serverconf")
     migrate(engine, "anchoring")
     try:
+        conf = ServerConf(engine)
+        provider = SubsystemId.parse("EE/GOV/70000001/rr")
+        conf.add_service(provider, "echo", "http://127.0.0.1:9/echo")
+        conf.add_local_group(provider, "auditors", "who may read")
+        with engine.begin() as conn:  # one archive of the chain (sild gateway log export)
+            conn.execute(log_archives.insert().values(
+                created_at=T0, from_ts=T0, to_ts=T0, records=0, file_name="a-1.zip",
+                sha256=b"\x01" * 32, previous_sha256=None))
         for n in range(3):
             asyncio.run(append(engine, 1 + 20 * n, 20))
             asyncio.run(anchor(engine, ledger.url))
