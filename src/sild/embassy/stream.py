@@ -3,9 +3,9 @@
 Backup writes a tar stream into :class:`ChunkWriter`, which cuts it into chunks of
 ``chunk_size`` bytes and encrypts each one as a standalone age file to the recipients
 (age-encryption.org/v1 through ``pyrage``: X25519 recipient stanzas, then
-ChaCha20-Poly1305 in 64 KiB STREAM segments). Memory stays at about two chunks
-whatever the size of the database. Anyone with the key and age can read a
-snapshot without Sild::
+ChaCha20-Poly1305 in 64 KiB STREAM segments). Memory stays at a few chunks
+(buffer, plaintext, ciphertext) whatever the size of the database. Anyone with the
+key and age can read a snapshot without Sild::
 
     for c in SITE/ID/chunks/*.age; do age -d -i SITE.key "$c"; done | tar -t
 
@@ -28,7 +28,7 @@ from sild.errors import KeyFileError, SnapshotInvalid
 
 __all__ = ["DEFAULT_CHUNK", "ChunkReader", "ChunkWriter"]
 
-DEFAULT_CHUNK = 32 << 20  # 32 MiB: ~64 MiB of memory; a 1 MiB manifest lists ~9,000 chunks
+DEFAULT_CHUNK = 32 << 20  # 32 MiB: ~130 MB of buffers; a 1 MiB manifest lists ~9,000 chunks
 _AGE_OVERHEAD = 4096  # header with a few recipients + 16 B tag per 64 KiB segment, bounded
 
 
