@@ -240,6 +240,9 @@ def run_restore(args: argparse.Namespace) -> int:
     from sild.embassy.drill import drill
 
     code = Exit.OK
+    if all(db.get("anchoring") is None for db in result.meta["databases"]):
+        console.print("drill: this snapshot holds no anchored message log; nothing to audit",
+                      markup=False)
     for db in result.meta["databases"]:
         if db.get("anchoring") is None:
             continue
