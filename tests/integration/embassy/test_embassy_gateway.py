@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from sild.cli import main
+from sild.embassy.databases import database_is_empty
 from sild.embassy.site import FolderSite
 from sild.store import make_engine
 
@@ -137,8 +138,10 @@ def test_drill_finds_a_log_cut_after_a_round(
 
 
 def test_tampered_snapshot_is_refused_before_writing(
-        gateway: Path, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
-    """Flip one byte of one chunk: verify says FAIL (5); restore refuses (2), writes nothing."""
+        gateway: Path, site: Site, db_url: str, request: pytest.FixtureRequest,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Flip one byte of one chunk: verify says FAIL (5); restore refuses (2), writes
+    nothing: no folder, and the target database stays empty."""
     sid = _backup(gateway, site, "--chunk-mib", "1")
     chunk = site.folder / sid / "chunks" / "000000.age"
     data = bytearray(chunk.read_bytes())
@@ -149,9 +152,12 @@ def test_tampered_snapshot_is_refused_before_writing(
                  "--trust", str(site.home_pub)]) == 5
     assert "chunk 0 does not match the signed manifest" in capsys.readouterr().out
     to = site.root / "fresh"
-    assert _restore(site, sid, to) == 2
+    target = _target_db(request, db_url)
+    assert _restore(site, sid, to, *target) == 2
     assert "chunk 0 does not match the signed manifest" in capsys.readouterr().err
     assert not to.exists()
+    if target:
+        assert database_is_empty(target[1])
     assert [p.name for p in site.root.iterdir() if "restoring" in p.name] == []
 
 
@@ -170,13 +176,17 @@ def test_forged_manifest_and_untrusted_signer_are_refused(
 
 
 def test_wrongly_keyed_restore_is_refused_before_writing(
-        gateway: Path, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+        gateway: Path, site: Site, db_url: str, request: pytest.FixtureRequest,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """A key the snapshot was not encrypted to: exit 1, one line, nothing written."""
     sid = _backup(gateway, site)
     to = site.root / "fresh"
     capsys.readouterr()
-    assert _restore(site, sid, to, identity=site.other_key) == 1
+    target = _target_db(request, db_url)
+    assert _restore(site, sid, to, *target, identity=site.other_key) == 1
     err = capsys.readouterr().err
+    if target:
+        assert database_is_empty(target[1])
     assert "not encrypted to the given --identity key" in err
     assert len(err.strip().splitlines()) == 1
     assert not to.exists()
