@@ -140,7 +140,7 @@ def bench(label: str, url: str, pg_base: str | None, args: argparse.Namespace,
             shutil.rmtree(to)
         shutil.rmtree(site.root)
         print(f"# run {run + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s"
-                                               for k, v in results.items()), flush=True)
+                                               for k, v in results.items() if v), flush=True)
     base_b, base_r = ("file copy", "file copy back") if pg_base is None else (
         "pg_dump -Fc -Z0", "pg_restore")
     mb = size / 1e6
