@@ -14,9 +14,10 @@
   ``pg_dump`` because it needs no client binary matching the server's major version
   on either machine, and copies only Sild's own tables of a database that several
   roles may share. Restoring runs, in **one transaction** on an empty database: the
-  Alembic migrations up to the snapshot's revision, ``COPY … FROM STDIN`` per table,
-  ``setval`` of every id sequence; then the migrations up to the code's head. A failure
-  anywhere leaves the database as empty as it was.
+  Alembic migrations up to the snapshot's revision, ``COPY … FROM STDIN`` per table
+  (indexes that back no constraint dropped first and built again after, from their own
+  ``pg_get_indexdef``), ``setval`` of every id sequence; then the migrations up to the
+  code's head. A failure anywhere leaves the database as empty as it was.
 
 Restores are engine-to-engine (SQLite image → SQLite file, PostgreSQL tables → an empty
 PostgreSQL database); a cross-engine restore is not offered yet.
@@ -232,7 +233,10 @@ def restore_postgres(url: str, info: Mapping[str, Any], folder: Path) -> None:
                             continue
                         if not path.is_file():
                             raise SnapshotInvalid(f"snapshot lacks the table {t.name}")
+                        indexes = _drop_plain_indexes(cur, t.name)
                         _copy_in(cur, t.name, path)
+                        for ddl in indexes:  # built once over all rows, as pg_restore does
+                            cur.execute(ddl)
                         _reset_sequences(cur, t)
             for component in versions:
                 _upgrade(conn, component, "head")
@@ -240,6 +244,19 @@ def restore_postgres(url: str, info: Mapping[str, Any], folder: Path) -> None:
         raise StorageError(f"cannot restore into the target database: {e}") from e
     finally:
         engine.dispose()
+
+
+def _drop_plain_indexes(cur: Any, table: str) -> list[str]:
+    """Drop the table's indexes that back no constraint; their exact DDL
+    (``pg_get_indexdef``) is returned to build them again after the load."""
+    cur.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
+        "FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)", (f'"{table}"',))
+    found = [(str(name), str(ddl)) for name, ddl in cur.fetchall()]
+    for name, _ in found:
+        cur.execute(f"DROP INDEX {name}")  # a regclass name, quoted by PostgreSQL itself
+    return [ddl for _, ddl in found]
 
 
 def _copy_in(cur: Any, table: str, path: Path) -> None:

@@ -43,6 +43,18 @@ async def append(engine: sa.Engine, first: int, count: int, per_batch: int = 10)
         await log.close()
 
 
+def every_index(url: str) -> set[tuple[str, str, bool]]:
+    """(table, index, unique) of every index, to check a restore rebuilt them all."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            insp = sa.inspect(conn)
+            return {(t, str(i["name"]), bool(i["unique"])) for t in insp.get_table_names()
+                    for i in insp.get_indexes(t)}
+    finally:
+        engine.dispose()
+
+
 def every_table(url: str) -> dict[str, list[tuple[object, ...]]]:
     """Every row of every table (but Alembic's), for before/after comparisons."""
     engine = make_engine(url)

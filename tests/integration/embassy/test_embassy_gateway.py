@@ -16,7 +16,7 @@ from sild.embassy.databases import database_is_empty
 from sild.embassy.site import FolderSite
 from sild.store import make_engine
 
-from .conftest import Site, append, every_table
+from .conftest import Site, append, every_index, every_table
 
 
 def _backup(gw: Path, site: Site, *extra: str) -> str:
@@ -52,7 +52,7 @@ def test_restore_drill_proves_the_log_complete(
     """Restore into a fresh folder (and database): every table comes back row for row
     (message log, opmon, archive chain, service configuration, anchoring); the drill and
     `sild audit` pass."""
-    before = every_table(db_url)
+    before, indexes = every_table(db_url), every_index(db_url)
     sid = _backup(gateway, site)
     out = capsys.readouterr().out
     assert f"snapshot {sid}: gateway" in out
@@ -70,6 +70,8 @@ def test_restore_drill_proves_the_log_complete(
     assert _restored_url(to) != db_url  # the restored gateway points at its own database
     after = every_table(_restored_url(to))
     assert after == before
+    assert every_index(_restored_url(to)) == indexes
+    assert ("message_log", "ux_message_log_request", True) in indexes
     for table in ("message_log", "opmon_records", "log_archives", "sc_services",
                   "sc_local_groups", "anchor_rounds", "anchor_records"):
         assert after[table], table
