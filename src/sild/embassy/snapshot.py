@@ -27,7 +27,8 @@ import secrets
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -48,7 +49,7 @@ from sild.embassy.manifest import Manifest, VerifiedManifest, sign_manifest, ver
 from sild.embassy.roles import Role, detect, repoint
 from sild.embassy.site import Site
 from sild.embassy.stream import DEFAULT_CHUNK, ChunkReader, ChunkWriter, decrypt_chunk
-from sild.errors import ConfigurationError, SnapshotInvalid
+from sild.errors import ConfigurationError, SnapshotInvalid, StorageError
 
 __all__ = ["BackupResult", "RestoreResult", "backup", "restore", "verify"]
 
@@ -162,6 +163,16 @@ def verify(site: Site, snapshot_id: str, *,
     return verified
 
 
+@contextmanager
+def _payload(stream: IO[bytes]) -> Iterator[tarfile.TarFile]:
+    """The decrypted tar stream; a broken one (signed, yet not a tar) is SnapshotInvalid."""
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            yield tar
+    except tarfile.TarError as e:
+        raise SnapshotInvalid(f"payload is not a valid tar stream ({e})") from e
+
+
 def _read_meta(tar: tarfile.TarFile) -> dict[str, Any]:
     first = tar.next()
     if first is None or first.name != META or not first.isfile() or first.size > _MAX_META:
@@ -170,9 +181,15 @@ def _read_meta(tar: tarfile.TarFile) -> dict[str, Any]:
     assert f is not None  # a regular file always has one
     try:
         meta: dict[str, Any] = json.loads(f.read())
+        if not isinstance(meta["kind"], str) or not isinstance(meta["databases"], list):
+            raise TypeError("kind or databases")
         for db in meta["databases"]:
             if db["format"] not in ("sqlite-image", "pg-copy-binary"):
                 raise SnapshotInvalid(f"unknown database format {db['format']!r}")
+            if db["engine"] not in ("sqlite", "postgresql") or not (
+                    isinstance(db["name"], str) and isinstance(db["rows"], dict)
+                    and isinstance(db["versions"], dict)):
+                raise TypeError(f"database entry {db.get('name')!r}")
     except (ValueError, KeyError, TypeError) as e:
         raise SnapshotInvalid(f"malformed {META} ({e})") from e
     return meta
@@ -234,7 +251,12 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     src = tar.extractfile(member)
     assert src is not None
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, member.mode & 0o700 or 0o600)
+    try:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, member.mode & 0o700 or 0o600)
+    except FileExistsError as e:
+        raise SnapshotInvalid(f"payload entry {member.name!r} appears twice") from e
+    except OSError as e:
+        raise StorageError(f"cannot write {dest}: {e.strerror or e}") from e
     with os.fdopen(fd, "wb") as f:
         shutil.copyfileobj(src, f, 1 << 20)
         f.flush()
@@ -258,7 +280,7 @@ def restore(site: Site, snapshot_id: str, *, trusted: Sequence[Ed25519Verifier],
     stage = target.parent / f".{target.name}.restoring-{secrets.token_hex(4)}"
     placed: list[Path] = []
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
+        with _payload(stream) as tar:
             meta = _read_meta(tar)
             if meta.get("kind") != m.kind:
                 raise SnapshotInvalid("payload kind differs from the signed manifest")

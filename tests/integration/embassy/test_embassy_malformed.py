@@ -74,28 +74,54 @@ def test_bad_restore_arguments(gateway: Path, site: Site, tmp_path: Path,
     assert not (tmp_path / "fresh").exists()
 
 
-@pytest.mark.parametrize("name", ["files/../../escaped", "/etc/escaped", "elsewhere/x"])
-def test_signed_payload_escaping_the_target_is_refused(
-        site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
-    """Even a correctly signed payload cannot write outside the target (tar traversal)."""
+META = b'{"kind":"gateway","created_at":"x","source":"x","files":[],"databases":[]}'
+
+
+def _signed(site: Site, payload: bytes | list[tuple[str, bytes]]) -> str:
+    """A snapshot correctly encrypted and signed by the trusted site, holding ``payload``
+    (raw bytes, or tar members): what only a compromised or buggy site could make."""
     key = load_key(site.home_key)
     fs = FolderSite.open(site.folder, create=True)
     sid = "20261206T120000Z-00c0ffee"
     w = fs.writer(sid)
     out = ChunkWriter(w, [key.identity.to_public()])
-    meta = (b'{"kind":"gateway","created_at":"x","source":"x","files":[],"databases":[]}')
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-        for n, data in (("snapshot.json", meta), (name, b"pwned")):
-            info = tarfile.TarInfo(n)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    if isinstance(payload, bytes):
+        out.write(payload)
+    else:
+        with tarfile.open(fileobj=out, mode="w|",  # type: ignore[call-overload]
+                          format=tarfile.PAX_FORMAT) as tar:
+            for n, data in payload:
+                info = tarfile.TarInfo(n)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
     m = Manifest(sid, "gateway", "x", "x", (), tuple(out.finish()))
     w.commit(sign_manifest(m, signer=key.signer))
+    return sid
+
+
+@pytest.mark.parametrize(("payload", "match"), [
+    ([("snapshot.json", META), ("files/../../escaped", b"pwned")], "unsafe path"),
+    ([("snapshot.json", META), ("/etc/escaped", b"pwned")], "unsafe path"),
+    ([("snapshot.json", META), ("elsewhere/x", b"pwned")], "unsafe path"),
+    ([("snapshot.json", META), ("files/a", b"1"), ("files/a", b"2")], "appears twice"),
+    ([("files/a", b"1")], "does not start with snapshot.json"),
+    ([("snapshot.json", b"{not json")], "malformed snapshot.json"),
+    ([("snapshot.json", b'{"kind":"gateway","databases":[{"name":1}]}')],
+     "malformed snapshot.json"),
+    ([("snapshot.json", META.replace(b'"gateway"', b'"ledger"'))], "kind differs"),
+    (b"not a tar at all" * 100, "not a valid tar stream"),
+])
+def test_signed_but_broken_payload_is_refused(
+        site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        payload: bytes | list[tuple[str, bytes]], match: str) -> None:
+    """Even a correctly signed payload cannot write outside the target, and a broken one
+    is one line (exit 2), never a traceback; nothing is left behind."""
+    sid = _signed(site, payload)
     to = tmp_path / "deep" / "fresh"
     to.parent.mkdir()
     _fails(capsys, ["embassy", "restore", "--site", str(site.folder), sid, "--trust",
                     str(site.home_pub), "--identity", str(site.home_key), "--to", str(to)],
-           2, "unsafe path in the payload")
+           2, match)
     assert not to.exists()
     assert not (tmp_path / "escaped").exists()
     assert list(to.parent.iterdir()) == []
