@@ -121,3 +121,52 @@ def test_backups_to_one_site_take_turns(
         assert fs.partials() == [".partial-20261206T120000Z-0000beef"]
     assert main(_argv(gateway, site)) == 0
     assert fs.partials() == []
+
+
+def test_ctrl_c_during_restore_leaves_nothing(
+        gateway: Path, site: Site, db_url: str, request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C while the database loads: exit 130; no folder, no staging folder, and a
+    PostgreSQL target still empty (one transaction)."""
+    from collections.abc import Callable
+
+    from sild.embassy import snapshot
+    from sild.embassy.databases import database_is_empty
+
+    assert main(_argv(gateway, site)) == 0
+    target: list[str] = []
+    if not db_url.startswith("sqlite"):
+        make: Callable[[str], str] = request.getfixturevalue("pg_databases")
+        target = ["--database", make("restored")]
+        real = snapshot.restore_postgres
+
+        def interrupted_pg(url: str, info: object, folder: Path) -> None:
+            from sild.embassy import databases
+
+            real_copy = databases._copy_in
+            calls = []
+
+            def copy_then_stop(cur: object, table: str, path: Path) -> None:
+                real_copy(cur, table, path)
+                calls.append(table)
+                if len(calls) == 2:  # rows already loaded into two tables
+                    raise KeyboardInterrupt
+
+            monkeypatch.setattr(databases, "_copy_in", copy_then_stop)
+            real(url, info, folder)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(snapshot, "restore_postgres", interrupted_pg)
+    else:
+        def interrupted_repoint(*args: object) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(snapshot, "repoint", interrupted_repoint)
+    to = site.root / "fresh"
+    capsys.readouterr()
+    assert main(["embassy", "restore", "--site", str(site.folder), "latest", "--trust",
+                 str(site.home_pub), "--identity", str(site.home_key), "--to", str(to),
+                 *target]) == 130
+    assert not to.exists()
+    assert [p.name for p in site.root.iterdir() if "restoring" in p.name] == []
+    if target:
+        assert database_is_empty(target[1])
