@@ -1,4 +1,4 @@
-"""docs/guide.md §9 (data embassy) runs as printed in a fresh bash, without the venv on
+"""docs/guide.md §12 (data embassy) runs as printed in a fresh bash, without the venv on
 PATH, on the instance that §2 starts with (`sild init ee --instance EE`)."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from tests.integration.test_guide_walkthrough import (  # the walk-through's own
 
 @pytest.mark.slow
 @INSTALLED
-def test_guide_section_9_runs_as_printed(tmp_path: Path) -> None:
+def test_guide_section_12_runs_as_printed(tmp_path: Path) -> None:
     """Keygen, backup, list, verify, restore as printed; the restored instance is whole."""
-    script = _script(_section((ROOT / "docs" / "guide.md").read_text(), 9), 4000, 4000)
+    script = _script(_section((ROOT / "docs" / "guide.md").read_text(), 12), 4000, 4000)
     assert script.count(".venv/bin/sild ") == 6, script
     head, _, rest = script.partition("EXIT\n")  # after `set -e` and the trap
     done = _run(f"{head}EXIT\n.venv/bin/sild init ee --instance EE\n{rest}", tmp_path)
