@@ -14,7 +14,8 @@
     │   │   ├── PayloadTooLarge     Client.PayloadTooLarge (413)
     │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
     │   │   ├── ArchiveInvalid      Client.InvalidArchive
-    │   │   └── BatchTooLarge       Client.BatchTooLarge (413)
+    │   │   ├── BatchTooLarge       Client.BatchTooLarge (413)
+    │   │   └── InvalidWebhookUrl   Client.InvalidWebhookUrl (a subscription's URL)
     │   ├── CertificateError        Client.CertValidation
     │   │   └── CertificateRevoked  Client.CertRevoked
     │   ├── SignatureError          Client.InvalidSignatureValue
@@ -93,6 +94,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidServiceType",
     "InvalidStateTransition",
+    "InvalidWebhookUrl",
     "KeyFileError",
     "LedgerFormatError",
     "LocalError",
@@ -472,6 +474,13 @@ class BatchTooLarge(InvalidRequest):
     code = "BatchTooLarge"
 
     http_status = 413
+
+
+class InvalidWebhookUrl(InvalidRequest):
+    """A notification subscription's webhook URL is not a plain http(s) URL to a public
+    address (docs/spec/notify.md §3.1)."""
+
+    code = "InvalidWebhookUrl"
 
 
 class NotWriter(ServiceUnavailable):
