@@ -62,7 +62,10 @@ class WebhookSink:
         with self._lock:
             self.received.append(Received(path, headers, body, time.monotonic()))
         if path.startswith("/hang"):
-            await asyncio.sleep(3600)
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                return  # the server is stopping: hang up without a word
         status = 500 if path.startswith("/fail") else 204
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-length", b"0")]})
