@@ -175,7 +175,7 @@ class TrackerNotifier:
     async def start(self) -> None:
         import aiohttp
 
-        self._stop.clear()
+        self._stop = asyncio.Event()  # bound to this loop
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sild-notifier")
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.limits.timeout), headers=self.headers)

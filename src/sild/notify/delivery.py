@@ -85,6 +85,7 @@ class DeliveryWorker:
         self._wake.set()
 
     async def start(self) -> None:
+        self._wake, self._stop = asyncio.Event(), asyncio.Event()  # this loop's (a restart)
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.store.allowed),
                                          limit=self.limits.concurrency, force_close=False)
         self._session = aiohttp.ClientSession(
