@@ -75,7 +75,7 @@ def test_notify_default_port_is_the_services() -> None:
     from sild.cli.notify import DEFAULT_LISTEN
     from sild.notify.app import DEFAULT_PORT
 
-    assert DEFAULT_LISTEN == f"127.0.0.1:{DEFAULT_PORT}"
+    assert f"127.0.0.1:{DEFAULT_PORT}" == DEFAULT_LISTEN
 
 
 def test_key_and_certificate_kinds_are_the_library_enums() -> None:
