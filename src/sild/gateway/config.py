@@ -44,6 +44,9 @@
     consent_client = ""               # X-Road-Client to send when `consent` is a gateway's /r1/…
     consent_cache = 5.0               # seconds a consent decision is reused
     retention_days = 365              # usage records older than this are expired
+    notify = ""                       # notification service id (or URL); "" = no events
+    notify_client = ""                # X-Road-Client the notifier sends usage events as
+    notify_interval = 0.2             # seconds between looks at new usage records
 """
 
 from __future__ import annotations
