@@ -141,7 +141,7 @@ def notify_url(settings: GatewaySettings) -> str:
 
 
 class TrackerNotifier:
-    """``await start()`` … ``await stop()``; :meth:`send_once` for tests."""
+    """``await start()`` … ``await stop()``; ``open()`` and :meth:`send_once` for tests."""
 
     def __init__(self, engine: Engine, url: str, *, client: str = "",
                  limits: NotifierLimits | None = None, owns_engine: bool = False,
@@ -172,13 +172,18 @@ class TrackerNotifier:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def open(self) -> None:
+        """The HTTP session and the database thread, without the loop (:meth:`send_once`
+        by hand, in tests)."""
         import aiohttp
 
         self._stop = asyncio.Event()  # bound to this loop
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sild-notifier")
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.limits.timeout), headers=self.headers)
+
+    async def start(self) -> None:
+        await self.open()
         self._task = asyncio.create_task(self._loop(), name="sild-tracker-notifier")
         log.info("notifier_started", url=self.url)
 
