@@ -9,120 +9,28 @@ gw1 → gw3 over mutual TLS; gw3 → the service; the service → the person's w
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 import pytest
 import sqlalchemy as sa
 
-from sild.core.access import parse_subject
-from sild.core.identifiers import GlobalGroupId, MemberId
 from sild.gateway.runtime import Gateway
-from sild.gateway.serverconf.store import PersonalData
-from sild.localnet import GatewaySpec, LocalNet
-from sild.notify.app import create_notify_app
-from sild.notify.delivery import DeliveryWorker
-from sild.notify.model import NotifyLimits, parse_networks
-from sild.notify.store import NotifyStore
-from sild.registry.service import Registry
-from sild.store import make_engine, migrate
-from sild.store.messagelog_tables import usage_log, usage_notify_marks
-from sild.testing.exchange import CLIENT, CONSUMER, ECHO, PROVIDER, call
-from sild.testing.netthread import NetThread
-from sild.testing.notify import ServerThread, WebhookSink
+from sild.store import make_engine
+from sild.testing.exchange import CLIENT, PROVIDER
+from sild.testing.notify import COVERT, RR, NotifyWorld, notify_world
 from sild.tracker.store import UsageStore
 
-NOTIFIER = GatewaySpec(MemberId("EE", "GOV", "70000003"), "Notifications", "gw3", ("notify",))
-NOTIFY = NOTIFIER.member.subsystem("notify").service("notify")
-RR = PROVIDER.member.subsystem("rr")  # the register; its gateway sends as it
-COVERT = CONSUMER.member.subsystem("other")
-ANN = "EE60001017869"
-TOKEN = "n" * 24
-
-
-@dataclass
-class World:
-    net: LocalNet
-    thread: NetThread
-    store: NotifyStore
-    service: ServerThread
-    sink: WebhookSink
-    hooks: ServerThread
-    database: str  # gw1's database
-
-    def access(self, purpose: str, *, client: object = CLIENT,
-               extra: dict[str, str] | None = None) -> None:
-        url = f"{self.net.is_url_of(CONSUMER.server)}/r1/{ECHO.path()}/p"
-        status, _, body = call(url, headers={
-            "X-Road-Client": str(client), "Sild-Data-Subject": ANN, "Sild-Purpose": purpose,
-            "X-Road-UserId": "EE38001085718", **(extra or {})})
-        assert status == 200, body
-
-    def notices(self) -> list[dict]:  # type: ignore[type-arg]
-        return [orjson.loads(r.body)["usage"] for r in self.sink.at("/ok/ann")]
-
-    def wait_action(self, action: str, timeout: float = 20) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for r in self.sink.at("/ok/ann"):
-                if orjson.loads(r.body)["usage"]["action"] == action:
-                    return r.at
-            time.sleep(0.005)
-        raise AssertionError(f"no notice of {action!r}")
-
-    def watermark(self) -> tuple[int, int]:
-        engine = make_engine(self.database)
-        try:
-            with engine.connect() as conn:
-                mark = conn.execute(sa.select(usage_notify_marks.c.last_id)).scalar_one()
-                top = conn.execute(sa.select(sa.func.max(usage_log.c.id))).scalar_one()
-                return int(mark), int(top or 0)
-        finally:
-            engine.dispose()
+World = NotifyWorld
 
 
 @pytest.fixture
 def world(tmp_path: Path, database_factory: Callable[[str], str]) -> Iterator[World]:
-    net = LocalNet.create(tmp_path / "net", [PROVIDER, CONSUMER, NOTIFIER], instance_id="EE",
-                          database_url=database_factory)
-    engine = make_engine(net.instance.database_url)
-    registry = Registry(engine, "EE")
-    for code, member in (("covert", COVERT), ("emergency", CLIENT)):
-        registry.add_group(GlobalGroupId("EE", code))
-        registry.group_add(GlobalGroupId("EE", code), member)
-    engine.dispose()
-    s = net.gateway_settings[PROVIDER.server]
-    net.gateway_settings[PROVIDER.server] = dataclasses.replace(s, tracker=dataclasses.replace(
-        s.tracker, notify=str(NOTIFY), notify_client=str(RR)))
-    notify_engine = make_engine(database_factory("notify"))
-    migrate(notify_engine, "notify")
-    store = NotifyStore(notify_engine, limits=NotifyLimits(poll=0.1),
-                        allowed=parse_networks(["127.0.0.0/8"]))
-    sink = WebhookSink()
-    service = ServerThread(create_notify_app(store, admin_token=TOKEN,
-                                             worker=DeliveryWorker(store)))
-    with ServerThread(sink, lifespan="off") as hooks, service, NetThread(net) as thread:
-        gw1 = net.stores[PROVIDER.server].serverconf
-        gw1.add_service(ECHO.subsystem, "echo", net.is_url + "/echo", timeout=5)
-        for client in (CLIENT, COVERT):
-            gw1.grant(ECHO, parse_subject(str(client)))
-        gw1.declare_personal_data(ECHO, PersonalData(categories=("health",), max_subjects=2,
-                                                     legal_basis="TTKS §59¹"))
-        gw3 = net.stores[NOTIFIER.server].serverconf
-        gw3.add_service(NOTIFY.subsystem, "notify", service.url, timeout=10)
-        gw3.grant(NOTIFY, parse_subject(str(RR)))
-        store.subscribe(ANN, webhook=f"{hooks.url}/ok/ann")
-        w = World(net, thread, store, service, sink, hooks, s.database_url)
-        w.access("warm-up")  # the notifier may have backed off while gw3 had no service
-        w.wait_action("warm-up", timeout=30)
+    with notify_world(tmp_path / "net", database_factory) as w:
         yield w
-    notify_engine.dispose()
 
 
 def test_accesses_reach_the_webhook_within_the_target(world: World) -> None:
