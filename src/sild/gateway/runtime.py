@@ -164,6 +164,9 @@ class Gateway:
         if s.tracker.notify:  # usage events to the notification service (notify.md §4)
             self.notifier = TrackerNotifier.for_gateway(s)
             await self.notifier.start()
+            listen = getattr(self.log_port, "on_usage_committed", None)
+            if listen is not None:  # woken by each commit with usage records
+                self._unlisten = listen(self.notifier.wake)
         log.info("gateway_started", server=str(s.server), is_listen=s.is_listen,
                  peer_listen=s.peer_listen, admin_listen=s.admin_listen)
 
@@ -292,6 +295,10 @@ class Gateway:
         for renewal in self._renewals:
             renewal.cancel()
         if self.notifier is not None:  # before the IS port closes under its last send
+            unlisten = getattr(self, "_unlisten", None)
+            if unlisten is not None:
+                unlisten()
+                self._unlisten = None
             await self.notifier.stop()
             self.notifier = None
         admin = getattr(self, "_admin_server", None)

@@ -10,6 +10,8 @@ docs/spec/notify.md §4.1. A task beside the gateway (started by
 2. leaves out sealed records (docs/spec/tracker.md §4): their content never leaves the
    register while sealed, and a notice would warn the person under a covert inquiry;
    the release is a record of its own and is notified like any use (§2.2);
+   (it looks every ``interval`` and at once when the message log reports a commit
+   that held usage records, :meth:`MessageLog.on_usage_committed`);
 3. POSTs the rest as one batch to ``<notify>/v1/events`` — through this gateway's own
    IS port (``/r1/<notification service id>``, with ``X-Road-Client``), so the events
    travel the exchange signed and logged like any message — or to a URL in tests;
@@ -156,6 +158,7 @@ class TrackerNotifier:
         self._rng = rng or random.Random()  # noqa: S311  (jitter, not a secret)
         self._gaps: dict[int, float] = {}
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -178,6 +181,7 @@ class TrackerNotifier:
         import aiohttp
 
         self._stop = asyncio.Event()  # bound to this loop
+        self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sild-notifier")
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.limits.timeout), headers=self.headers)
@@ -203,6 +207,10 @@ class TrackerNotifier:
         if self._owns_engine:
             self.engine.dispose()
 
+    def wake(self) -> None:
+        """New usage records were committed (the message log calls this): look now."""
+        self._wake.set()
+
     async def _db(self, fn: Any, *args: Any) -> Any:
         if self._executor is None:
             return fn(*args)
@@ -226,9 +234,13 @@ class TrackerNotifier:
                 self.failures += 1
                 delay = self.limits.retry_cap
                 log.exception("notify_crashed", exc_type=type(e).__name__)
-            if delay:
+            if delay and self.failures:  # backing off: only stop cuts the wait short
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
+            elif delay:  # a commit with usage records, or the poll interval
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
 
     # -- one round: read, send, advance (§4.1 steps 1–4) --------------------------------------
 

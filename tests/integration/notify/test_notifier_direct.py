@@ -201,3 +201,30 @@ def test_notify_settings_round_trip_through_toml() -> None:
     t = TrackerSettings(notify="EE/GOV/70000003/notify/notify",
                         notify_client="EE/GOV/70000001/rr", notify_interval=0.5)
     assert TrackerSettings.from_toml(tomllib.loads(t.toml())["tracker"]) == t
+
+
+def test_the_message_log_wakes_the_notifier_after_usage_commits(engine: Engine) -> None:
+    """MessageLog.on_usage_committed: called after a commit that held usage records,
+    and no more once removed (docs/spec/notify.md §4.1)."""
+    from sild.gateway.messagelog.log import MessageLog
+
+    calls: list[int] = []
+
+    async def scenario() -> None:
+        log = MessageLog(engine)
+        await log.start()
+        try:
+            remove = log.on_usage_committed(lambda: calls.append(1))
+            rec = UsageRecord(register=REGISTER, subject=ANN, logged_at=datetime.now(UTC),
+                              action="use", receiver="EE/COM/10000001/his",
+                              service=f"{REGISTER}/echo")
+            await log.append(rec)
+            assert calls == [1]
+            remove()
+            await log.append(dataclasses.replace(rec, action="again"))
+            assert calls == [1]
+        finally:
+            await log.close()
+    run(scenario())
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(usage_log)).scalar() == 2
