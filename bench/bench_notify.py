@@ -14,7 +14,9 @@ access, from just before the request is sent to the webhook's arrival:
 * baseline, same run: **the access alone** (request → answer at the clinic);
 * baseline, same run: **event → notice** inside the service (``POST /v1/events``
   straight to the service → webhook arrival), i.e. without the gateway notifier and the
-  exchange hop.
+  exchange hop;
+* baseline, same run: **the access alone with the notifier off** (a second set of
+  gateways without ``[tracker] notify``): what the notifier costs the exchange.
 
 Accesses are sent one at a time at ``--rate`` per second. Prints p50, p95, p99 and max.
 """
@@ -100,11 +102,20 @@ def main() -> None:
                 r.read()
             inside.append(w.wait_action(f"direct-{i}", timeout=60) - t0)
             time.sleep(max(0.0, gap - (time.monotonic() - t0)))
+    with tempfile.TemporaryDirectory() as tmp, databases(Path(tmp), args.pg) as db, \
+            notify_world(Path(tmp) / "net", db, notify=False) as w:
+        plain = []
+        for i in range(args.accesses):
+            t0 = time.monotonic()
+            w.access(f"plain-{i}")
+            plain.append(time.monotonic() - t0)
+            time.sleep(max(0.0, gap - (time.monotonic() - t0)))
         store = "PostgreSQL" if args.pg else "SQLite"
         print(f"store: {store}; {args.accesses} accesses at {args.rate:g}/s")
         print(f"access → notice (exchange)   {stats(notice)}")
         print(f"baseline: access alone       {stats(access)}")
         print(f"baseline: event → notice     {stats(inside)}")
+        print(f"baseline: access, notify off {stats(plain)}")
 
 
 if __name__ == "__main__":
