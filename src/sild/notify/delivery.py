@@ -179,5 +179,9 @@ class DeliveryWorker:
             return False, None, f"no answer within {self.limits.webhook_timeout:g} s"
         except RefusedAddress as e:
             return False, None, str(e)
+        except aiohttp.ClientConnectorError as e:
+            if isinstance(e.os_error, RefusedAddress):  # from GuardedResolver, wrapped
+                return False, None, str(e.os_error)
+            return False, None, f"{type(e).__name__}: {str(e)[:160]}"
         except (aiohttp.ClientError, OSError) as e:
             return False, None, f"{type(e).__name__}: {str(e)[:160]}"

@@ -197,3 +197,16 @@ def test_a_limit_change_needs_no_migration(store: NotifyStore) -> None:
     store.add_events(events(1))
     other = NotifyStore(store.engine, limits=replace(store.limits, per_subscription=1))
     assert len(other.claim(limit=5, busy={})) == 1
+
+
+def test_a_backlog_of_one_subscription_hides_no_one_else(store: NotifyStore) -> None:
+    """Ann's receiver is slow and 300 of her deliveries are due first: Bob's is still
+    claimed in the same call (docs/spec/notify.md §5.4)."""
+    ann, _ = store.subscribe(ANN, webhook=HOOK)
+    bob, _ = store.subscribe(BOB, webhook=HOOK)
+    store.add_events(events(*range(1, 301)))
+    store.add_events(events(1, subject=BOB))
+    got = store.claim(limit=4, busy={})
+    assert [c.subscription_id for c in got] == [ann.id, ann.id, bob.id]
+    got = store.claim(limit=4, busy={ann.id: 2})
+    assert got == []  # Bob's is in flight, Ann's at her limit
