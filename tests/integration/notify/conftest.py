@@ -17,7 +17,7 @@ from sild.testing.notify import ServerThread, WebhookSink
 
 TOKEN = "t" * 24
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-FAST = NotifyLimits(webhook_timeout=2.0, retry_base=0.1, retry_cap=0.3, max_attempts=3,
+FAST = NotifyLimits(webhook_timeout=3.0, retry_base=0.1, retry_cap=0.3, max_attempts=3,
                     poll=0.1, lease=30)
 
 

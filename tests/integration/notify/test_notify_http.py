@@ -91,20 +91,20 @@ def test_a_hanging_or_failing_webhook_delays_no_one_else(running: Running) -> No
     t0 = time.monotonic()
     answer = post_events(r, [sample_event(1, subject=CAROL)])
     assert answer.status_code == 200
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 1.5  # not behind Ann's 3 s timeouts
     (carol,) = r.sink.wait_for("/ok/carol", 1, timeout=5)
-    assert carol.at - t0 < 1.0
+    assert carol.at - t0 < 1.5
     assert len(r.sink.wait_for("/fail", 3)) == 3  # max_attempts
     (dead,) = _wait_state(r, BOB, "dead")
     assert (dead["attempts"], dead["lastStatus"]) == (3, 500)
     assert dead["lastError"].startswith("HTTP 500")
-    time.sleep(2.5)  # past the 2 s webhook timeout
+    time.sleep(3.5)  # past the 3 s webhook timeout
     pending = requests.get(f"{r.url}/v1/persons/{ANN}/deliveries?state=pending",
                            headers=AUTH, timeout=10).json()["deliveries"]
-    assert any(d["lastError"] == "no answer within 2 s" for d in pending)
+    assert any(d["lastError"] == "no answer within 3 s" for d in pending)
     # never more than its two slots hanging at a time
     starts = sorted(x.at for x in r.sink.at("/hang"))
-    assert all(sum(t <= u < t + 1.9 for u in starts) <= 2 for t in starts)
+    assert all(sum(t <= u < t + 2.9 for u in starts) <= 2 for t in starts)
 
 
 def test_state_survives_a_restart(running: Running) -> None:
