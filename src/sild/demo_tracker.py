@@ -66,6 +66,7 @@ class TrackerDemo:
     _servers: list[Any] = field(default_factory=list)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _engines: list[Any] = field(default_factory=list)
+    _traffic_task: asyncio.Task[None] | None = None
 
     # -- identifiers ------------------------------------------------------------------
 
@@ -158,7 +159,7 @@ class TrackerDemo:
                            openapi=openapi_text().encode())
             sc.grant(find, parse_subject(str(self.tracker)))
             ria.grant(self.consent_service, parse_subject(str(service.subsystem)))
-        self._tasks.append(asyncio.create_task(self._traffic(net)))
+        self._traffic_task = asyncio.create_task(self._traffic(net))
 
     async def _serve(self, app: Any) -> str:
         port = free_port()
@@ -190,16 +191,18 @@ class TrackerDemo:
                         await resp.read()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        if self._traffic_task is not None:
+            self._traffic_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._traffic_task
         for server in self._servers:
             if isinstance(server, web.AppRunner):
                 await server.cleanup()
-            else:
+            else:  # uvicorn closes its socket when it exits; never cancel it mid-way
                 server.should_exit = True
         for task in self._tasks:
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(task, 5)
+                await asyncio.wait_for(task, 10)
         for engine in self._engines:
             engine.dispose()
 

@@ -14,6 +14,7 @@
     │   │   ├── PayloadTooLarge     Client.PayloadTooLarge (413)
     │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
     │   │   ├── ArchiveInvalid      Client.InvalidArchive
+    │   │   ├── SnapshotInvalid     Client.InvalidSnapshot  (embassy snapshot: signature, hashes)
     │   │   ├── BatchTooLarge       Client.BatchTooLarge (413)
     │   │   ├── InvalidDataCategory Client.InvalidDataCategory
     │   │   └── InvalidWebhookUrl   Client.InvalidWebhookUrl (a subscription's URL)
@@ -124,6 +125,7 @@ __all__ = [
     "ServiceUnavailable",
     "SignatureError",
     "SildError",
+    "SnapshotInvalid",
     "SslAuthenticationFailed",
     "StorageError",
     "TimestampingFailed",
@@ -443,6 +445,13 @@ class InvalidContainer(InvalidRequest):
     stored ``mimetype`` first, unsafe or duplicate names, too large (docs/spec/documents.md §2)."""
 
     code = "InvalidContainer"
+
+
+class SnapshotInvalid(InvalidRequest):
+    """A data-embassy snapshot that is unsigned, signed by an untrusted key, incomplete
+    or altered (docs/operations.md, "Data embassy"); refused before anything is written."""
+
+    code = "InvalidSnapshot"
 
 
 class UnknownService(RemoteError):

@@ -34,7 +34,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sild.cli import audit, ca, conf, demo, gateway, init, keys, ledger, registry, verify
+    from sild.cli import (
+        audit,
+        ca,
+        conf,
+        demo,
+        embassy,
+        gateway,
+        init,
+        keys,
+        ledger,
+        registry,
+        verify,
+    )
     from sild.cli import consent as consent_cli
     from sild.cli import doc as doc_cli
     from sild.cli import identity as identity_cli
@@ -46,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in (init, demo, keys, ca, registry, gateway, conf, ledger, verify, audit,
-                   identity_cli, doc_cli, tracker_cli, consent_cli, notify_cli):
+                   identity_cli, doc_cli, tracker_cli, consent_cli, embassy, notify_cli):
         module.add_parser(sub)
     return parser
 

@@ -203,3 +203,18 @@ def test_a_registered_purpose_code_is_shown_as_its_text(
     (u,) = _rows(net, "usage_log")
     assert u.purpose_code == "tx-101"
     assert u.action == "Treatment of the patient (registered)"
+
+
+def test_a_bulk_service_needs_a_purpose_but_records_no_person(
+        running: tuple[NetThread, LocalNet, RawHttpServer]) -> None:
+    """Estonia's logging guide: mass transfers need no per-person logging (§1)."""
+    _, net, _ = running
+    net.stores[PROVIDER.server].serverconf.declare_personal_data(
+        ECHO, PersonalData(categories=("statistics",), bulk=True))
+    many = ",".join([ANN, BOB, CAROL] * 50)
+    assert _call(net, {"Sild-Purpose": "Census", "Sild-Data-Subject": many})[0] == 200
+    assert _call(net, {"Sild-Purpose": "Census"})[0] == 200
+    status, _, body = _call(net, {})
+    assert status == 400
+    assert error_type(body) == "Client.MissingHeader"
+    assert _rows(net, "usage_log") == []

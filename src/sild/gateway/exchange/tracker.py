@@ -77,9 +77,9 @@ class DataSubjects(ContextStage):
         use = ex.personal = PersonalUse(
             data=data, purpose=purpose, purpose_code=registered.code if registered else "",
             action=registered.text if registered else purpose)
-        subjects = _headers(ex, SUBJECT_HEADER)
-        if not data.bulk or subjects:
-            use.subjects = list(parse_subjects(subjects, max_subjects=data.max_subjects))
+        if not data.bulk:  # bulk: no per-person records (research/citizen.md §1.5)
+            use.subjects = list(parse_subjects(_headers(ex, SUBJECT_HEADER),
+                                               max_subjects=data.max_subjects))
         settings = self.ctx.tracker
         instance = self.ctx.server.instance
         emergency = _headers(ex, EMERGENCY_HEADER)
