@@ -16,7 +16,8 @@
     │   │   ├── ArchiveInvalid      Client.InvalidArchive
     │   │   ├── SnapshotInvalid     Client.InvalidSnapshot  (embassy snapshot: signature, hashes)
     │   │   ├── BatchTooLarge       Client.BatchTooLarge (413)
-    │   │   └── InvalidDataCategory Client.InvalidDataCategory
+    │   │   ├── InvalidDataCategory Client.InvalidDataCategory
+    │   │   └── InvalidWebhookUrl   Client.InvalidWebhookUrl (a subscription's URL)
     │   ├── CertificateError        Client.CertValidation
     │   │   └── CertificateRevoked  Client.CertRevoked
     │   ├── ConsentInvalid          Client.InvalidConsent  (expired, revoked, not this client's)
@@ -103,6 +104,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidServiceType",
     "InvalidStateTransition",
+    "InvalidWebhookUrl",
     "KeyFileError",
     "LedgerFormatError",
     "LocalError",
@@ -497,6 +499,13 @@ class BatchTooLarge(InvalidRequest):
     code = "BatchTooLarge"
 
     http_status = 413
+
+
+class InvalidWebhookUrl(InvalidRequest):
+    """A notification subscription's webhook URL is not a plain http(s) URL to a public
+    address (docs/spec/notify.md §3.1)."""
+
+    code = "InvalidWebhookUrl"
 
 
 class NotWriter(ServiceUnavailable):
