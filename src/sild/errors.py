@@ -9,6 +9,7 @@
     │   ├── MissingHeader           Client.MissingHeader
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── Unauthorized            Client.Unauthorized (401)
+    │   │   └── InvalidSubjectAssertion Client.InvalidSubjectAssertion (401)
     │   ├── InvalidRequest          Client.InvalidRequest
     │   │   ├── PayloadTooLarge     Client.PayloadTooLarge (413)
     │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
@@ -91,6 +92,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidServiceType",
     "InvalidStateTransition",
+    "InvalidSubjectAssertion",
     "KeyFileError",
     "LedgerFormatError",
     "LocalError",
@@ -209,6 +211,13 @@ class Unauthorized(RemoteError):
 
     code = "Unauthorized"
     http_status = 401
+
+
+class InvalidSubjectAssertion(Unauthorized):
+    """A ``Sild-Subject-Assertion`` that is forged, expired, for another issuer or
+    audience, or malformed (docs/spec/identity.md, "Subject assertion")."""
+
+    code = "InvalidSubjectAssertion"
 
 
 class PayloadTooLarge(InvalidRequest):
