@@ -41,6 +41,14 @@ JAAK = parse_citizen_row({"country": "EE", "code": "38001085718", "given_name": 
                           "surname": "Jõeorg"})
 
 
+def _rget(url: str, **kw: Any) -> requests.Response:
+    return requests.get(url, timeout=10, **kw)
+
+
+def _rpost(url: str, **kw: Any) -> requests.Response:
+    return requests.post(url, timeout=10, **kw)
+
+
 @dataclass
 class World:
     url: str
@@ -137,7 +145,7 @@ def _passkey_attempt(w: World, auth: SoftAuthenticator, *, origin: str | None = 
     """(the JSON body a browser would post, the verifier), for a fresh authorization."""
     uri, verifier = _start(w, w.client())
     nonce = _nonce(requests.Session(), uri)
-    opts = requests.post(f"{w.url}/login/passkey/options", json={"nonce": nonce})
+    opts = _rpost(f"{w.url}/login/passkey/options", json={"nonce": nonce})
     assert opts.status_code == 200, opts.text
     assert opts.json()["challenge"] == nonce
     cred = auth.get(opts.json(), origin=origin or w.provider.config.origin, advance=advance)
@@ -145,7 +153,7 @@ def _passkey_attempt(w: World, auth: SoftAuthenticator, *, origin: str | None = 
 
 
 def _post(w: World, body: Any) -> requests.Response:
-    return requests.post(f"{w.url}/login/passkey", json=body)
+    return _rpost(f"{w.url}/login/passkey", json=body)
 
 
 def _query(location: str) -> dict[str, str]:
@@ -174,7 +182,7 @@ def test_passkey_registered_after_certificate_login_logs_in_alone(w: World) -> N
     client = w.client()
     token = client.fetch_token(f"{w.url}/token", authorization_response=r.json()["location"],
                                code_verifier=verifier)
-    keys = KeySet.import_key_set(requests.get(f"{w.url}/jwks").json())
+    keys = KeySet.import_key_set(_rget(f"{w.url}/jwks").json())
     claims = jwt.decode(token["id_token"], keys, algorithms=["ES256"]).claims
     assert claims["sub"] == "EE38001085718"
     assert claims["amr"] == ["passkey"]
@@ -189,13 +197,13 @@ def test_passkey_registered_after_certificate_login_logs_in_alone(w: World) -> N
 
 def test_registration_without_certificate_login_is_refused(w: World) -> None:
     """Issue 9: no session → login_required (401); nothing stored."""
-    r = requests.post(f"{w.url}/passkeys/register/options", json={})
+    r = _rpost(f"{w.url}/passkeys/register/options", json={})
     assert r.status_code == 401
     assert r.json()["error"] == "login_required"
     auth = SoftAuthenticator()
     fake = auth.create({"user": {"id": "AAAA"}, "rp": {"id": w.rp_id},
                         "challenge": "A" * 43}, origin=w.provider.config.origin)
-    r = requests.post(f"{w.url}/passkeys/register", json=fake,
+    r = _rpost(f"{w.url}/passkeys/register", json=fake,
                       cookies={SESSION_COOKIE: "x" * 43})
     assert r.status_code == 401
     assert w.count(passkeys) == 0
@@ -356,7 +364,7 @@ def test_malformed_passkey_login_bodies_are_refused(w: World, data: bytes,
                                                     ctype: str) -> None:
     """Malformed JSON → 400 invalid_request as OAuth errors are; nothing written."""
     for path in ("/login/passkey", "/login/passkey/options"):
-        r = requests.post(f"{w.url}{path}", data=data, headers={"Content-Type": ctype})
+        r = _rpost(f"{w.url}{path}", data=data, headers={"Content-Type": ctype})
         assert r.status_code == 400, (path, r.text)
         assert r.json()["error"] == "invalid_request"
     assert w.count(oidc_codes) == 0
@@ -398,10 +406,10 @@ def test_logout_ends_the_session(w: World) -> None:
     http.post(f"{w.url}/logout", allow_redirects=False)
     with w.service.engine.connect() as conn:
         assert conn.execute(sa.select(oidc_sessions.c.ended_at)).scalar_one() is not None
-    r = requests.post(f"{w.url}/passkeys/register/options", json={},
+    r = _rpost(f"{w.url}/passkeys/register/options", json={},
                       cookies={SESSION_COOKIE: cookie})
     assert r.status_code == 401
-    assert "no-session" in requests.get(f"{w.url}/passkeys",
+    assert "no-session" in _rget(f"{w.url}/passkeys",
                                         cookies={SESSION_COOKIE: cookie}).text
 
 
@@ -414,18 +422,18 @@ def test_portal_obtains_a_subject_assertion(w: World) -> None:
     token = client.fetch_token(f"{w.url}/token",
                                authorization_response=_post(w, body).json()["location"],
                                code_verifier=verifier)
-    r = requests.post(f"{w.url}/assertion",
+    r = _rpost(f"{w.url}/assertion",
                       headers={"Authorization": f"Bearer {token['access_token']}"})
     assert r.status_code == 200, r.text
     assert r.json()["expires_in"] == 300
-    jwks = requests.get(f"{w.url}/jwks").json()
+    jwks = _rget(f"{w.url}/jwks").json()
     a = verify_subject_assertion(r.json()["assertion"], keys=jwks, issuer=w.url,
                                  now=w.clock())
     assert a.subject == "PNOEE-38001085718"
     assert a.amr == ("passkey",)
     assert a.acr == "substantial"
     assert a.authorized_party == "portal"
-    r = requests.post(f"{w.url}/assertion", data={"audience": "EE/GOV/70000562/rr"},
+    r = _rpost(f"{w.url}/assertion", data={"audience": "EE/GOV/70000562/rr"},
                       headers={"Authorization": f"Bearer {token['access_token']}"})
     with pytest.raises(InvalidSubjectAssertion, match="audience"):
         verify_subject_assertion(r.json()["assertion"], keys=jwks, issuer=w.url,
@@ -442,14 +450,14 @@ def test_subject_assertion_needs_an_access_token(w: World, bearer: str | None) -
                                        code_verifier=r.verifier)  # type: ignore[attr-defined]
         bearer = f"Bearer {token['id_token']}"
     headers = {} if bearer is None else {"Authorization": bearer}
-    r = requests.post(f"{w.url}/assertion", headers=headers)
+    r = _rpost(f"{w.url}/assertion", headers=headers)
     assert r.status_code == 401
     assert r.json()["error"] in ("invalid_request", "invalid_token")
 
 
 def test_passkey_page_without_session_says_so(w: World) -> None:
     """GET /passkeys without a session offers no registration."""
-    r = requests.get(f"{w.url}/passkeys")
+    r = _rget(f"{w.url}/passkeys")
     assert r.status_code == 200
     assert "no-session" in r.text
     assert "passkey-register" not in r.text
@@ -458,10 +466,10 @@ def test_passkey_page_without_session_says_so(w: World) -> None:
 def test_login_page_offers_the_passkey_and_loads_the_script(w: World) -> None:
     """The login page has the passkey button with the nonce; the script is served."""
     uri, _ = _start(w, w.client())
-    page = requests.get(uri)
+    page = _rget(uri)
     assert 'id="passkey-login"' in page.text
     assert '<script src="/static/passkey.js">' in page.text
-    js = requests.get(f"{w.url}/static/passkey.js")
+    js = _rget(f"{w.url}/static/passkey.js")
     assert js.status_code == 200
     assert "navigator.credentials.get" in js.text
 
