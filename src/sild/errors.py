@@ -215,7 +215,7 @@ class Unauthorized(RemoteError):
 
 class InvalidSubjectAssertion(Unauthorized):
     """A ``Sild-Subject-Assertion`` that is forged, expired, for another issuer or
-    audience, or malformed (docs/spec/identity.md, "Subject assertion")."""
+    audience, or malformed (docs/spec/identity.md §8)."""
 
     code = "InvalidSubjectAssertion"
 

@@ -45,8 +45,8 @@ def add_oidc_parser(sub: Any) -> None:
     c.add_argument("--nonce", required=True, help="the nonce from the login page")
     c.set_defaults(func=_guarded(run_challenge))
 
-    c = s.add_parser("sweep", help="delete login challenges and codes that expired more "
-                                   "than a day ago (run daily)")
+    c = s.add_parser("sweep", help="delete login challenges, codes and sessions that "
+                                   "expired more than a day ago (run daily)")
     add_dir_arg(c)
     c.set_defaults(func=_guarded(run_sweep))
 
@@ -128,9 +128,14 @@ def run_challenge(args: argparse.Namespace) -> int:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from sild.cli._common import console
+    from datetime import UTC, datetime
 
-    console.print(f"{_store(args).sweep()} expired challenges and codes deleted", markup=False)
+    from sild.cli._common import console
+    from sild.identity.oidc.passkey_store import PasskeyStore
+
+    store = _store(args)
+    n = store.sweep() + PasskeyStore(store.engine, lambda: datetime.now(UTC)).sweep()
+    console.print(f"{n} expired challenges, codes and sessions deleted", markup=False)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The ``Sild-Subject-Assertion``: who a portal is acting for (docs/spec/identity.md §7).
+"""The ``Sild-Subject-Assertion``: who a portal is acting for (docs/spec/identity.md §8).
 
 A portal that has logged a person in through the OIDC provider asks the provider for a
 short-lived assertion (``POST /assertion`` with the portal's access token) and forwards

@@ -145,7 +145,7 @@ oidc_codes = sa.Table(
     sa.Column("used_at", _ts, nullable=True),
 )
 
-# --- Passkeys (WebAuthn Level 3) and provider sessions (docs/spec/identity.md §6) -------
+# --- Passkeys (WebAuthn Level 3) and provider sessions (docs/spec/identity.md §7) -------
 
 # A person's passkey credentials. ``credential_id`` is the base64url of the raw id
 # (WebAuthn §4 "Credential ID", at most 1023 bytes → 1364 characters); ``public_key`` the

@@ -1,4 +1,4 @@
-"""A software WebAuthn authenticator and client for tests (docs/spec/identity.md §6).
+"""A software WebAuthn authenticator and client for tests (docs/spec/identity.md §7).
 
 It answers creation and request options the way a browser's ``credential.toJSON()``
 does (WebAuthn Level 3 §5.1 ``RegistrationResponseJSON`` / ``AuthenticationResponseJSON``)

@@ -1,5 +1,5 @@
 """Passkeys at the OIDC provider on a real loopback server, driven by a software
-authenticator (sild.testing.passkey) and Authlib's client (docs/spec/identity.md §6).
+authenticator (sild.testing.passkey) and Authlib's client (docs/spec/identity.md §7).
 Each test runs on SQLite and PostgreSQL (the ``service`` fixture)."""
 
 from __future__ import annotations
@@ -475,8 +475,10 @@ def test_login_page_offers_the_passkey_and_loads_the_script(w: World) -> None:
 
 
 def test_sweep_keeps_passkeys(w: World) -> None:
-    """Expired challenges go; registered passkeys stay."""
+    """Expired sessions and registration challenges go; registered passkeys stay."""
     _registered(w)
+    assert w.provider.passkeys.sweep() == 0
     w.clock.advance(timedelta(days=2).total_seconds())
-    w.provider.store.sweep()
+    assert w.provider.passkeys.sweep() == 2  # one session, one registration challenge
     assert w.count(passkeys) == 1
+    assert w.count(oidc_sessions) == 0

@@ -1,4 +1,4 @@
-"""verify_subject_assertion: the Sild-Subject-Assertion check (docs/spec/identity.md §7)."""
+"""verify_subject_assertion: the Sild-Subject-Assertion check (docs/spec/identity.md §8)."""
 
 from __future__ import annotations
 

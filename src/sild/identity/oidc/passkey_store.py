@@ -1,5 +1,5 @@
 """Passkeys, provider sessions and registration challenges in the identity store
-(docs/spec/identity.md §6).
+(docs/spec/identity.md §7).
 
 Single-use rows are spent with a conditional ``UPDATE … WHERE used_at IS NULL AND
 expires_at > now`` (as :mod:`.store` does); the sign counter moves only with
@@ -221,6 +221,21 @@ class PasskeyStore:
         ).values(sign_count=new, last_used_at=self._clock()))
         if res.rowcount != 1:
             raise SpendError("sign counter changed meanwhile (a replayed response?)")
+
+    def sweep(self, *, older_than: timedelta = timedelta(days=1)) -> int:
+        """Delete sessions and registration challenges that expired (or sessions that
+        ended) more than ``older_than`` ago; the count. Passkeys stay."""
+        cutoff = self._clock() - older_than
+
+        def work(conn: Connection) -> int:
+            n = conn.execute(passkey_challenges.delete().where(
+                passkey_challenges.c.expires_at < cutoff)).rowcount
+            return int(n) + int(conn.execute(oidc_sessions.delete().where(sa.or_(
+                oidc_sessions.c.expires_at < cutoff, oidc_sessions.c.ended_at < cutoff)))
+                .rowcount)
+
+        count: int = self._run(work)
+        return count
 
     # --- the person behind a passkey ---------------------------------------------------
 

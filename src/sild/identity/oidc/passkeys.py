@@ -1,5 +1,5 @@
 """Passkey ceremonies (W3C Web Authentication Level 3 §7.1 registration, §7.2
-authentication) through py_webauthn (docs/spec/identity.md §6).
+authentication) through py_webauthn (docs/spec/identity.md §7).
 
 The library does the WebAuthn steps (client data type, challenge, origin, RP ID hash,
 user presence and verification flags, the attestation ``none`` statement, the assertion

@@ -85,7 +85,7 @@ class ProviderConfig:
     token_ttl: timedelta = timedelta(minutes=10)
     demo: bool = False
     scopes: tuple[str, ...] = field(default=("openid",))
-    # Passkeys (docs/spec/identity.md §6). A session opened by a certificate login lives
+    # Passkeys (docs/spec/identity.md §7). A session opened by a certificate login lives
     # this long; it may register a passkey only this soon after that login; a WebAuthn
     # registration challenge lives this long (WebAuthn §13.4.3: short-lived, single use).
     session_ttl: timedelta = timedelta(minutes=30)
@@ -167,7 +167,7 @@ class Provider:
             "token_endpoint": f"{i}/token",
             "userinfo_endpoint": f"{i}/userinfo",
             "jwks_uri": f"{i}/jwks",
-            # Sild's own: the Sild-Subject-Assertion endpoint (docs/spec/identity.md §7)
+            # Sild's own: the Sild-Subject-Assertion endpoint (docs/spec/identity.md §8)
             "sild_subject_assertion_endpoint": f"{i}/assertion",
             "scopes_supported": list(self.config.scopes),
             "response_types_supported": ["code"],
@@ -393,7 +393,7 @@ class Provider:
         return c
 
 
-    # --- passkeys: docs/spec/identity.md §6 ---------------------------------------------
+    # --- passkeys: docs/spec/identity.md §7 ---------------------------------------------
 
     def _session(self, token: str | None) -> Session:
         session = self.passkeys.session(token)
@@ -517,7 +517,7 @@ class Provider:
             conn, stored.credential_id, seen=stored.sign_count, new=count))
         return LoginDone(location)
 
-    # --- Sild-Subject-Assertion: docs/spec/identity.md §7 ------------------------------
+    # --- Sild-Subject-Assertion: docs/spec/identity.md §8 ------------------------------
 
     def subject_assertion(self, authorization: str | None,
                           form: Mapping[str, str]) -> dict[str, Any]:

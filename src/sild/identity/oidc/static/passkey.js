@@ -1,4 +1,4 @@
-// Passkeys for the Sild login pages (docs/spec/identity.md §6): WebAuthn Level 3 JSON
+// Passkeys for the Sild login pages (docs/spec/identity.md §7): WebAuthn Level 3 JSON
 // helpers (parse*OptionsFromJSON, toJSON), no build step, no dependencies.
 "use strict";
 
