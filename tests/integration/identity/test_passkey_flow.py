@@ -440,6 +440,46 @@ def test_portal_obtains_a_subject_assertion(w: World) -> None:
                                  now=w.clock())
 
 
+def test_assertion_after_a_certificate_login_says_idcard(w: World) -> None:
+    """The assertion carries the login's amr/acr; it never outlives the access token."""
+    r = _cert_login(w, requests.Session())
+    token = w.client().fetch_token(f"{w.url}/token",
+                                   authorization_response=r.headers["location"],
+                                   code_verifier=r.verifier)  # type: ignore[attr-defined]
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    w.clock.advance(8 * 60)  # the access token lives 10 minutes: 2 left
+    answer = _rpost(f"{w.url}/assertion", headers=bearer).json()
+    assert answer["expires_in"] == 120
+    a = verify_subject_assertion(answer["assertion"], keys=_rget(f"{w.url}/jwks").json(),
+                                 issuer=w.url, now=w.clock())
+    assert (a.amr, a.acr) == (("idcard",), "high")
+    assert a.expires_at.timestamp() == jwt.decode(
+        token["access_token"], KeySet.import_key_set(_rget(f"{w.url}/jwks").json())
+    ).claims["exp"]
+    w.clock.advance(3 * 60)
+    r2 = _rpost(f"{w.url}/assertion", headers=bearer)
+    assert r2.status_code == 401
+    assert r2.json()["error"] == "invalid_token"
+
+
+def test_registering_the_same_passkey_twice_is_refused(w: World) -> None:
+    """A credential id is registered once; the second attempt's challenge is spent."""
+    http = requests.Session()
+    _cert_login(w, http)
+    auth = SoftAuthenticator()
+    assert _register(w, http, auth).status_code == 200
+    opts = http.post(f"{w.url}/passkeys/register/options", json={}).json()
+    assert [c["id"] for c in opts["excludeCredentials"]] == [
+        w.provider.passkeys.passkeys("EE38001085718")[0].credential_id]
+    again = auth.create(opts, origin=w.provider.config.origin)  # ignores the exclusion
+    r = http.post(f"{w.url}/passkeys/register", json=again)
+    assert r.status_code == 400
+    assert "registered already" in r.json()["error_description"]
+    r = http.post(f"{w.url}/passkeys/register", json=again)
+    assert "already used" in r.json()["error_description"]
+    assert w.count(passkeys) == 1
+
+
 @pytest.mark.parametrize("bearer", [None, "Bearer nope", "ID"])
 def test_subject_assertion_needs_an_access_token(w: World, bearer: str | None) -> None:
     """No, a malformed, or an ID token as bearer → 401 invalid_request/invalid_token."""

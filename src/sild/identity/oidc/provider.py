@@ -467,6 +467,8 @@ class Provider:
         except SpendError as e:
             raise OAuthError("invalid_request", f"registration challenge {e.reason}") from e
         except DuplicateEntry as e:
+            with contextlib.suppress(SpendError):  # single use, also when it fails
+                self.passkeys.spend_registration_challenge(challenge)
             raise OAuthError("invalid_request", str(e)) from e
         log.info("passkey registered for %s", session.person_code)
         return stored
@@ -534,6 +536,8 @@ class Provider:
                              status=401) from e
         now = self._clock()
         left = timedelta(seconds=int(c["exp"] - now.timestamp()))
+        if left < timedelta(seconds=1):  # never outlive the access token
+            raise OAuthError("invalid_token", "the access token has expired", status=401)
         lifetime = min(self.config.assertion_ttl, left)
         amr = c.get("amr") or []
         token = issue_subject_assertion(
