@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from sild.errors import DuplicateEntry, StorageError
+from sild.errors import DuplicateEntry, NotFound, StorageError
 from sild.identity._common import aware
 from sild.identity.oidc.store import SpendError
 from sild.store.identity_tables import (
@@ -212,6 +212,13 @@ class PasskeyStore:
         rows = self._run(lambda c: c.execute(sa.select(passkeys).where(
             passkeys.c.person_code == person_code).order_by(passkeys.c.created_at)).all())
         return [self._passkey(r) for r in rows]
+
+    def remove_passkey(self, credential_id: str) -> None:
+        """Delete a passkey (a lost device); its person logs in with the certificate."""
+        res = self._run(lambda c: c.execute(passkeys.delete().where(
+            passkeys.c.credential_id == credential_id)))
+        if res.rowcount != 1:
+            raise NotFound(f"no passkey {credential_id[:40]!r}")
 
     def use_passkey(self, conn: Connection, credential_id: str, *, seen: int,
                     new: int) -> None:
