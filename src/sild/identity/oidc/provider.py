@@ -127,7 +127,8 @@ class LoginDone:
 
 @dataclass(frozen=True)
 class AccountPage:
-    """The passkey page of a logged-in person (None fields: no session)."""
+    """The passkey page of a logged-in person: who, their passkeys, and whether this
+    session may register one."""
 
     person_code: str
     given_name: str
@@ -138,6 +139,7 @@ class AccountPage:
 
 # acr as TARA reports levels of assurance (eIDAS low / substantial / high).
 _ACR = {"idcard": "high", "passkey": "substantial"}
+
 
 class Provider:
     """One provider: its key, its store, the person CA it trusts for logins."""
@@ -392,7 +394,6 @@ class Provider:
             raise OAuthError("invalid_token", "the access token has expired", status=401)
         return c
 
-
     # --- passkeys: docs/spec/identity.md §7 ---------------------------------------------
 
     def _session(self, token: str | None) -> Session:
@@ -492,7 +493,7 @@ class Provider:
         nonce, request = self._pending(body.get("nonce"))
         credential = body.get("credential")
 
-        def refuse(reason: str, e: Exception | None = None) -> OAuthError:
+        def refuse(reason: str) -> OAuthError:
             with contextlib.suppress(SpendError):
                 self.store.spend_challenge(nonce)
             log.info("passkey login refused: %s", reason)
@@ -515,9 +516,11 @@ class Provider:
         who = LoginSubject(sub=stored.person_code, given_name=person.given_name,
                            family_name=person.family_name, amr="passkey",
                            date_of_birth=person.date_of_birth)
-        location = self._finish(nonce, request, who, also=lambda conn: self.passkeys.use_passkey(
-            conn, stored.credential_id, seen=stored.sign_count, new=count))
-        return LoginDone(location)
+        def move_counter(conn: Any) -> None:  # in the code's transaction
+            self.passkeys.use_passkey(conn, stored.credential_id, seen=stored.sign_count,
+                                      new=count)
+
+        return LoginDone(self._finish(nonce, request, who, also=move_counter))
 
     # --- Sild-Subject-Assertion: docs/spec/identity.md §8 ------------------------------
 
