@@ -7,6 +7,7 @@
     │   ├── InvalidIdentifier       Client.InvalidClientIdentifier
     │   │   └── InvalidPersonalCode Client.InvalidPersonalCode
     │   ├── MissingHeader           Client.MissingHeader
+    │   ├── EmergencyNotPermitted   Client.EmergencyNotPermitted (break-glass without the role)
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── Unauthorized            Client.Unauthorized (401)
     │   │   └── InvalidSubjectAssertion Client.InvalidSubjectAssertion (401)
@@ -14,9 +15,11 @@
     │   │   ├── PayloadTooLarge     Client.PayloadTooLarge (413)
     │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
     │   │   ├── ArchiveInvalid      Client.InvalidArchive
-    │   │   └── BatchTooLarge       Client.BatchTooLarge (413)
+    │   │   ├── BatchTooLarge       Client.BatchTooLarge (413)
+    │   │   └── InvalidDataCategory Client.InvalidDataCategory
     │   ├── CertificateError        Client.CertValidation
     │   │   └── CertificateRevoked  Client.CertRevoked
+    │   ├── ConsentInvalid          Client.InvalidConsent  (expired, revoked, not this client's)
     │   ├── SignatureError          Client.InvalidSignatureValue
     │   │   ├── NoteSignatureError  Client.InvalidNoteSignature
     │   │   └── BadLogSignature     Client.InvalidLogSignature (403)
@@ -53,7 +56,9 @@
     │   ├── RoundFull               Server.RoundFull
     │   └── NotWriter               Server.NotWriter
     └── TransportError              Server.NetworkError   (could not reach a peer)
-        └── PeerUnreachable         Server.PeerUnreachable (no connection: nothing was sent)
+        ├── PeerUnreachable         Server.PeerUnreachable (no connection: nothing was sent)
+        └── ConsentUnavailable      Server.ConsentUnavailable (no decision: fail closed)
+            └── ConsentAnswerInvalid  Server.InvalidConsentAnswer (garbage from the service)
 
 Every class is defined here and has its own code (tests/unit/test_errors.py checks
 both); modules that raise one import it from here.
@@ -78,7 +83,11 @@ __all__ = [
     "CertificateError",
     "CertificateRevoked",
     "ConfigurationError",
+    "ConsentAnswerInvalid",
+    "ConsentInvalid",
+    "ConsentUnavailable",
     "DuplicateEntry",
+    "EmergencyNotPermitted",
     "GlobalConfError",
     "GlobalConfExpired",
     "GlobalConfRollback",
@@ -86,6 +95,8 @@ __all__ = [
     "HashAlgorithmError",
     "InconsistentCheckpoint",
     "InternalError",
+    "InvalidContainer",
+    "InvalidDataCategory",
     "InvalidIdentifier",
     "InvalidMessage",
     "InvalidPersonalCode",
@@ -176,6 +187,12 @@ class InvalidRequest(RemoteError):
     """A request body or file that does not follow its format."""
 
     code = "InvalidRequest"
+
+
+class EmergencyNotPermitted(RemoteError):
+    """A client outside the registry's emergency group sent ``Sild-Emergency``."""
+
+    code = "EmergencyNotPermitted"
 
 
 class MissingHeader(RemoteError):
@@ -428,6 +445,13 @@ class ArchiveInvalid(InvalidRequest):
     code = "InvalidArchive"
 
 
+class InvalidContainer(InvalidRequest):
+    """A signed-document container (ASiC-E) that is not well formed: not a zip, no
+    stored ``mimetype`` first, unsafe or duplicate names, too large (docs/spec/documents.md §2)."""
+
+    code = "InvalidContainer"
+
+
 class UnknownService(RemoteError):
     """No such service on this gateway: ``Server.ServerProxy.UnknownService`` on the wire."""
 
@@ -549,3 +573,32 @@ def xroad_code_at(error: SildError, component: str) -> str:
                                                             "Server.ServerProxy.")):
         return f"Server.{component}.{code[len('Server.'):]}"
     return code
+
+
+# -- consent service (docs/spec/consent.md) --
+
+
+class InvalidDataCategory(InvalidRequest):
+    """A data category that is not ``[a-z0-9-]{1,32}`` (docs/spec/consent.md §1)."""
+
+    code = "InvalidDataCategory"
+
+
+class ConsentInvalid(RemoteError):
+    """A consent artefact that verifies but cannot be used: expired, not yet valid,
+    revoked, paused, or issued to another consumer (docs/spec/consent.md §3)."""
+
+    code = "InvalidConsent"
+
+
+class ConsentUnavailable(TransportError):
+    """No consent decision could be had: the consent service is unreachable, timed out or
+    failed, and no cached decision is fresh. Callers fail closed (docs/spec/consent.md §5)."""
+
+    code = "ConsentUnavailable"
+
+
+class ConsentAnswerInvalid(ConsentUnavailable):
+    """The consent service answered something that is not a decision (fail closed)."""
+
+    code = "InvalidConsentAnswer"

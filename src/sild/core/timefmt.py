@@ -41,3 +41,10 @@ def parse_rfc3339(text: object) -> datetime:
         return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError as e:
         raise ValueError(f"{text!r} is not a valid date and time: {e}") from e
+
+
+def format_micros(when: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: log timestamps (message log, usage records)."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("log timestamps must be timezone-aware")
+    return when.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"

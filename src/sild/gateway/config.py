@@ -35,6 +35,15 @@
     ledger = "http://127.0.0.1:8470"  # the ledger that anchors this gateway's log
     period = 1.0                      # seconds per local round
     max_unanchored = 14400            # seconds; X-Road acceptable-timestamp-failure-period
+
+    [tracker]                         # docs/spec/tracker.md: usage records, locks
+    covert_group = "covert"           # global group: lawfully covert consumers (sealed records)
+    emergency_group = "emergency"     # global group: may send Sild-Emergency (break-glass)
+    exception_group = "lock-exempt"   # global group: legal exceptions to a person's lock
+    consent = ""                      # consent service base URL; "" = locks not enforced
+    consent_client = ""               # X-Road-Client to send when `consent` is a gateway's /r1/…
+    consent_cache = 5.0               # seconds a consent decision is reused
+    retention_days = 365              # usage records older than this are expired
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ from sild.errors import ConfigurationError, InvalidIdentifier
 from sild.instance import parse_listen
 
 __all__ = ["GATEWAY_FILE", "AnchoringSettings", "GatewayLimits", "GatewaySettings",
-           "sign_key_stem"]
+           "TrackerSettings", "sign_key_stem"]
 
 GATEWAY_FILE = "gateway.toml"
 
@@ -86,6 +95,49 @@ class AnchoringSettings:
 
 
 @dataclass(frozen=True)
+class TrackerSettings:
+    """The data tracker and consent enforcement (docs/spec/tracker.md §6)."""
+
+    covert_group: str = "covert"
+    emergency_group: str = "emergency"
+    exception_group: str = "lock-exempt"
+    consent_url: str = ""
+    consent_client: str = ""
+    consent_cache: float = 5.0
+    retention_days: int = 365
+
+    @classmethod
+    def from_toml(cls, data: dict[str, Any]) -> TrackerSettings:
+        d = cls()
+        return cls(
+            covert_group=str(data.get("covert_group", d.covert_group)),
+            emergency_group=str(data.get("emergency_group", d.emergency_group)),
+            exception_group=str(data.get("exception_group", d.exception_group)),
+            consent_url=str(data.get("consent", d.consent_url)),
+            consent_client=str(data.get("consent_client", d.consent_client)),
+            consent_cache=float(data.get("consent_cache", d.consent_cache)),
+            retention_days=int(data.get("retention_days", d.retention_days)))
+
+    def toml(self) -> str:
+        q = json.dumps
+        return ("[tracker]\n"
+                f"covert_group = {q(self.covert_group)}\n"
+                f"emergency_group = {q(self.emergency_group)}\n"
+                f"exception_group = {q(self.exception_group)}\n"
+                f"consent = {q(self.consent_url)}\n"
+                f"consent_client = {q(self.consent_client)}\n"
+                f"consent_cache = {self.consent_cache}\n"
+                f"retention_days = {self.retention_days}\n")
+
+    def validate(self) -> None:
+        if self.consent_url and not self.consent_url.startswith(("http://", "https://")):
+            raise ConfigurationError("[tracker] consent must be an http:// or https:// URL")
+        if not 0 <= self.consent_cache <= 3600 or self.retention_days < 1:
+            raise ConfigurationError(
+                "[tracker] consent_cache must be 0-3600 s and retention_days at least 1")
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     root: Path
     server: ServerId
@@ -98,6 +150,7 @@ class GatewaySettings:
     retention_days: int = 30
     is_tls: bool = False
     anchoring: AnchoringSettings = field(default_factory=AnchoringSettings)
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
 
     @property
     def anchor_path(self) -> Path:
@@ -168,8 +221,9 @@ class GatewaySettings:
                     period=float(anc.get("period", da.period)),
                     max_unanchored=float(anc.get("max_unanchored", da.max_unanchored)),
                 ),
+                tracker=TrackerSettings.from_toml(data.get("tracker", {})),
             )
-        except (KeyError, TypeError, ValueError, InvalidIdentifier) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifier) as e:
             raise ConfigurationError(f"{path}: missing or malformed setting ({e})") from e
         settings.validate()
         return settings
@@ -187,6 +241,7 @@ class GatewaySettings:
                 "[anchoring] period must be in (0, 3600] and max_unanchored positive")
         if anc.ledger_url and not anc.ledger_url.startswith(("http://", "https://")):
             raise ConfigurationError("[anchoring] ledger must be an http:// or https:// URL")
+        self.tracker.validate()
 
     def write(self) -> None:
         q = json.dumps  # TOML basic strings accept JSON string escapes
@@ -210,7 +265,8 @@ class GatewaySettings:
             "[anchoring]\n"
             f"ledger = {q(anc.ledger_url)}\n"
             f"period = {anc.period}\n"
-            f"max_unanchored = {anc.max_unanchored}\n"
+            f"max_unanchored = {anc.max_unanchored}\n\n"
+            + self.tracker.toml()
         )
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / GATEWAY_FILE).write_text(text)

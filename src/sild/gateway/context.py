@@ -19,14 +19,17 @@ from sild.core.identifiers import ClientId, ServerId, ServiceId, SubsystemId
 from sild.core.replay import ReplayCache
 from sild.core.trust import TrustView
 from sild.errors import GlobalConfError, GlobalConfExpired, ServiceUnavailable
-from sild.gateway.config import GatewayLimits
+from sild.gateway.config import GatewayLimits, TrackerSettings
 from sild.gateway.messagelog.log import LogRecord
 from sild.gateway.messagelog.opmon import OpMonRecord
+from sild.gateway.messagelog.usage import UsageRecord
 from sild.gateway.signer import SignKeys
 
 __all__ = [
     "AccessPort",
     "ConfSource",
+    "ConsentAnswer",
+    "ConsentPort",
     "GatewayContext",
     "LogPort",
     "OpenApiText",
@@ -79,6 +82,28 @@ class AccessPort(Protocol):
     def openapi(self, subsystem: SubsystemId, service_code: str) -> OpenApiText: ...
 
 
+class ConsentAnswer(Protocol):
+    """A consent service's decision for one person (docs/spec/consent.md)."""
+
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def locked(self) -> tuple[str, ...]: ...  # the categories locked for this client
+    @property
+    def consent_id(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class ConsentPort(Protocol):
+    """Where a provider gateway asks whether a person's data may be released
+    (sild.consent.client.ConsentClient); raises a SildError when it cannot tell, and
+    the gateway then fails closed (docs/spec/tracker.md §6)."""
+
+    async def decide(self, subject: str, categories: tuple[str, ...], client: str,
+                     purpose: str, consent: str | None) -> ConsentAnswer: ...
+
+
 class ConfSource(Protocol):
     """Where the current verified global configuration comes from (sild.confclient)."""
 
@@ -88,7 +113,7 @@ class ConfSource(Protocol):
 
 
 class LogPort(Protocol):
-    async def append(self, *records: LogRecord | OpMonRecord) -> None:
+    async def append(self, *records: LogRecord | OpMonRecord | UsageRecord) -> None:
         """Return once every record is durable (ARCHITECTURE.md §4 durability rule)."""
         ...
 
@@ -111,6 +136,8 @@ class GatewayContext:
     started: float = field(default_factory=time.time)
     # Raises TimestampingFailed when anchoring is overdue (sild.gateway.anchoring.anchorer, §4.3).
     anchoring_check: Callable[[], None] | None = None
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    consent: ConsentPort | None = None  # None: no consent service, locks not enforced
 
     def __post_init__(self) -> None:
         self.replay = ReplayCache(self.limits.freshness)

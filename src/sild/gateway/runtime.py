@@ -106,7 +106,7 @@ class Gateway:
         keys = SignKeys.load(s.sign_dir, passphrase=self.passphrase)
         self.ctx = GatewayContext(server=s.server, limits=s.limits, keys=keys,
                                   confclient=confclient, log=self.log_port, access=self.access,
-                                  log_body=s.log_body)
+                                  log_body=s.log_body, tracker=s.tracker)
         ca_pems = self._ca_pems()
         self._server_tls = server_context(s.auth_cert_path, s.auth_key_path,
                                           password=self.passphrase, ca_pems=ca_pems)

@@ -15,7 +15,16 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["log_archives", "message_log", "metadata", "opmon_records"]
+__all__ = [
+           "log_archives",
+           "message_log",
+           "metadata",
+           "opmon_records",
+           "usage_cutoffs",
+           "usage_heads",
+           "usage_log",
+           "usage_releases",
+]
 
 metadata = sa.MetaData()
 
@@ -59,6 +68,10 @@ message_log = sa.Table(
     sa.Column("archive_id", sa.Integer, sa.ForeignKey("log_archives.id"), nullable=True),
     sa.CheckConstraint("side IN ('consumer', 'provider')", name="ck_message_log_side"),
     sa.CheckConstraint("kind IN ('request', 'response')", name="ck_message_log_kind"),
+    # Ids are never reused, even after the newest rows were purged: anchoring resumes
+    # after the last anchored id (docs/spec/anchoring.md §3), so a reused id would
+    # never be anchored. PostgreSQL sequences already behave so.
+    sqlite_autoincrement=True,
 )
 # One request record and one response record per side of an exchange: a record that is
 # logged twice is a bug upstream, and the batch holding it fails (LoggingFailed).
@@ -106,3 +119,70 @@ opmon_records = sa.Table(
                        name="ck_opmon_records_type"),
 )
 sa.Index("ix_opmon_records_ts", opmon_records.c.monitoring_data_ts)
+
+# The data tracker's usage records (docs/spec/tracker.md §2), written in the same
+# transaction as the message-log records of their exchange: both or neither.
+usage_log = sa.Table(
+    "usage_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("register", sa.String(1100), nullable=False),  # provider subsystem id
+    sa.Column("subject", sa.String(32), nullable=False),  # CC<code>, as findUsage's userCode
+    sa.Column("seq", sa.BigInteger, nullable=False),  # 1, 2, 3, … per (register, subject)
+    sa.Column("logged_at", _ts, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("purpose_code", sa.String(64), nullable=False),
+    sa.Column("legal_basis", sa.Text, nullable=False),
+    sa.Column("receiver", sa.String(1100), nullable=False),  # client id
+    sa.Column("receiver_name", sa.Text, nullable=False),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("service", sa.String(1400), nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("consent_id", sa.String(255), nullable=False),
+    sa.Column("categories", sa.Text, nullable=False),  # comma-separated, sorted
+    sa.Column("flags", sa.Text, nullable=False),  # comma-separated, sorted
+    # a covert query (§4): shown to the subject only as its hash and time until released
+    sa.Column("sealed", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("record_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("chain", sa.LargeBinary(32), nullable=False),  # §3.2 after this record
+    sa.UniqueConstraint("register", "subject", "seq", name="ux_usage_log_seq"),
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_usage_log_subject_time", usage_log.c.subject, usage_log.c.register,
+         usage_log.c.logged_at, usage_log.c.id)
+sa.Index("ix_usage_log_logged_at", usage_log.c.logged_at)
+
+# The head of each subject's chain, kept when expired rows are deleted (§3.2, §5).
+usage_heads = sa.Table(
+    "usage_heads",
+    metadata,
+    sa.Column("register", sa.String(1100), primary_key=True),
+    sa.Column("subject", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("chain", sa.LargeBinary(32), nullable=False),
+    sa.Column("updated_at", _ts, nullable=False),  # logged_at of the head record
+)
+
+# Sealed (covert) usage records released by a court decision (§4): the release is
+# itself a usage record (``release_id``) in the subject's chain.
+usage_releases = sa.Table(
+    "usage_releases",
+    metadata,
+    sa.Column("usage_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("release_id", sa.BigInteger, nullable=False),
+    sa.Column("decision", sa.Text, nullable=False),
+    sa.Column("released_at", _ts, nullable=False),
+)
+
+# Where each chain's expired part ended (§5.3): a proof of a later period starts here.
+usage_cutoffs = sa.Table(
+    "usage_cutoffs",
+    metadata,
+    sa.Column("register", sa.String(1100), primary_key=True),
+    sa.Column("subject", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # the last expired record
+    sa.Column("chain", sa.LargeBinary(32), nullable=False),  # the chain value after it
+)

@@ -85,3 +85,19 @@ sc_local_group_members = sa.Table(
     sa.Column("client_id", sa.String(1100), primary_key=True),
     sa.Column("added_at", _ts, nullable=False),
 )
+
+# Services that carry personal data (docs/spec/tracker.md §1): requests to them must
+# name their data subjects and purpose, and the gateway writes usage records.
+sc_personal_data = sa.Table(
+    "sc_personal_data",
+    metadata,
+    sa.Column("service_id", sa.Integer,
+              sa.ForeignKey("sc_services.id", ondelete="CASCADE"), primary_key=True,
+              autoincrement=False),
+    sa.Column("categories", sa.Text, nullable=False),  # comma-separated, sorted
+    # Bulk services need not log per person (Estonia's logging guide: batches of
+    # more than about 100 persons, research/citizen.md §1.5).
+    sa.Column("bulk", sa.Boolean, nullable=False),
+    sa.Column("max_subjects", sa.Integer, nullable=False),
+    sa.Column("legal_basis", sa.Text, nullable=False),
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 
+from sild.core.usage import TRACKER_HEADERS
 from sild.errors import InvalidRequest
 
 __all__ = ["HOP_BY_HOP", "check_content_coding", "forwardable"]
@@ -23,11 +24,14 @@ HOP_BY_HOP = frozenset({
 
 
 def forwardable(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """User headers to pass on (PR-REST §4.3): not hop-by-hop, not X-Road's or Sild's own."""
+    """User headers to pass on (PR-REST §4.3): not hop-by-hop, not X-Road's or Sild's
+    own, except the data tracker's request headers, which the provider gateway reads
+    from the signed envelope (docs/spec/tracker.md §1)."""
     out = []
     for name, value in headers:
         low = name.lower()
-        if low in HOP_BY_HOP or low.startswith(("x-road-", "sild-")):
+        if low in HOP_BY_HOP or (low.startswith(("x-road-", "sild-"))
+                                 and low not in TRACKER_HEADERS):
             continue
         out.append((low, value))
     return tuple(out)

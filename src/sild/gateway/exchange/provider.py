@@ -3,8 +3,9 @@
 ``POST /sild/v1/message`` over mutual TLS. Steps (4) and (5) of ARCHITECTURE.md §4::
 
     (4a) PeerCertificate → (4b) VerifyEnvelope → (4c) AccessRights
-        → (4d) consent, (4e) usage record: the next issues' stages
-        → (5) CallInformationSystem → (5) SignResponse → log → answer
+        → (4d) DataSubjects → (4e) ConsentCheck (sild.gateway.exchange.tracker)
+        → (5) CallInformationSystem → ResponseSubjects → SignResponse → RecordUsage
+        → log → answer
 
 Each stage is one class; :func:`provider_pipeline` lists them.
 """
@@ -36,9 +37,16 @@ from sild.gateway.exchange.http import HOP_BY_HOP
 from sild.gateway.exchange.metaservices import METASERVICES, answer_metaservice
 from sild.gateway.exchange.pipeline import ContextStage, Pipeline, Stage
 from sild.gateway.exchange.record import Answer, IsReply, ProviderExchange
+from sild.gateway.exchange.tracker import (
+    ConsentCheck,
+    DataSubjects,
+    RecordUsage,
+    ResponseSubjects,
+)
 from sild.gateway.exchange.transports import IsTransport
 from sild.gateway.messagelog.log import LogRecord
 from sild.gateway.messagelog.opmon import OpMonRecord
+from sild.gateway.messagelog.usage import UsageRecord
 from sild.web.errors import answer_for
 
 __all__ = ["COMPONENT", "provider_pipeline", "provider_stages"]
@@ -233,8 +241,9 @@ class ProviderSide:
                  request_id=ex.request_id, detail=answer.detail)
         ex.status = answer.status
         try:
-            await self.ctx.log.append(*ex.pending, self._monitoring(ex, answer.code,
-                                                                     error.message))
+            # Usage records only for released data (docs/spec/tracker.md §2).
+            kept = [r for r in ex.pending if not isinstance(r, UsageRecord)]
+            await self.ctx.log.append(*kept, self._monitoring(ex, answer.code, error.message))
         except SildError as e:  # monitoring must never change the answer itself
             log.warning("opmon_failed", error=e.message)
         return Answer(answer.status, answer.headers(), answer.body)
@@ -247,9 +256,12 @@ def provider_stages(ctx: GatewayContext, transport: IsTransport
         PeerCertificate(ctx),                   # (4a)
         VerifyEnvelope(ctx),                    # (4b)
         AccessRights(ctx),                      # (4c)
-        # (4d) consent and (4e) usage record: the tracker issue's stages go here
+        DataSubjects(ctx),                      # (4d) docs/spec/tracker.md §1
+        ConsentCheck(ctx),                      # (4e) §6
         CallInformationSystem(ctx, transport),  # (5)
+        ResponseSubjects(ctx),                  # (5) §1
         SignResponse(ctx),                      # (5)
+        RecordUsage(ctx),                       # (5) §2: committed with the log records
     ]
 
 

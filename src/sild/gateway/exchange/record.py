@@ -21,9 +21,11 @@ from sild.core.trust import TrustView
 from sild.gateway.context import ServiceTarget
 from sild.gateway.messagelog.log import LogRecord
 from sild.gateway.messagelog.opmon import OpMonRecord, ServerType
+from sild.gateway.messagelog.usage import UsageRecord
+from sild.gateway.serverconf._snapshot import PersonalData
 
 __all__ = ["Answer", "ConsumerExchange", "ExchangeRecord", "HeaderView", "Incoming", "IsReply",
-           "ProviderExchange"]
+           "PersonalUse", "ProviderExchange"]
 
 
 # Request headers, case-insensitive, repeatable (multidict, as aiohttp hands them over).
@@ -86,7 +88,8 @@ class ExchangeRecord:
     response_in: datetime | None = None
     status: int = 0
     response_size: int = 0
-    pending: list[LogRecord] = field(default_factory=list)  # committed with the outcome
+    # committed with the outcome (usage records only with a released response)
+    pending: list[LogRecord | UsageRecord] = field(default_factory=list)
 
     def monitoring(self, *, this_server: str, other_server: str | None, response_out: datetime,
                    fault_code: str = "", fault_string: str = "") -> OpMonRecord:
@@ -122,6 +125,22 @@ class ConsumerExchange(ExchangeRecord):
     response: VerifiedResponse | None = None  # (6)
 
 
+@dataclass(slots=True)
+class PersonalUse:
+    """What the tracker stages (sild.gateway.exchange.tracker) learned about one
+    request to a personal-data service."""
+
+    data: PersonalData
+    purpose: str
+    subjects: list[str] = field(default_factory=list)
+    emergency: str = ""  # the break-glass reason, if sent by an emergency-group client
+    consent: str | None = None  # the consent artefact or id the client presented
+    sealed: bool = False
+    # per subject: flags beyond the request's own, and the consent that allowed it
+    flags: dict[str, set[str]] = field(default_factory=dict)
+    consent_ids: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(slots=True, kw_only=True)
 class ProviderExchange(ExchangeRecord):
     """The provider gateway's record: signed request in, IS call, signed response out."""
@@ -134,3 +153,4 @@ class ProviderExchange(ExchangeRecord):
     metaservice: bool = False
     reply: IsReply | None = None  # (5)
     response: SignedResponse | None = None  # (5) signed
+    personal: PersonalUse | None = None  # (4d) a personal-data request: the tracker's facts

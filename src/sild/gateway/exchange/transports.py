@@ -83,8 +83,11 @@ class LeanIsTransport:
             raise TransportError(f"cannot reach provider IS: {e.message}") from e
         except SslAuthenticationFailed as e:
             raise TransportError(f"TLS with the provider IS failed: {e.message}") from e
+        # Sild-Data-Subject is for the tracker stage (docs/spec/tracker.md §1), which
+        # takes it out of the response before it is signed.
         out = [(k, v) for k, v in reply.headers
-               if k not in HOP_BY_HOP and not k.startswith(("x-road-", "sild-"))]
+               if k not in HOP_BY_HOP and (not k.startswith(("x-road-", "sild-"))
+                                           or k == "sild-data-subject")]
         if method == "HEAD":  # the length a GET would have had (RFC 9110 §9.3.2)
             out.extend((k, v) for k, v in reply.headers if k == "content-length")
         return IsReply(reply.status, tuple(out), reply.body)

@@ -43,9 +43,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from sild.core.canonical import canonical_json
 from sild.core.headertext import storable
+from sild.core.timefmt import format_micros
 from sild.errors import ConfigurationError, LoggingFailed, StorageError
 from sild.gateway.messagelog.opmon import OpMonRecord
-from sild.store.messagelog_tables import message_log, opmon_records
+from sild.gateway.messagelog.usage import UsageChains, UsageRecord, upsert_heads
+from sild.store.messagelog_tables import message_log, opmon_records, usage_log
 
 __all__ = [
     "RECORD_TYPE",
@@ -57,6 +59,7 @@ __all__ = [
     "MessageLogStats",
     "OpMonRecord",
     "Side",
+    "UsageRecord",
     "format_ts",
     "parse_ts",
     "record_content",
@@ -75,9 +78,7 @@ RECORD_TYPE = "sild.messagelog.record/1"
 
 def format_ts(when: datetime) -> str:
     """UTC with microseconds and a ``Z``: ``2026-11-22T12:00:00.000000Z``."""
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError("log timestamps must be timezone-aware")
-    return when.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    return format_micros(when)
 
 
 def parse_ts(text: str) -> datetime:
@@ -235,13 +236,16 @@ class MessageLogStats:
     queued: int  # appends waiting for the writer now
 
 
-# One append's rows: (index in its batch, message_log rows, opmon_records rows).
-_Rows = tuple[int, list[dict[str, Any]], list[dict[str, Any]]]
+# One append's rows: (index in its batch, message_log rows, opmon_records rows, usage
+# records — numbered and chained only inside the transaction).
+_Rows = tuple[int, list[dict[str, Any]], list[dict[str, Any]], list[UsageRecord]]
+
+AnyRecord = LogRecord | OpMonRecord | UsageRecord
 
 
 @dataclass(slots=True)
 class _Item:
-    records: tuple[LogRecord | OpMonRecord, ...]
+    records: tuple[AnyRecord, ...]
     future: asyncio.Future[None]
 
 
@@ -279,6 +283,7 @@ class MessageLog:
         self._failed = 0
         # table name → (INSERT statement, column names, DateTime bind processors)
         self._prepared: dict[str, tuple[str, list[str], list[Any]]] = {}
+        self._chains = UsageChains()  # used only in the executor's one thread
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -307,7 +312,7 @@ class MessageLog:
 
     # -- appending ----------------------------------------------------------------
 
-    async def append(self, *records: LogRecord | OpMonRecord) -> None:
+    async def append(self, *records: AnyRecord) -> None:
         """Return once every record is committed (ARCHITECTURE.md §4 durability rule).
 
         Raises :class:`LoggingFailed` if the batch holding them could not be committed,
@@ -452,43 +457,54 @@ class MessageLog:
                     todo += [part[half:], part[:half]]
                     continue
                 failed = [part] if _refused_for_data(e) else [part, *todo]
-                for i, _, _ in (entry for p in failed for entry in p):
+                for i, *_ in (entry for p in failed for entry in p):
                     errors[i] = e
                 if len(failed) > 1:  # the database failed, not these appends
                     break
         return errors, commits
 
-    def _rows(self, records: Sequence[LogRecord | OpMonRecord]
-              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _rows(self, records: Sequence[AnyRecord]
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[UsageRecord]]:
         logs: list[dict[str, Any]] = []
         ops: list[dict[str, Any]] = []
+        usages: list[UsageRecord] = []
         for r in records:
             if isinstance(r, LogRecord):
                 logs.append(r.to_row(keep_body=self._keep_body))
+            elif isinstance(r, UsageRecord):
+                usages.append(r)
             else:
                 ops.append(r.to_row())
-        return logs, ops
+        return logs, ops, usages
 
     def _commit(self, rows: Sequence[_Rows]) -> None:
         """One transaction for the rows of these appends (runs in the writer thread)."""
-        logs = [row for _, rows_, _ in rows for row in rows_]
-        ops = [row for _, _, rows_ in rows for row in rows_]
+        logs = [row for _, rows_, _, _ in rows for row in rows_]
+        ops = [row for _, _, rows_, _ in rows for row in rows_]
+        usages = [u for _, _, _, us in rows for u in us]
         conn = self._conn
         if conn is None or conn.closed or conn.invalidated:
             self._close_conn()
             conn = self._conn = self._engine.connect()
+        heads: dict[Any, Any] = {}
         try:
             with conn.begin():
                 if logs:
                     self._insert(conn, message_log, logs)
                 if ops:
                     self._insert(conn, opmon_records, ops)
+                if usages:  # docs/spec/tracker.md §2: in the same transaction
+                    usage_rows, head_rows, heads = self._chains.rows(conn, usages)
+                    self._insert(conn, usage_log, usage_rows)
+                    upsert_heads(conn, head_rows)
         except BaseException as e:
             # The transaction was rolled back. After a data error the connection is
             # clean; after anything else take a fresh one next time.
+            self._chains.forget()
             if not _refused_for_data(e) or conn.invalidated:
                 self._close_conn()
             raise
+        self._chains.committed(heads)
 
     def _insert(self, conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """executemany straight on the driver with a statement prepared once per table.

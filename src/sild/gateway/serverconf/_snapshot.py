@@ -22,7 +22,18 @@ from sild.core.identifiers import (
 )
 from sild.store import serverconf_tables as t
 
-__all__ = ["ServiceDescription", "Snapshot", "load_snapshot", "parse_subject", "stored_version"]
+__all__ = ["PersonalData", "ServiceDescription", "Snapshot", "load_snapshot", "parse_subject",
+           "stored_version"]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalData:
+    """A service that carries personal data (docs/spec/tracker.md §1)."""
+
+    categories: tuple[str, ...]
+    bulk: bool = False
+    max_subjects: int = 100  # Estonia's logging guide: per person up to ~100 persons
+    legal_basis: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +48,7 @@ class ServiceDescription:
     disabled_notice: str
     endpoints: tuple[Endpoint, ...]
     has_openapi: bool
+    personal_data: PersonalData | None = None
 
     @property
     def service_type(self) -> str:
@@ -80,6 +92,12 @@ def load_snapshot(conn: Connection) -> Snapshot:
     eps: dict[int, list[Endpoint]] = {}
     for sid, method, path in conn.execute(sa.select(e.service_id, e.method, e.path)):
         eps.setdefault(sid, []).append(Endpoint(method, path))
+    p = t.sc_personal_data.c
+    personal = {r.service_id: PersonalData(
+        categories=tuple(c for c in r.categories.split(",") if c), bulk=bool(r.bulk),
+        max_subjects=int(r.max_subjects), legal_basis=r.legal_basis)
+        for r in conn.execute(sa.select(p.service_id, p.categories, p.bulk, p.max_subjects,
+                                        p.legal_basis))}
     ids: dict[int, ServiceId] = {}
     services: dict[ServiceId, ServiceDescription] = {}
     for r in rows:
@@ -88,7 +106,8 @@ def load_snapshot(conn: Connection) -> Snapshot:
         services[sid] = ServiceDescription(
             id=sid, url=r.url, timeout=r.timeout, verify_tls=bool(r.verify_tls),
             disabled=bool(r.disabled), disabled_notice=r.disabled_notice,
-            endpoints=tuple(sorted(eps.get(r.id, []))), has_openapi=bool(r.has_openapi))
+            endpoints=tuple(sorted(eps.get(r.id, []))), has_openapi=bool(r.has_openapi),
+            personal_data=personal.get(r.id))
     rules: dict[ServiceId, list[AccessRule]] = {}
     joined = t.sc_access_rights.outerjoin(t.sc_endpoints, ar.endpoint_id == e.id)
     for r in conn.execute(sa.select(ar.service_id, ar.subject_type, ar.subject_id,

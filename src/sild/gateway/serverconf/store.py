@@ -47,6 +47,7 @@ from sild.core.access import (
     allowed_endpoints,
     decide,
 )
+from sild.core.headertext import storable
 from sild.core.identifiers import (
     ClientId,
     GlobalGroupId,
@@ -54,6 +55,7 @@ from sild.core.identifiers import (
     SubsystemId,
     parse_client,
 )
+from sild.core.usage import check_category
 from sild.errors import (  # noqa: F401  # re-exported
     AccessDenied,
     DuplicateEntry,
@@ -67,6 +69,7 @@ from sild.errors import (  # noqa: F401  # re-exported
     UnknownService,
 )
 from sild.gateway.serverconf._snapshot import (
+    PersonalData,
     ServiceDescription,
     Snapshot,
     load_snapshot,
@@ -82,6 +85,7 @@ __all__ = [
     "InvalidServiceType",
     "LocalGroup",
     "OpenApiDescription",
+    "PersonalData",
     "ServerConf",
     "ServiceDescription",
     "ServiceDisabled",
@@ -270,6 +274,29 @@ class ServerConf:
             conn.execute(t.sc_services.update().where(t.sc_services.c.id == sid).values(
                 disabled=disabled, disabled_notice=notice.strip() if disabled else ""))
         log.info("service_disabled" if disabled else "service_enabled", service=str(service))
+
+    def declare_personal_data(self, service: ServiceId, data: PersonalData | None) -> None:
+        """Mark a service as carrying personal data (or, with None, as not)."""
+        if data is not None:
+            if not data.categories:
+                raise InvalidRequest("a personal-data service needs at least one category")
+            for c in data.categories:
+                check_category(c)
+            if not isinstance(data.max_subjects, int) or not 1 <= data.max_subjects <= 10_000:
+                raise InvalidRequest("max subjects must be 1-10000")
+            if not storable(data.legal_basis, limit=1024):
+                raise InvalidRequest("the legal basis must be text of at most 1024 characters")
+        with self._change() as conn:
+            sid = self._service_row_id(conn, service)
+            conn.execute(t.sc_personal_data.delete().where(
+                t.sc_personal_data.c.service_id == sid))
+            if data is not None:
+                conn.execute(t.sc_personal_data.insert().values(
+                    service_id=sid, categories=",".join(sorted(set(data.categories))),
+                    bulk=data.bulk, max_subjects=data.max_subjects,
+                    legal_basis=data.legal_basis))
+        log.info("service_personal_data", service=str(service),
+                 categories=None if data is None else list(data.categories))
 
     def add_endpoint(self, service: ServiceId, endpoint: Endpoint) -> None:
         """Add an endpoint by hand (UG-SS §6.7)."""
