@@ -10,6 +10,7 @@
     │   ├── EmergencyNotPermitted   Client.EmergencyNotPermitted (break-glass without the role)
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── Unauthorized            Client.Unauthorized (401)
+    │   │   └── InvalidSubjectAssertion Client.InvalidSubjectAssertion (401)
     │   ├── InvalidRequest          Client.InvalidRequest
     │   │   ├── PayloadTooLarge     Client.PayloadTooLarge (413)
     │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
@@ -104,6 +105,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidServiceType",
     "InvalidStateTransition",
+    "InvalidSubjectAssertion",
     "InvalidWebhookUrl",
     "KeyFileError",
     "LedgerFormatError",
@@ -230,6 +232,13 @@ class Unauthorized(RemoteError):
 
     code = "Unauthorized"
     http_status = 401
+
+
+class InvalidSubjectAssertion(Unauthorized):
+    """A ``Sild-Subject-Assertion`` that is forged, expired, for another issuer or
+    audience, or malformed (docs/spec/identity.md §8)."""
+
+    code = "InvalidSubjectAssertion"
 
 
 class PayloadTooLarge(InvalidRequest):
