@@ -29,7 +29,9 @@ import aiohttp
 
 from sild.core.access import Endpoint, parse_subject
 from sild.core.identifiers import MemberId
+from sild.crypto.keys import write_private_file
 from sild.errors import ConfigurationError
+from sild.ledger.submitters import add_key
 from sild.localnet import GatewaySpec, LocalNet
 
 __all__ = ["run_demo"]
@@ -78,6 +80,9 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
     net = LocalNet.create(root, [REGISTER, CLINIC], instance_id=INSTANCE, registry_port=port,
                           fixed_ports=fixed_ports, ledger=True)
     (root / MARKER).write_text("created by `sild demo`; safe to delete\n")
+    # The tour's own API key for the ledger's POST /add (docs/spec/ledger.md §8.1).
+    write_private_file(root / "ledger.credential",
+                       (add_key(root / "ledger", "demo-user") + "\n").encode())
     (root / "letter.txt").write_text("A document to timestamp in the demo ledger.\n")
     net.sample_is_port = 9000 if fixed_ports else 0
     await net.start()
@@ -115,7 +120,9 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
         say(f"  {sild} gateway log stats --dir {gw1_dir}")
         say(f"  {sild} audit --dir {gw1_dir} --ledger-key {vkey}"
             "        # every log row checked against its anchoring proof")
-        say(f"  {sild} ledger submit --url {net.ledger_url} --file {letter} --out {receipt}")
+        cred = _shown(root / "ledger.credential")
+        say(f"  {sild} ledger submit --url {net.ledger_url} --credential {cred} "
+            f"--file {letter} --out {receipt}")
         say(f"  {sild} verify {receipt} --file {letter} --key {vkey}")
         say(f"  {sild} gateway service list --dir {gw1_dir}")
         say(f"  {sild} registry gateways --dir {_shown(net.instance.root)}")

@@ -74,6 +74,9 @@ class AnchoringSettings:
 
     # The ledger's base URL; empty: anchoring is off.
     ledger_url: str = ""
+    # A file holding the API key the ledger's operator issued (`sild ledger key add`),
+    # relative to the gateway folder; empty: submit without one (docs/spec/ledger.md §8.1).
+    credential: str = ""
     # One local round (one ledger submission) per period, like the ledger's 1 s rounds.
     period: float = 1.0
     # Traffic stops with TimestampingFailed when a round waits longer than this for its
@@ -165,6 +168,7 @@ class GatewaySettings:
                 retention_days=int(mlog.get("retention_days", 30)),
                 anchoring=AnchoringSettings(
                     ledger_url=str(anc.get("ledger", da.ledger_url)),
+                    credential=_under(root, str(anc.get("credential", da.credential))),
                     period=float(anc.get("period", da.period)),
                     max_unanchored=float(anc.get("max_unanchored", da.max_unanchored)),
                 ),
@@ -209,11 +213,17 @@ class GatewaySettings:
             f"retention_days = {self.retention_days}\n\n"
             "[anchoring]\n"
             f"ledger = {q(anc.ledger_url)}\n"
+            f"credential = {q(anc.credential)}\n"
             f"period = {anc.period}\n"
             f"max_unanchored = {anc.max_unanchored}\n"
         )
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / GATEWAY_FILE).write_text(text)
+
+
+def _under(root: Path, name: str) -> str:
+    """A file setting relative to the gateway folder, made absolute ("" stays "")."""
+    return str((root / name).resolve()) if name else ""
 
 
 def sign_key_stem(member: MemberId) -> str:

@@ -17,7 +17,9 @@ pending after ``wait`` is ``202``.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +33,7 @@ from sild.core.tiles import parse_entries_path, parse_tile_path
 from sild.errors import InvalidRequest, NotFound, SildError
 from sild.ledger.intake import BatchTooLarge, parse_batch
 from sild.ledger.service import Ledger
+from sild.ledger.submitters import Submitters
 from sild.web.errors import answer_for
 from sild.web.shell import Shell, send_answer
 
@@ -50,6 +53,14 @@ TLOG_PROOF = b"application/x-tlog-proof"
 TEXT = b"text/plain; charset=utf-8"
 JSON = b"application/json"
 _CHUNK = 500  # receipts per chunk of a streamed GET /receipts answer
+# C2SP tlog-tiles §Serving: full tiles and entry bundles never change (cache for a year);
+# a partial tile may vanish once its tile is full, so only briefly; the checkpoint is
+# the log's head (revalidate every time).
+IMMUTABLE = b"public, max-age=31536000, immutable"
+PARTIAL = b"public, max-age=60"
+HEAD = b"no-cache"
+_GZIPPED = 256  # compressed full entry bundles kept (≤ ~12 KB each): a stranger's
+# repeated requests cost one compression per bundle, not one per request
 
 
 async def _respond(
@@ -63,8 +74,15 @@ async def _respond(
 
 
 async def _error(send: Send, e: SildError) -> None:
-    """The one mapper every Sild service answers errors with (sild.web.errors)."""
-    await send_answer(send, answer_for(e))
+    """The one mapper every Sild service answers errors with (sild.web.errors); a quota
+    refusal (429) also says when to come back (RFC 9110 §10.2.3 ``Retry-After``)."""
+    answer = answer_for(e)
+    retry = e.fields.get("retry_after")
+    if retry is None:
+        await send_answer(send, answer)
+        return
+    await _respond(send, answer.status, answer.body, answer.content_type.encode(), [
+        (b"x-road-error", answer.code.encode()), (b"retry-after", str(int(retry)).encode())])
 
 
 async def _body(receive: Receive, limit: int) -> bytes:
@@ -107,11 +125,29 @@ def _wait(q: dict[str, str], ledger: Ledger) -> float:
     return min(wait, ledger.limits.max_wait_s)
 
 
-def create_app(ledger: Ledger) -> Shell:
-    """The ASGI application of one ledger."""
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope["headers"]:
+        if k == name:
+            return bytes(v).decode("latin-1")
+    return None
+
+
+def create_app(ledger: Ledger, *, submitters: Submitters | None = None) -> Shell:
+    """The ASGI application of one ledger.
+
+    ``submitters`` decides who may ``POST /add`` and how much (docs/spec/ledger.md §8.1);
+    ``sild ledger serve`` passes the folder's keys. Without it anyone may submit, without
+    quotas — for in-process tests and tools only.
+    """
     limits = ledger.limits
+    subs = submitters or Submitters.unauthenticated(max_batch=limits.max_batch,
+                                                    max_round=limits.max_round)
+    gzipped: OrderedDict[str, bytes] = OrderedDict()
 
     async def add(scope: Scope, receive: Receive, send: Send) -> None:
+        # §8.1: the credential and the rate are checked before a byte of the body is read.
+        who = subs.authenticate(_header(scope, b"authorization"))
+        subs.ready(who)
         body = await _body(receive, limits.max_body)
         ctype = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
         imprints = parse_batch(
@@ -120,6 +156,10 @@ def create_app(ledger: Ledger) -> Shell:
             at=_at(ledger),
             max_batch=limits.max_batch,
         )
+        now = ledger.clock()
+        r = ledger.rounds.round_at(now)
+        subs.charge(who, len(imprints), round_index=r,
+                    round_ends_in_s=max(0, ledger.rounds.end_ms(r) - now) / 1000)
         sub = ledger.submit(imprints)
         out = {"round": sub.round, "first": sub.first, "count": sub.count, "ids": sub.ids()}
         await _respond(send, 200, orjson.dumps(out))
@@ -150,7 +190,7 @@ def create_app(ledger: Ledger) -> Shell:
             pre = b","
         await send({"type": "http.response.body", "body": b"]}"})
 
-    async def static(send: Send, path: str) -> None:
+    async def static(scope: Scope, send: Send, path: str) -> None:
         rel = path.lstrip("/")
         try:
             if rel.startswith("tile/entries/"):
@@ -158,7 +198,9 @@ def create_app(ledger: Ledger) -> Shell:
             elif rel.startswith("tile/"):
                 tile = parse_tile_path(rel)
                 # A partial tile may be gone once full: serve its prefix (§3.2).
-                await _respond(send, 200, ledger.store.tile(tile), b"application/octet-stream")
+                cache = PARTIAL if tile.is_partial else IMMUTABLE
+                await _respond(send, 200, ledger.store.tile(tile), b"application/octet-stream",
+                               [(b"cache-control", cache)])
                 return
             elif not (rel in ("checkpoint", "publications") or _PUBLICATION.fullmatch(path)):
                 raise NotFound(f"no such resource {path[:100]!r}")
@@ -168,8 +210,28 @@ def create_app(ledger: Ledger) -> Shell:
         if data is None:
             raise NotFound(f"no such resource {path[:100]!r}")
         ctype = b"application/octet-stream" if rel.startswith("tile/") else TEXT
-        cache = b"no-cache" if rel in ("checkpoint", "publications") else b"max-age=31536000"
-        await _respond(send, 200, data, ctype, [(b"cache-control", cache)])
+        partial = ".p/" in rel
+        cache = HEAD if rel in ("checkpoint", "publications") else (
+            PARTIAL if partial else IMMUTABLE)
+        extra = [(b"cache-control", cache)]
+        if rel.startswith("tile/entries/"):
+            extra.append((b"vary", b"accept-encoding"))
+            if "gzip" in (_header(scope, b"accept-encoding") or "").lower():
+                data = _gzip(rel, data, keep=not partial)
+                extra.append((b"content-encoding", b"gzip"))
+        await _respond(send, 200, data, ctype, extra)
+
+    def _gzip(rel: str, data: bytes, *, keep: bool) -> bytes:
+        got = gzipped.get(rel)
+        if got is not None:
+            gzipped.move_to_end(rel)
+            return got
+        out = gzip.compress(data, compresslevel=6, mtime=0)
+        if keep:
+            gzipped[rel] = out
+            if len(gzipped) > _GZIPPED:
+                gzipped.popitem(last=False)
+        return out
 
     stop = asyncio.Event()
     runner: list[asyncio.Task[None]] = []
@@ -216,7 +278,7 @@ def create_app(ledger: Ledger) -> Shell:
                 health = {"size": ledger.size, "role": ledger.role}
                 await _respond(send, 200, orjson.dumps(health))
             else:
-                await static(send, path)
+                await static(scope, send, path)
         except SildError as e:
             await _error(send, e)
 
