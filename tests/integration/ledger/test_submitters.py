@@ -191,7 +191,8 @@ def test_key_cli_stores_only_hashes(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["ledger", "key", "add", "Bad Name", "--dir", str(folder)]) == 1
     assert main(["ledger", "key", "list", "--dir", str(folder)]) == 0
     listed = capsys.readouterr().out
-    assert "gw1" in listed and "50" in listed
+    assert "gw1" in listed
+    assert "50" in listed
     assert main(["ledger", "key", "revoke", "gw1", "--dir", str(folder)]) == 0
     assert main(["ledger", "key", "revoke", "gw1", "--dir", str(folder)]) == 1
     assert "no key named" in capsys.readouterr().err
@@ -213,11 +214,12 @@ def test_serve_stops_gracefully_on_sigterm_and_ctrl_c(tmp_path: Path, sig: int) 
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
             break
         except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "did not start"
+            assert proc.poll() is None, "did not start"
+            assert time.monotonic() < deadline, "did not start"
             time.sleep(0.05)
     time.sleep(0.5)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=15)
+    _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, (proc.returncode, err)
     assert "Traceback" not in err
     # the shutdown ran: the folder lock is free and the ledger reopens at once
