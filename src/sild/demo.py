@@ -74,8 +74,46 @@ async def _first_exchange(url: str) -> dict[str, object]:
         return data
 
 
+class _Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) while the network was starting: it was stopped cleanly."""
+
+
+class _Signals:
+    """Ctrl-C from the very start. During start-up it cancels the start-up task, whose
+    ``finally`` stops what already runs, instead of KeyboardInterrupt tearing through
+    every server's task at once (issue 12: tracebacks); once up, it sets ``stop``."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.started = False
+        self._main = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._on_signal)
+
+    def _on_signal(self) -> None:
+        if self.stop.is_set():
+            return
+        self.stop.set()
+        if not self.started and self._main is not None:
+            self._main.cancel()
+
+
 async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
                fixed_ports: bool, sild: str) -> None:
+    signals = _Signals()
+    try:
+        await _start_and_wait(root, port, wait, say, fixed_ports=fixed_ports, sild=sild,
+                              signals=signals)
+    except asyncio.CancelledError:
+        if signals.stop.is_set() and not signals.started:
+            raise _Interrupted from None
+        raise
+
+
+async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
+                          fixed_ports: bool, sild: str, signals: _Signals) -> None:
     _prepare_folder(root)
     net = LocalNet.create(root, [REGISTER, CLINIC], instance_id=INSTANCE, registry_port=port,
                           fixed_ports=fixed_ports, ledger=True)
@@ -85,8 +123,8 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
                        (add_key(root / "ledger", "demo-user") + "\n").encode())
     (root / "letter.txt").write_text("A document to timestamp in the demo ledger.\n")
     net.sample_is_port = 9000 if fixed_ports else 0
-    await net.start()
     try:
+        await net.start()
         sc = net.stores[REGISTER.server].serverconf
         sc.add_service(PERSONS.subsystem, "persons", net.is_url + "/echo/persons", timeout=10)
         sc.add_endpoint(PERSONS, Endpoint.parse("GET /*"))
@@ -131,12 +169,8 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
         if not wait:
             return
         say("\nPress Ctrl-C to stop.")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        signals.started = True
+        await signals.stop.wait()
         say("stopping…")
     finally:
         await net.stop()
@@ -151,6 +185,8 @@ def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
     """
     try:
         asyncio.run(_run(root, port, wait, say, fixed_ports=fixed_ports, sild=sild))
+    except _Interrupted:
+        raise KeyboardInterrupt from None  # `sild: interrupted`, exit 130; all stopped
     except OSError as e:
         raise ConfigurationError(f"cannot start the demo: {e}") from e
     except ConfigurationError as e:

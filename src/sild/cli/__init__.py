@@ -66,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         err_console.print("sild: interrupted")
         return int(exit_code(e))
+    except OSError as e:  # a file or folder problem a command did not word itself
+        where = f": {e.filename}" if e.filename else ""
+        err_console.print(f"sild: error: {e.strerror or e}{where}", markup=False)
+        return int(Exit.LOCAL)
     finally:
         from sild.cli._common import close_all
 

@@ -144,6 +144,8 @@ class GatewaySettings:
                 "run `sild gateway init` first") from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigurationError(f"{path}: {e}") from e
+        except UnicodeDecodeError as e:  # a binary file in its place
+            raise ConfigurationError(f"{path} is not a text (TOML) file") from e
         try:
             gw: dict[str, Any] = data["gateway"]
             lim: dict[str, Any] = data.get("limits", {})

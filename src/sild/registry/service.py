@@ -321,6 +321,12 @@ class Registry:
         return [load_certificate(pem.encode()) for (pem,) in
                 conn.execute(sa.select(t.cas.c.certificate_pem)).all()]
 
+    def revocations(self, ca_fingerprint: str) -> dict[str, tuple[datetime, str]]:
+        """``serial (hex) -> (revoked at, reason)`` of one CA's revoked certificates."""
+        q = sa.select(t.revocations).where(t.revocations.c.ca_fingerprint == ca_fingerprint)
+        with self.engine.connect() as conn:
+            return {r.serial: (r.revoked_at, r.reason) for r in conn.execute(q)}
+
     def revoke(self, ca_fingerprint: str, serial: str, *, reason: str = "") -> None:
         """Revoke a certificate by its serial (hex, any case, optional ``0x``)."""
         text = serial.strip().lower().removeprefix("0x")
