@@ -105,16 +105,25 @@ def _query(scope: Scope) -> dict[str, str]:
     return {k: v[-1] for k, v in q.items()}
 
 
-def _int(q: dict[str, str], name: str, default: int) -> int:
-    text = q.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or len(text) > 19:
-        raise InvalidRequest(f"query parameter {name} must be a non-negative integer")
+MAX_INDEX = 2**63 - 1  # round and leaf indexes are BIGINT (docs/spec/ledger.md §8)
+
+
+def _index(text: str, name: str) -> int:
+    """A round, leaf or query number: ``0 .. 2^63 - 1`` in ASCII digits, else 400."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_INDEX:
+        raise InvalidRequest(f"{name} must be an integer from 0 to 2^63 - 1")
     return int(text)
 
 
-def _wait(q: dict[str, str], ledger: Ledger) -> float:
+def _int(q: dict[str, str], name: str, default: int) -> int:
+    text = q.get(name)
+    return default if text is None else _index(text, f"query parameter {name}")
+
+
+def _wait(q: dict[str, str], ledger: Ledger, r: int) -> float:
+    """How long to long-poll for round ``r``: at most ``max_wait_s``, and not at all for a
+    round that cannot close within the wait (a stranger asking for round 2^31 would
+    otherwise hold a connection for the whole wait)."""
     text = q.get("wait", "0")
     try:
         wait = float(text)
@@ -122,7 +131,9 @@ def _wait(q: dict[str, str], ledger: Ledger) -> float:
         raise InvalidRequest("wait must be a number of seconds") from e
     if not wait >= 0:  # also refuses NaN
         raise InvalidRequest("wait must be a number of seconds")
-    return min(wait, ledger.limits.max_wait_s)
+    wait = min(wait, ledger.limits.max_wait_s)
+    closes_in_s = (ledger.rounds.end_ms(r) - ledger.clock()) / 1000
+    return 0.0 if closes_in_s > wait + 1 else wait
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -165,7 +176,7 @@ def create_app(ledger: Ledger, *, submitters: Submitters | None = None) -> Shell
         await _respond(send, 200, orjson.dumps(out))
 
     async def receipt(send: Send, r: int, leaf: int, q: dict[str, str]) -> None:
-        if not await ledger.wait_closed(r, _wait(q, ledger)):
+        if not await ledger.wait_closed(r, _wait(q, ledger, r)):
             await _pending(send, r)
             return
         await _respond(send, 200, ledger.receipts(r, leaf, 1)[0], TLOG_PROOF)
@@ -174,7 +185,7 @@ def create_app(ledger: Ledger, *, submitters: Submitters | None = None) -> Shell
         first, count = _int(q, "first", 0), _int(q, "count", 1)
         if count > limits.max_batch:
             raise BatchTooLarge(f"at most {limits.max_batch} receipts per request")
-        if not await ledger.wait_closed(r, _wait(q, ledger)):
+        if not await ledger.wait_closed(r, _wait(q, ledger, r)):
             await _pending(send, r)
             return
         ledger.receipts(r, first, 1)  # errors (404) before the 200 starts
@@ -271,9 +282,9 @@ def create_app(ledger: Ledger, *, submitters: Submitters | None = None) -> Shell
             elif method != "GET":
                 raise InvalidRequest(f"{method} is not supported here")
             elif m := _RECEIPT.fullmatch(path):
-                await receipt(send, int(m[1]), int(m[2]), _query(scope))
+                await receipt(send, _index(m[1], "round"), _index(m[2], "leaf"), _query(scope))
             elif m := _RECEIPTS.fullmatch(path):
-                await receipts(send, int(m[1]), _query(scope))
+                await receipts(send, _index(m[1], "round"), _query(scope))
             elif path == "/healthz":
                 health = {"size": ledger.size, "role": ledger.role}
                 await _respond(send, 200, orjson.dumps(health))

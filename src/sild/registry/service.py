@@ -554,6 +554,7 @@ class Registry:
 
     def decide(self, request_id: int, action: Action, *, reason: str = "") -> RequestRow:
         """Approve (and apply) or reject a submitted request."""
+        _check_request_id(request_id)
         with self._change() as conn:
             row = conn.execute(sa.select(t.registration_requests)
                                .where(t.registration_requests.c.id == request_id)
@@ -596,6 +597,7 @@ class Registry:
                                                        client_id=str(client)))
 
     def request(self, request_id: int) -> RequestRow:
+        _check_request_id(request_id)
         with self._read() as conn:
             row = conn.execute(sa.select(t.registration_requests)
                                .where(t.registration_requests.c.id == request_id)).first()
@@ -711,3 +713,10 @@ def _request_row(row: sa.Row[tuple[object, ...]]) -> RequestRow:
         decided_at=_aware(row.decided_at),
         reason=str(row.reason or ""),
     )
+
+
+def _check_request_id(request_id: int) -> None:
+    """A request id the database can hold (BIGINT), or :class:`NotFound` — never a driver
+    overflow (issue 12: ``2^63`` was a 500)."""
+    if not 1 <= request_id < 2**63:
+        raise NotFound(f"no registration request {request_id}")
