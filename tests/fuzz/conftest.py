@@ -35,6 +35,7 @@ class World:
     admin_token: str
     ledger_url: str
     ledger_credential: str
+    ledger_dir: Path
 
 
 @pytest.fixture(scope="session")
@@ -50,4 +51,5 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             admin_token=LocalNet.admin_token(gw),
             ledger_url=net.ledger_url,
             ledger_credential=Path(gw.anchoring.credential).read_text().strip(),
+            ledger_dir=net.root / "ledger",
         )
