@@ -13,7 +13,7 @@ import re
 
 __all__ = ["EXAMPLES", "TIMEOUT", "check_answer"]
 
-EXAMPLES = 60  # hypothesis examples per test: bounded time (each test ≤ ~60 s)
+EXAMPLES = 100  # hypothesis examples per test: bounded time (each test ≤ ~60 s)
 TIMEOUT = 10.0  # seconds per request: an answer slower than this is a hang
 
 
