@@ -74,14 +74,14 @@ class AnchoringSettings:
 
     # The ledger's base URL; empty: anchoring is off.
     ledger_url: str = ""
-    # A file holding the API key the ledger's operator issued (`sild ledger key add`),
-    # relative to the gateway folder; empty: submit without one (docs/spec/ledger.md §8.1).
-    credential: str = ""
     # One local round (one ledger submission) per period, like the ledger's 1 s rounds.
     period: float = 1.0
     # Traffic stops with TimestampingFailed when a round waits longer than this for its
     # receipt (X-Road acceptable-timestamp-failure-period, default 14400 s).
     max_unanchored: float = 14400.0
+    # A file holding the API key the ledger's operator issued (`sild ledger key add`),
+    # relative to the gateway folder; empty: submit without one (docs/spec/ledger.md §8.1).
+    credential: str = ""
 
     @property
     def enabled(self) -> bool:
