@@ -181,10 +181,9 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 def _run(coro: Any) -> int:
-    import asyncio
+    from sild.cli._serve import run_until_signal
 
-    asyncio.run(coro)
-    return 0
+    return run_until_signal(coro)  # SIGTERM as Ctrl-C: graceful, exit 0
 
 
 # --- OCSP ------------------------------------------------------------------------------
