@@ -171,7 +171,11 @@ def create_app(ledger: Ledger, *, submitters: Submitters | None = None) -> Shell
         r = ledger.rounds.round_at(now)
         subs.charge(who, len(imprints), round_index=r,
                     round_ends_in_s=max(0, ledger.rounds.end_ms(r) - now) / 1000)
-        sub = ledger.submit(imprints)
+        try:
+            sub = ledger.submit(imprints)
+        except SildError:  # RoundFull, NotWriter, …: nothing was queued, nothing is counted
+            subs.refund(who, len(imprints), round_index=r)
+            raise
         out = {"round": sub.round, "first": sub.first, "count": sub.count, "ids": sub.ids()}
         await _respond(send, 200, orjson.dumps(out))
 

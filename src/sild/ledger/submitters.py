@@ -264,6 +264,13 @@ class Submitters:
         b.tokens -= count
         self._rounds[who.name] = (round_index, used + count)
 
+    def refund(self, who: Submitter, count: int, *, round_index: int) -> None:
+        """Give back what :meth:`charge` took for hashes the ledger did not queue."""
+        self._bucket(who).tokens += count
+        r, used = self._rounds.get(who.name, (round_index, 0))
+        if r == round_index:
+            self._rounds[who.name] = (r, max(0, used - count))
+
     def _bucket(self, who: Submitter) -> _Bucket:
         now = self.clock()
         cap = float(max(who.rate, self.max_batch))
