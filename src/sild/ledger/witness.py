@@ -65,6 +65,7 @@ from sild.ledger.settings import LedgerSettings
 from sild.store import make_engine, migrate
 from sild.store.ledger_tables import witness_logs
 from sild.web.errors import answer_for
+from sild.web.neterrors import describe_network_error
 from sild.web.shell import Shell, send_answer
 
 __all__ = [
@@ -292,7 +293,8 @@ class WitnessCosigner:
                     answer = await resp.read()
                     status = resp.status
             except (aiohttp.ClientError, TimeoutError) as e:
-                log.warning("ledger.witness_unreachable", url=url, error=repr(e))
+                log.warning("ledger.witness_unreachable", url=url,
+                            error=describe_network_error(e))
                 return None
             if status == 409 and answer.strip().isdigit():
                 self.known[url] = int(answer.strip())
