@@ -163,6 +163,9 @@ def run_serve(args: argparse.Namespace) -> int:
         console.print(f"ledger {settings.origin} on http://{host}:{port} "
                       f"(size {ledger.size}, {settings.period_ms} ms rounds; {role}; "
                       f"{len(submitters.names())} submitter key(s))")
+        if not submitters.names():
+            console.print("no submitter keys yet: every POST /add is refused (401) until "
+                          f"`sild ledger key add NAME --dir {folder}` issues one")
         serve_until_signal(app, host, port)
     finally:
         ledger.close()
