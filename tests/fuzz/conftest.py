@@ -11,11 +11,14 @@ Budget: each test ≤ ~60 s, the folder ≤ 3 min on 2 cores (``max_examples`` b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from sild.core.identifiers import MemberId
 from sild.localnet import GatewaySpec, LocalNet
@@ -36,12 +39,50 @@ class World:
     ledger_url: str
     ledger_credential: str
     ledger_dir: Path
+    backend: str  # "sqlite" or "postgres"
 
 
 @pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("fuzz")
-    net = LocalNet.create(root / "net", [PROVIDER, CONSUMER], instance_id="EE", ledger=True)
+def session_pg() -> Iterator[Callable[[str], str]]:
+    """name → a fresh PostgreSQL database for the whole session, dropped at its end."""
+    url = os.environ.get("SILD_PG_URL", "")
+    if not url:
+        if os.environ.get("SILD_REQUIRE_PG") == "1":
+            pytest.fail("SILD_REQUIRE_PG=1 but SILD_PG_URL is not set")
+        pytest.skip("PostgreSQL tests need SILD_PG_URL (CI sets it)")
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix):]
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    made: dict[str, str] = {}
+
+    def make(label: str) -> str:
+        if label not in made:
+            made[label] = f"sild_test_{secrets.token_hex(6)}"
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{made[label]}"'))
+        return sa.engine.make_url(url).set(database=made[label]).render_as_string(
+            hide_password=False)
+
+    try:
+        yield make
+    finally:
+        with admin.connect() as conn:
+            for name in made.values():
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session",
+                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The network on SQLite, then on PostgreSQL (registry, gateways and ledger)."""
+    root = tmp_path_factory.mktemp(f"fuzz-{request.param}")
+    database_url = request.getfixturevalue("session_pg") if request.param == "postgres" \
+        else None
+    net = LocalNet.create(root / "net", [PROVIDER, CONSUMER], instance_id="EE", ledger=True,
+                          database_url=database_url)
     with NetThread(net):
         gw = net.gateway_settings[PROVIDER.server]
         yield World(
@@ -52,4 +93,5 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             ledger_url=net.ledger_url,
             ledger_credential=Path(gw.anchoring.credential).read_text().strip(),
             ledger_dir=net.root / "ledger",
+            backend=request.param,
         )

@@ -112,7 +112,8 @@ def test_two_to_the_63(world) -> None:  # type: ignore[no-untyped-def]
         for url in (f"{world.ledger_url}/receipt/{big}.0", f"{world.ledger_url}/receipt/0.{big}",
                     f"{world.ledger_url}/receipts/0?first={big}&count=1",
                     f"{world.ledger_url}/publication/{big}",
-                    f"{world.registry_url}/requests/{big}"):
+                    f"{world.registry_url}/requests/{big}",
+                    f"{world.registry_url}/requests/{2**31}"):
             status = s.get(url, timeout=TIMEOUT).status_code
             assert 400 <= status < 500, (url, status)
         status = s.post(f"{world.registry_url}/api/requests/{big}/approve", timeout=TIMEOUT,

@@ -75,7 +75,9 @@ def _check(resp: requests.Response, what: str) -> None:
 
 
 def _raw(text: str) -> str:
-    """A header value as raw UTF-8 bytes on the wire (http.client sends latin-1)."""
+    """A header value as raw UTF-8 bytes on the wire (http.client sends latin-1); line
+    breaks, which no HTTP client can send in a header, become spaces."""
+    text = " ".join(text.splitlines()).strip()
     return text.encode("utf-8").decode("latin-1")
 
 

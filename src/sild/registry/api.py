@@ -31,13 +31,14 @@ from sild.core.identifiers import GlobalGroupId, MemberId, SubsystemId, parse_cl
 from sild.errors import InvalidRequest, SildError
 from sild.registry.publisher import Publisher
 from sild.registry.requests import MAX_REQUEST_SIZE
-from sild.registry.service import Registry, Removal, RequestRow
+from sild.registry.service import MAX_REQUEST_ID, Registry, Removal, RequestRow
 from sild.registry.workflow import Action, State
 from sild.web.shell import Shell, install_fastapi_errors
 
-# A request id is a database row id: 1 .. 2^63 - 1 (PostgreSQL BIGINT, SQLite INTEGER).
-# A larger number is a clear 422, not an overflow deep in the driver (issue 12).
-RequestIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="a request id")]
+# A request id is a database row id, an INTEGER column: 1 .. 2^31 - 1 (PostgreSQL's
+# INTEGER). A larger number is a clear 400, not an overflow in the driver (issue 12; on
+# PostgreSQL 2^31 was a 500, on SQLite 2^63).
+RequestIdPath = Annotated[int, Path(ge=1, le=MAX_REQUEST_ID, description="a request id")]
 
 __all__ = ["create_app"]
 

@@ -72,7 +72,9 @@ from sild.registry.requests import SignedRequest, parse_request
 from sild.registry.workflow import Action, State, next_state
 from sild.store import registry_tables as t
 
-__all__ = ["GatewayRow", "Registry", "Removal", "RequestRow"]
+__all__ = ["MAX_REQUEST_ID", "GatewayRow", "Registry", "Removal", "RequestRow"]
+
+MAX_REQUEST_ID = 2**31 - 1  # registration_requests.id is an INTEGER column (PostgreSQL)
 
 # A registration request older than this is stale; one dated in the future beyond
 # clock skew is refused (prevents replaying old signed requests much later).
@@ -716,7 +718,7 @@ def _request_row(row: sa.Row[tuple[object, ...]]) -> RequestRow:
 
 
 def _check_request_id(request_id: int) -> None:
-    """A request id the database can hold (BIGINT), or :class:`NotFound` — never a driver
-    overflow (issue 12: ``2^63`` was a 500)."""
-    if not 1 <= request_id < 2**63:
+    """A request id the database can hold (INTEGER), or :class:`NotFound` — never a
+    driver overflow (issue 12: ``2^63`` was a 500 on SQLite, ``2^31`` on PostgreSQL)."""
+    if not 1 <= request_id <= MAX_REQUEST_ID:
         raise NotFound(f"no registration request {request_id}")
