@@ -258,7 +258,8 @@ class Submitters:
         r, used = self._rounds.get(who.name, (round_index, 0))
         if r != round_index:
             used = 0
-        if used + count > limit:
+        # A share of 1 is the whole round: the ledger's own RoundFull (503) says it.
+        if who.share < 1.0 and used + count > limit:
             raise _quota(f"submitter {who.name!r} has used its share of round {round_index} "
                          f"({used} of {limit} hashes)", round_ends_in_s)
         b.tokens -= count
