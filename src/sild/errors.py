@@ -120,6 +120,7 @@ __all__ = [
     "PinBlocked",
     "PinError",
     "ProofError",
+    "QuotaExceeded",
     "RelayedError",
     "RemoteError",
     "RoundFull",
@@ -500,6 +501,14 @@ class RoundFull(ServiceUnavailable):
     """The open round holds ``max_round`` hashes; retry in the next round."""
 
     code = "RoundFull"
+
+
+class QuotaExceeded(ServiceUnavailable):
+    """A ledger submitter is over its rate or its share of the round (docs/spec/ledger.md
+    §8.1): answered 429 with ``Retry-After`` (field ``retry_after``, seconds)."""
+
+    code = "QuotaExceeded"
+    http_status = 429
 
 
 class BatchTooLarge(InvalidRequest):

@@ -111,10 +111,10 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import asyncio
     import logging
 
     from sild.cli._common import console
+    from sild.cli._serve import run_until_signal
     from sild.identity.oidc.app import serve_oidc
     from sild.instance import parse_listen
     from sild.logs import _OneLineHandler
@@ -128,9 +128,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.demo:
         log.warning("DEMO MODE: /login/demo logs anyone in without authentication")
     mode = " — DEMO MODE (unauthenticated demo login on)" if args.demo else ""
-    asyncio.run(serve_oidc(provider, host, port, started=lambda url: console.print(
+    return run_until_signal(serve_oidc(provider, host, port, started=lambda url: console.print(
         f"OIDC provider {provider.config.issuer} on {url}{mode}", markup=False)))
-    return 0
 
 
 def run_challenge(args: argparse.Namespace) -> int:

@@ -91,6 +91,9 @@ class AnchoringSettings:
     # Traffic stops with TimestampingFailed when a round waits longer than this for its
     # receipt (X-Road acceptable-timestamp-failure-period, default 14400 s).
     max_unanchored: float = 14400.0
+    # A file holding the API key the ledger's operator issued (`sild ledger key add`),
+    # relative to the gateway folder; empty: submit without one (docs/spec/ledger.md §8.1).
+    credential: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -238,6 +241,8 @@ class GatewaySettings:
                 "run `sild gateway init` first") from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigurationError(f"{path}: {e}") from e
+        except UnicodeDecodeError as e:  # a binary file in its place
+            raise ConfigurationError(f"{path} is not a text (TOML) file") from e
         try:
             gw: dict[str, Any] = data["gateway"]
             lim: dict[str, Any] = data.get("limits", {})
@@ -262,6 +267,7 @@ class GatewaySettings:
                 retention_days=int(mlog.get("retention_days", 30)),
                 anchoring=AnchoringSettings(
                     ledger_url=str(anc.get("ledger", da.ledger_url)),
+                    credential=_under(root, str(anc.get("credential", da.credential))),
                     period=float(anc.get("period", da.period)),
                     max_unanchored=float(anc.get("max_unanchored", da.max_unanchored)),
                 ),
@@ -308,12 +314,18 @@ class GatewaySettings:
             f"retention_days = {self.retention_days}\n\n"
             "[anchoring]\n"
             f"ledger = {q(anc.ledger_url)}\n"
+            f"credential = {q(anc.credential)}\n"
             f"period = {anc.period}\n"
             f"max_unanchored = {anc.max_unanchored}\n\n"
             + self.tracker.toml()
         )
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / GATEWAY_FILE).write_text(text)
+
+
+def _under(root: Path, name: str) -> str:
+    """A file setting relative to the gateway folder, made absolute ("" stays "")."""
+    return str((root / name).resolve()) if name else ""
 
 
 def sign_key_stem(member: MemberId) -> str:
