@@ -44,6 +44,8 @@
     consent_client = ""               # X-Road-Client to send when `consent` is a gateway's /r1/…
     consent_cache = 5.0               # seconds a consent decision is reused
     retention_days = 365              # usage records older than this are expired
+    assertion_issuer = ""             # OpenID provider whose Sild-Subject-Assertion is accepted
+    assertion_jwks = ""               # its JWKS (file, relative to the gateway folder)
     notify = ""                       # notification service id (or URL); "" = no events
     notify_client = ""                # X-Road-Client the notifier sends usage events as
     notify_interval = 0.2             # seconds between looks at new usage records
@@ -116,6 +118,10 @@ class TrackerSettings:
     notify: str = ""
     notify_client: str = ""  # the X-Road-Client the notifier sends as
     notify_interval: float = 0.2  # seconds between looks at new usage records
+    # Sild-Subject-Assertion (docs/spec/tracker.md §1, identity.md §8): the OpenID
+    # provider whose assertions say the person asked, and its JWKS file; "" = not accepted.
+    assertion_issuer: str = ""
+    assertion_jwks: str = ""
 
     @classmethod
     def from_toml(cls, data: dict[str, Any]) -> TrackerSettings:
@@ -130,7 +136,9 @@ class TrackerSettings:
             retention_days=int(data.get("retention_days", d.retention_days)),
             notify=str(data.get("notify", d.notify)),
             notify_client=str(data.get("notify_client", d.notify_client)),
-            notify_interval=float(data.get("notify_interval", d.notify_interval)))
+            notify_interval=float(data.get("notify_interval", d.notify_interval)),
+            assertion_issuer=str(data.get("assertion_issuer", d.assertion_issuer)),
+            assertion_jwks=str(data.get("assertion_jwks", d.assertion_jwks)))
 
     def toml(self) -> str:
         q = json.dumps
@@ -144,7 +152,9 @@ class TrackerSettings:
                 f"retention_days = {self.retention_days}\n"
                 f"notify = {q(self.notify)}\n"
                 f"notify_client = {q(self.notify_client)}\n"
-                f"notify_interval = {self.notify_interval}\n")
+                f"notify_interval = {self.notify_interval}\n"
+                f"assertion_issuer = {q(self.assertion_issuer)}\n"
+                f"assertion_jwks = {q(self.assertion_jwks)}\n")
 
     def validate(self) -> None:
         from sild.core.identifiers import GlobalGroupId, parse_client
@@ -165,6 +175,9 @@ class TrackerSettings:
             raise ConfigurationError(
                 "[tracker] consent_cache must be 0-3600 s and retention_days at least 1")
         self._validate_notify()
+        if bool(self.assertion_issuer) != bool(self.assertion_jwks):
+            raise ConfigurationError(
+                "[tracker] assertion_issuer and assertion_jwks are set together")
 
     def _validate_notify(self) -> None:
         if not 0.01 <= self.notify_interval <= 60:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -55,6 +57,20 @@ from sild.web.errors import answer_for
 __all__ = ["Gateway"]
 
 log = structlog.get_logger("sild.gateway")
+
+
+def _load_jwks(path: Path) -> dict[str, Any]:
+    """The OpenID provider's JWKS (``GET /jwks`` saved to a file)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as e:
+        raise ConfigurationError(f"cannot read [tracker] assertion_jwks {path}: "
+                                 f"{e.strerror}") from e
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigurationError(f"[tracker] assertion_jwks {path} is not JSON") from e
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise ConfigurationError(f"[tracker] assertion_jwks {path} is not a JWKS")
+    return data
 
 
 @dataclass
@@ -115,6 +131,8 @@ class Gateway:
         self._client_tls = client_context(s.auth_cert_path, s.auth_key_path,
                                           password=self.passphrase, ca_pems=ca_pems)
         self._loaded_cas.update(ca_pems)
+        if s.tracker.assertion_jwks:  # Sild-Subject-Assertion (docs/spec/tracker.md §1)
+            self.ctx.assertion_keys = _load_jwks(s.root / s.tracker.assertion_jwks)
         if s.tracker.consent_url:  # locks are enforced (docs/spec/tracker.md §6)
             from sild.consent.client import ConsentClient
 
