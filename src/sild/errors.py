@@ -11,13 +11,15 @@
     │   ├── EmergencyNotPermitted   Client.EmergencyNotPermitted (break-glass without the role)
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── Unauthorized            Client.Unauthorized (401)
+    │   │   └── InvalidSubjectAssertion Client.InvalidSubjectAssertion (401)
     │   ├── InvalidRequest          Client.InvalidRequest
     │   │   ├── PayloadTooLarge     Client.PayloadTooLarge (413)
     │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
     │   │   ├── ArchiveInvalid      Client.InvalidArchive
     │   │   ├── SnapshotInvalid     Client.InvalidSnapshot  (embassy snapshot: signature, hashes)
     │   │   ├── BatchTooLarge       Client.BatchTooLarge (413)
-    │   │   └── InvalidDataCategory Client.InvalidDataCategory
+    │   │   ├── InvalidDataCategory Client.InvalidDataCategory
+    │   │   └── InvalidWebhookUrl   Client.InvalidWebhookUrl (a subscription's URL)
     │   ├── CertificateError        Client.CertValidation
     │   │   └── CertificateRevoked  Client.CertRevoked
     │   ├── ConsentInvalid          Client.InvalidConsent  (expired, revoked, not this client's)
@@ -106,6 +108,8 @@ __all__ = [
     "InvalidRequest",
     "InvalidServiceType",
     "InvalidStateTransition",
+    "InvalidSubjectAssertion",
+    "InvalidWebhookUrl",
     "KeyFileError",
     "LedgerFormatError",
     "LocalError",
@@ -120,6 +124,7 @@ __all__ = [
     "PinBlocked",
     "PinError",
     "ProofError",
+    "QuotaExceeded",
     "RelayedError",
     "RemoteError",
     "RequestTimeout",
@@ -234,6 +239,13 @@ class Unauthorized(RemoteError):
 
     code = "Unauthorized"
     http_status = 401
+
+
+class InvalidSubjectAssertion(Unauthorized):
+    """A ``Sild-Subject-Assertion`` that is forged, expired, for another issuer or
+    audience, or malformed (docs/spec/identity.md §8)."""
+
+    code = "InvalidSubjectAssertion"
 
 
 class PayloadTooLarge(InvalidRequest):
@@ -529,12 +541,27 @@ class RoundFull(ServiceUnavailable):
     code = "RoundFull"
 
 
+class QuotaExceeded(ServiceUnavailable):
+    """A ledger submitter is over its rate or its share of the round (docs/spec/ledger.md
+    §8.1): answered 429 with ``Retry-After`` (field ``retry_after``, seconds)."""
+
+    code = "QuotaExceeded"
+    http_status = 429
+
+
 class BatchTooLarge(InvalidRequest):
     """More imprints (or bytes) in one request than the ledger's limits allow."""
 
     code = "BatchTooLarge"
 
     http_status = 413
+
+
+class InvalidWebhookUrl(InvalidRequest):
+    """A notification subscription's webhook URL is not a plain http(s) URL to a public
+    address (docs/spec/notify.md §3.1)."""
+
+    code = "InvalidWebhookUrl"
 
 
 class NotWriter(ServiceUnavailable):

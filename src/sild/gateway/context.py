@@ -138,6 +138,8 @@ class GatewayContext:
     anchoring_check: Callable[[], None] | None = None
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
     consent: ConsentPort | None = None  # None: no consent service, locks not enforced
+    # The OpenID provider's JWKS for Sild-Subject-Assertion; None: not accepted.
+    assertion_keys: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.replay = ReplayCache(self.limits.freshness)

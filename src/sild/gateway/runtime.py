@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -55,6 +57,7 @@ from sild.gateway.exchange.transports import (
 from sild.gateway.metrics import GatewayMetrics
 from sild.gateway.serverconf.is_clients import load_is_clients
 from sild.gateway.signer import SignKeys
+from sild.gateway.tracker_notifier import TrackerNotifier
 from sild.instance import parse_listen
 from sild.web.deadlines import Deadlines, WatchedProtocol
 from sild.web.errors import answer_for
@@ -66,6 +69,20 @@ log = structlog.get_logger("sild.gateway")
 # Admission keys remembered per configuration version (client header texts, peer
 # certificates); past it keys are looked up again each time.
 MAX_KEYS = 10_000
+
+
+def _load_jwks(path: Path) -> dict[str, Any]:
+    """The OpenID provider's JWKS (``GET /jwks`` saved to a file)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as e:
+        raise ConfigurationError(f"cannot read [tracker] assertion_jwks {path}: "
+                                 f"{e.strerror}") from e
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigurationError(f"[tracker] assertion_jwks {path} is not JSON") from e
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise ConfigurationError(f"[tracker] assertion_jwks {path} is not a JWKS")
+    return data
 
 
 @dataclass
@@ -89,6 +106,7 @@ class Gateway:
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _loaded_cas: set[str] = field(default_factory=set, init=False)
     anchorer: Anchorer | None = field(default=None, init=False)
+    notifier: TrackerNotifier | None = field(default=None, init=False)
     # Admission keys by the X-Road-Client text / the peer's certificate, per
     # configuration version (cleared by _watch_conf); bounded by MAX_KEYS.
     _client_keys: dict[str, str] = field(default_factory=dict, init=False)
@@ -131,6 +149,8 @@ class Gateway:
         self._client_tls = client_context(s.auth_cert_path, s.auth_key_path,
                                           password=self.passphrase, ca_pems=ca_pems)
         self._loaded_cas.update(ca_pems)
+        if s.tracker.assertion_jwks:  # Sild-Subject-Assertion (docs/spec/tracker.md §1)
+            self.ctx.assertion_keys = _load_jwks(s.root / s.tracker.assertion_jwks)
         if s.tracker.consent_url:  # locks are enforced (docs/spec/tracker.md §6)
             from sild.consent.client import ConsentClient
 
@@ -181,6 +201,12 @@ class Gateway:
             self.anchorer = Anchorer.open(s.database_url, s.anchoring)
             await self.anchorer.start()
             self.ctx.anchoring_check = self.anchorer.check_open
+        if s.tracker.notify:  # usage events to the notification service (notify.md §4)
+            self.notifier = TrackerNotifier.for_gateway(s)
+            await self.notifier.start()
+            listen = getattr(self.log_port, "on_usage_committed", None)
+            if listen is not None:  # woken by each commit with usage records
+                self._unlisten = listen(self.notifier.wake)
         log.info("gateway_started", server=str(s.server), is_listen=s.is_listen,
                  peer_listen=s.peer_listen, admin_listen=s.admin_listen)
 
@@ -413,6 +439,13 @@ class Gateway:
         self._stop.set()
         for renewal in self._renewals:
             renewal.cancel()
+        if self.notifier is not None:  # before the IS port closes under its last send
+            unlisten = getattr(self, "_unlisten", None)
+            if unlisten is not None:
+                unlisten()
+                self._unlisten = None
+            await self.notifier.stop()
+            self.notifier = None
         admin = getattr(self, "_admin_server", None)
         if admin is not None:
             admin.should_exit = True

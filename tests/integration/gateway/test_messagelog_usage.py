@@ -100,3 +100,19 @@ def test_unstorable_usage_records_are_refused_before_the_batch(bad: dict[str, ob
               "action": "a", "receiver": "EE/COM/1/x", "service": f"{REG}/echo"}
     with pytest.raises(ValueError, match=r"stored|timezone"):
         UsageRecord(**{**fields, **bad})  # type: ignore[arg-type]
+
+
+def test_message_log_ids_are_never_reused(db_url: str) -> None:
+    """Issue #12 defect: after the newest rows were purged, SQLite handed their ids out
+    again, so new rows fell under the anchoring watermark and were never anchored
+    (docs/spec/anchoring.md §3). AUTOINCREMENT semantics on both databases now."""
+    engine = _engine(db_url)
+    assert _run(engine, *((make_record(i),) for i in range(1, 6))) == [None] * 5
+    with engine.begin() as conn:
+        top = conn.execute(sa.select(sa.func.max(message_log.c.id))).scalar_one()
+        conn.execute(message_log.delete().where(message_log.c.id > top - 2))  # purge newest
+    assert _run(engine, (make_record(6),)) == [None]
+    with engine.connect() as conn:
+        new = conn.execute(sa.select(sa.func.max(message_log.c.id))).scalar_one()
+    assert new > top
+    engine.dispose()

@@ -124,6 +124,7 @@ def _rows_heads(net: LocalNet) -> list[sa.Row]:  # type: ignore[type-arg]
     ({"Sild-Data-Subject": "60001017869"}, "Client.InvalidPersonalCode"),  # no country
     ({"Sild-Data-Subject": "XX60001017869"}, "Client.InvalidPersonalCode"),
     ({"Sild-Data-Subject": f"{ANN},{BOB},{CAROL}"}, "Client.InvalidRequest"),  # > max 2
+    ({"Sild-Subject-Assertion": "a.b.c"}, "Client.InvalidRequest"),  # not configured here
     ({"Sild-Emergency": "unconscious patient"}, None),  # CLIENT holds the role: allowed
 ])
 def test_bad_tracker_headers_are_refused_and_nothing_is_forwarded(
@@ -218,3 +219,49 @@ def test_a_bulk_service_needs_a_purpose_but_records_no_person(
     assert status == 400
     assert error_type(body) == "Client.MissingHeader"
     assert _rows(net, "usage_log") == []
+
+
+def test_a_subject_assertion_shows_that_the_person_asked(
+        tmp_path: Path, database_factory: Callable[[str], str]) -> None:
+    """Sild-Subject-Assertion (issue #9; docs/spec/tracker.md §1): a portal forwards the
+    person's short-lived signed assertion; the record says the person asked."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from joserfc.jwk import ECKey
+
+    from sild.gateway.config import TrackerSettings
+    from sild.identity.assertion import issue_subject_assertion
+
+    key = ECKey.generate_key("P-256", private=True, parameters={"kid": "k1"})
+    issuer = "https://login.example.ee"
+    net = LocalNet.create(tmp_path / "net", [PROVIDER, CONSUMER], instance_id="EE",
+                          database_url=database_factory)
+    s = net.gateway_settings[PROVIDER.server]
+    (s.root / "oidc-jwks.json").write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+    net.gateway_settings[PROVIDER.server] = dataclasses.replace(s, tracker=TrackerSettings(
+        assertion_issuer=issuer, assertion_jwks="oidc-jwks.json"))
+
+    def token(subject: str, signer: ECKey = key) -> str:
+        return issue_subject_assertion(key=signer, issuer=issuer, subject=subject,
+                                       now=datetime.now(UTC))
+
+    with NetThread(net):
+        sc = net.stores[PROVIDER.server].serverconf
+        sc.add_service(ECHO.subsystem, "echo", net.is_url + "/echo", timeout=5)
+        sc.grant(ECHO, parse_subject(str(CLIENT)))
+        sc.declare_personal_data(ECHO, PersonalData(categories=("population",)))
+        headers = {**GOOD, "Sild-Data-Subject": f"{ANN},{BOB}"}
+        ok = {**headers, "Sild-Subject-Assertion": token("PNOEE-60001017869")}
+        assert _call(net, ok)[0] == 200
+        assert [(u.subject, u.flags) for u in _rows(net, "usage_log")] == [
+            (ANN, "asked-by-subject"), (BOB, "")]
+        stranger = ECKey.generate_key("P-256", private=True, parameters={"kid": "k1"})
+        for bad, code in ((token("PNOEE-38001085718"), "Client.InvalidSubjectAssertion"),
+                          (token("PNOEE-60001017869", stranger),
+                           "Client.InvalidSubjectAssertion"),
+                          ("not.a.jws", "Client.InvalidSubjectAssertion")):
+            status, _, body = _call(net, {**headers, "Sild-Subject-Assertion": bad})
+            assert error_type(body) == code, body
+            assert status == 401
+        assert len(_rows(net, "usage_log")) == 2

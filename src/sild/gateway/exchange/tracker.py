@@ -35,11 +35,18 @@ from sild.core.usage import (
     EMERGENCY_HEADER,
     MAX_REASON,
     PURPOSE_HEADER,
+    SUBJECT_ASSERTION_HEADER,
     SUBJECT_HEADER,
     parse_purpose,
+    parse_subject,
     parse_subjects,
 )
-from sild.errors import AccessDenied, EmergencyNotPermitted, InvalidRequest
+from sild.errors import (
+    AccessDenied,
+    EmergencyNotPermitted,
+    InvalidRequest,
+    InvalidSubjectAssertion,
+)
 from sild.gateway.exchange.pipeline import ContextStage
 from sild.gateway.exchange.record import IsReply, PersonalUse, ProviderExchange
 from sild.gateway.messagelog.usage import UsageRecord
@@ -100,6 +107,29 @@ class DataSubjects(ContextStage):
             use.consent = check_header(CONSENT_HEADER, consent[0].strip(), limit=MAX_CONSENT)
         use.sealed = in_group(view.conf, ex.client, GlobalGroupId(instance,
                                                                  settings.covert_group))
+        assertion = _headers(ex, SUBJECT_ASSERTION_HEADER)
+        if assertion:
+            asked = self._asserted_subject(assertion, ex)
+            if asked not in use.subjects:
+                raise InvalidSubjectAssertion(
+                    f"{SUBJECT_ASSERTION_HEADER} is for a person who is not a data subject "
+                    f"of this request")
+            use.flags.setdefault(asked, set()).add("asked-by-subject")
+
+    def _asserted_subject(self, values: list[str], ex: ProviderExchange) -> str:
+        """(4d) The person a Sild-Subject-Assertion says asked (identity.md §8)."""
+        from sild.identity.assertion import verify_subject_assertion
+
+        settings, keys = self.ctx.tracker, self.ctx.assertion_keys
+        if keys is None:
+            raise InvalidRequest(f"this gateway accepts no {SUBJECT_ASSERTION_HEADER}: its "
+                                 f"[tracker] assertion_issuer is not set")
+        if len(values) > 1:
+            raise InvalidRequest(f"{SUBJECT_ASSERTION_HEADER} must be given once")
+        verified = verify_subject_assertion(values[0].strip(), keys=keys,
+                                            issuer=settings.assertion_issuer,
+                                            now=ex.request_in)
+        return parse_subject(verified.subject)
 
 
 class ConsentCheck(ContextStage):
