@@ -14,6 +14,7 @@ from typing import Any, Literal
 import uvicorn
 
 from sild.errors import ConfigurationError
+from sild.web.deadlines import shell_http
 
 __all__ = ["EmbeddedServer", "free_port", "start_embedded"]
 
@@ -62,8 +63,10 @@ async def start_embedded(app: Any, host: str, port: int, *,
         sock.close()
         raise ConfigurationError(f"cannot listen on {host}:{port}: {e.strerror}") from e
     sock.set_inheritable(True)
+    # Header and body timeouts: a slow or stalled sender is closed (sild.web.deadlines).
     server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           access_log=False, lifespan=lifespan))
+                                           access_log=False, lifespan=lifespan,
+                                           http=shell_http()))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 10
     try:

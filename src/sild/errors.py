@@ -7,6 +7,7 @@
     │   ├── InvalidIdentifier       Client.InvalidClientIdentifier
     │   │   └── InvalidPersonalCode Client.InvalidPersonalCode
     │   ├── MissingHeader           Client.MissingHeader
+    │   ├── RequestTimeout          Client.RequestTimeout (408: head or body too slow)
     │   ├── EmergencyNotPermitted   Client.EmergencyNotPermitted (break-glass without the role)
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── Unauthorized            Client.Unauthorized (401)
@@ -56,7 +57,9 @@
     ├── ServiceUnavailable          Server.MaintenanceMode (503)
     │   ├── TimestampingFailed      Server.TimestampingFailed
     │   ├── RoundFull               Server.RoundFull
-    │   └── NotWriter               Server.NotWriter
+    │   ├── NotWriter               Server.NotWriter
+    │   └── Overloaded              Server.Overloaded (503: in-flight bound, load shed)
+    ├── TooManyRequests             Server.TooManyRequests (429: a caller's own limit)
     └── TransportError              Server.NetworkError   (could not reach a peer)
         ├── PeerUnreachable         Server.PeerUnreachable (no connection: nothing was sent)
         └── ConsentUnavailable      Server.ConsentUnavailable (no decision: fail closed)
@@ -115,6 +118,7 @@ __all__ = [
     "NotFound",
     "NotWriter",
     "NoteSignatureError",
+    "Overloaded",
     "PayloadTooLarge",
     "PeerUnreachable",
     "PinBlocked",
@@ -123,6 +127,7 @@ __all__ = [
     "QuotaExceeded",
     "RelayedError",
     "RemoteError",
+    "RequestTimeout",
     "RoundFull",
     "ServiceDisabled",
     "ServiceUnavailable",
@@ -132,6 +137,7 @@ __all__ = [
     "SslAuthenticationFailed",
     "StorageError",
     "TimestampingFailed",
+    "TooManyRequests",
     "TransportError",
     "Unauthorized",
     "UnknownLog",
@@ -380,6 +386,38 @@ class ServiceUnavailable(SildError):
 
     code = "MaintenanceMode"
     http_status = 503
+
+
+class Overloaded(ServiceUnavailable):
+    """The gateway side has its global in-flight bound of requests: shed, not queued
+    (docs/spec/exchange.md §8). ``retry_after`` seconds are advised in ``Retry-After``."""
+
+    code = "Overloaded"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class TooManyRequests(SildError):
+    """One caller (an IS's client subsystem, or a peer gateway) is past its own
+    concurrency or rate limit; other callers keep their service (docs/spec/exchange.md §8).
+    Not the caller's input at fault, so a ``Server.*`` code, as X-Road's own
+    ``Server.ClientProxy.*`` refusals; HTTP 429 with ``Retry-After``."""
+
+    code = "TooManyRequests"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class RequestTimeout(RemoteError):
+    """A request's head or body did not arrive in time (slow or stalled sender)."""
+
+    code = "RequestTimeout"
+    http_status = 408
 
 
 class RelayedError(SildError):

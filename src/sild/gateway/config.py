@@ -26,6 +26,25 @@
     max_body = 10485760               # bytes; X-Road max-loggable-message-body-size 10 MiB
     peer_timeout = 60                 # seconds for a provider gateway to answer
     freshness = 120                   # seconds a signed request stays acceptable (replay window)
+    header_timeout = 10               # seconds for a request head, from connect or from its
+                                      # first byte; slower connections are closed
+    body_timeout = 30                 # seconds for a request body once its head is in
+    keepalive_timeout = 75            # seconds an idle kept-alive connection stays open
+
+    [admission]                       # docs/spec/exchange.md §8; 0 = no limit
+    max_in_flight = 1024              # per side; past it 503 + Retry-After (load shed)
+    client_concurrency = 64           # IS port, per X-Road-Client subsystem
+    client_rate = 0                   # requests/s per client (token bucket), 0 = off
+    client_burst = 0                  # bucket size; 0 = max(1, rate)
+    peer_concurrency = 256            # peer port, per calling gateway
+    peer_rate = 0
+    peer_burst = 0
+    retry_after = 1                   # seconds, in Retry-After of 429 and 503
+
+    [admission.clients."EE/GOV/70000001/rr"]   # per-client override (same for
+    concurrency = 16                           # [admission.peers."EE/COM/1/gw2"])
+    rate = 50
+    burst = 100
 
     [messagelog]
     body = "full"                     # or "digest": keep only SHA-512 of bodies
@@ -61,6 +80,7 @@ from typing import Any
 
 from sild.core.identifiers import MemberId, ServerId, ServiceId, parse_client
 from sild.errors import ConfigurationError, InvalidIdentifier, SildError
+from sild.gateway.admission import AdmissionSettings, Quota
 from sild.instance import parse_listen
 
 __all__ = ["GATEWAY_FILE", "AnchoringSettings", "GatewayLimits", "GatewaySettings",
@@ -80,6 +100,14 @@ class GatewayLimits:
     # Signed requests older or newer than this are refused; message ids are remembered
     # this long, so the replay cache is bounded by rate × window.
     freshness: int = 120
+    # A request head (from connect, or from its first byte on a kept-alive connection)
+    # slower than this closes the connection: slow-loris senders cannot hold sockets.
+    header_timeout: float = 10.0
+    # A request body slower than this (once the head is in) gets 408 / is closed.
+    body_timeout: float = 30.0
+    # An idle kept-alive connection is closed after this; above the peers' pool idle
+    # time (60 s, sild.gateway.runtime) so that the closing side is the client's.
+    keepalive_timeout: float = 75.0
 
 
 @dataclass(frozen=True)
@@ -210,6 +238,7 @@ class GatewaySettings:
     retention_days: int = 30
     is_tls: bool = False
     anchoring: AnchoringSettings = field(default_factory=AnchoringSettings)
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
 
     @property
@@ -275,7 +304,13 @@ class GatewaySettings:
                     max_body=int(lim.get("max_body", d.max_body)),
                     peer_timeout=float(lim.get("peer_timeout", d.peer_timeout)),
                     freshness=int(lim.get("freshness", d.freshness)),
+                    header_timeout=_number(lim, "header_timeout", d.header_timeout,
+                                           where="limits"),
+                    body_timeout=_number(lim, "body_timeout", d.body_timeout, where="limits"),
+                    keepalive_timeout=_number(lim, "keepalive_timeout", d.keepalive_timeout,
+                                              where="limits"),
                 ),
+                admission=_admission(data.get("admission", {})),
                 log_body=str(mlog.get("body", "full")),
                 retention_days=int(mlog.get("retention_days", 30)),
                 anchoring=AnchoringSettings(
@@ -296,8 +331,14 @@ class GatewaySettings:
             parse_listen(listen)
         if self.log_body not in ("full", "digest"):
             raise ConfigurationError("[messagelog] body must be 'full' or 'digest'")
-        if self.limits.max_body <= 0 or self.limits.freshness <= 0:
+        lim = self.limits
+        if (lim.max_body <= 0 or lim.freshness <= 0 or lim.header_timeout <= 0
+                or lim.body_timeout <= 0 or lim.keepalive_timeout <= 0):
             raise ConfigurationError("[limits] values must be positive")
+        adm = self.admission
+        if adm.max_in_flight <= 0 or adm.retry_after <= 0 or adm.max_callers <= 0:
+            raise ConfigurationError(
+                "[admission] max_in_flight, retry_after and max_callers must be positive")
         anc = self.anchoring
         if not 0 < anc.period <= 3600 or anc.max_unanchored <= 0:
             raise ConfigurationError(
@@ -321,7 +362,10 @@ class GatewaySettings:
             "[limits]\n"
             f"max_body = {lim.max_body}\n"
             f"peer_timeout = {lim.peer_timeout}\n"
-            f"freshness = {lim.freshness}\n\n"
+            f"freshness = {lim.freshness}\n"
+            f"header_timeout = {lim.header_timeout}\n"
+            f"body_timeout = {lim.body_timeout}\n"
+            f"keepalive_timeout = {lim.keepalive_timeout}\n\n"
             "[messagelog]\n"
             f"body = {q(self.log_body)}\n"
             f"retention_days = {self.retention_days}\n\n"
@@ -331,6 +375,7 @@ class GatewaySettings:
             f"period = {anc.period}\n"
             f"max_unanchored = {anc.max_unanchored}\n\n"
             + self.tracker.toml()
+            + _admission_text(self.admission)
         )
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / GATEWAY_FILE).write_text(text)
@@ -343,3 +388,85 @@ def _under(root: Path, name: str) -> str:
 
 def sign_key_stem(member: MemberId) -> str:
     return str(member).replace("/", "_")
+
+
+def _number(table: dict[str, Any], key: str, default: float, *, where: str,
+            whole: bool = False) -> float:
+    """A non-negative number from ``table``; a one-line ConfigurationError otherwise."""
+    value = table.get(key, default)
+    kind = "a whole number" if whole else "a number"
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or (whole and not isinstance(value, int))):
+        raise ConfigurationError(f"[{where}] {key} must be {kind}, not {value!r}")
+    if value < 0 or value != value or value == float("inf"):
+        raise ConfigurationError(f"[{where}] {key} must be {kind} ≥ 0, not {value!r}")
+    return value
+
+
+def _quota(table: Any, where: str, default: Quota, prefix: str = "") -> Quota:
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"[{where}] must be a table, not {table!r}")
+    known = {f"{prefix}concurrency", f"{prefix}rate", f"{prefix}burst"}
+    if not prefix:  # an override table holds these three keys only
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigurationError(f"[{where}] unknown setting {unknown[0]!r} "
+                                     "(concurrency, rate, burst)")
+    return Quota(
+        concurrency=int(_number(table, f"{prefix}concurrency", default.concurrency,
+                                where=where, whole=True)),
+        rate=float(_number(table, f"{prefix}rate", default.rate, where=where)),
+        burst=float(_number(table, f"{prefix}burst", default.burst, where=where)))
+
+
+def _admission(table: Any) -> AdmissionSettings:
+    """``[admission]``, checked key by key (docs/operations.md "Admission")."""
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"[admission] must be a table, not {table!r}")
+    d = AdmissionSettings()
+    top = {"max_in_flight", "retry_after", "max_callers", "clients", "peers"} | {
+        f"{who}_{k}" for who in ("client", "peer") for k in ("concurrency", "rate", "burst")}
+    unknown = sorted(set(table) - top)
+    if unknown:
+        raise ConfigurationError(f"[admission] unknown setting {unknown[0]!r}")
+    client = _quota(table, "admission", d.client, "client_")
+    peer = _quota(table, "admission", d.peer, "peer_")
+
+    def overrides(name: str, default: Quota) -> dict[str, Quota]:
+        given = table.get(name, {})
+        if not isinstance(given, dict):
+            raise ConfigurationError(f"[admission.{name}] must be a table, not {given!r}")
+        out = {}
+        for key, value in given.items():
+            try:  # the same canonical text as the admission key at the port
+                canonical = (str(ServerId.parse(key)) if name == "peers"
+                             else str(parse_client(key)))
+            except InvalidIdentifier as e:
+                raise ConfigurationError(
+                    f"[admission.{name}] {key!r} is not a valid id: {e}") from e
+            out[canonical] = _quota(value, f"admission.{name}.{json.dumps(key)}", default)
+        return out
+
+    return AdmissionSettings(
+        max_in_flight=int(_number(table, "max_in_flight", d.max_in_flight,
+                                  where="admission", whole=True)),
+        client=client, clients=overrides("clients", client),
+        peer=peer, peers=overrides("peers", peer),
+        retry_after=int(_number(table, "retry_after", d.retry_after, where="admission",
+                                whole=True)),
+        max_callers=int(_number(table, "max_callers", d.max_callers, where="admission",
+                                whole=True)))
+
+
+def _admission_text(a: AdmissionSettings) -> str:
+    q = json.dumps
+    lines = ["", "[admission]", f"max_in_flight = {a.max_in_flight}"]
+    for who, quota in (("client", a.client), ("peer", a.peer)):
+        lines += [f"{who}_concurrency = {quota.concurrency}", f"{who}_rate = {quota.rate}",
+                  f"{who}_burst = {quota.burst}"]
+    lines += [f"retry_after = {a.retry_after}", f"max_callers = {a.max_callers}"]
+    for name, table in (("clients", a.clients), ("peers", a.peers)):
+        for key, quota in table.items():
+            lines += ["", f"[admission.{name}.{q(key)}]", f"concurrency = {quota.concurrency}",
+                      f"rate = {quota.rate}", f"burst = {quota.burst}"]
+    return "\n".join(lines) + "\n"

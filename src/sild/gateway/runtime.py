@@ -10,6 +10,11 @@ port, which only other gateways reach over mutual TLS, runs the lean httptools s
 (sild.gateway.exchange.lean_server; 9 % less provider CPU per request than aiohttp's
 server, docs/benchmarks.md), and both outbound hops the lean pooled HTTP/1.1 client
 (sild.gateway.exchange.lean_http): aiohttp's client cost a third of each gateway's loop.
+
+Both exchange ports ask admission (sild.gateway.admission; docs/spec/exchange.md §8) on
+each request head — per client subsystem on the IS port, per calling gateway on the peer
+port, and a global in-flight bound per side — and close connections whose request head
+or body is too slow (sild.web.deadlines; ``[limits]`` header/body/keepalive timeouts).
 """
 
 from __future__ import annotations
@@ -29,16 +34,18 @@ from aiohttp import web
 
 from sild.confclient import ConfClient
 from sild.core.anchor import parse_anchor
+from sild.core.identifiers import parse_client
 from sild.crypto.tls import client_context, server_context, trust_cas
 from sild.embedded import start_embedded
 from sild.errors import ConfigurationError, SildError
+from sild.gateway.admission import SHARED, Gate, Quota, Ticket
 from sild.gateway.anchoring.anchorer import Anchorer
 from sild.gateway.config import GatewaySettings
 from sild.gateway.context import AccessPort, GatewayContext, LogPort
 from sild.gateway.exchange.consumer import FRAME_OVERHEAD, consumer_pipeline
-from sild.gateway.exchange.front import consumer_handler, to_response
+from sild.gateway.exchange.front import EarlyAdmission, consumer_handler, to_response
 from sild.gateway.exchange.lean_http import HttpPool
-from sild.gateway.exchange.lean_server import PeerServerProtocol
+from sild.gateway.exchange.lean_server import PeerServerProtocol, Timeouts
 from sild.gateway.exchange.metaservices import list_clients
 from sild.gateway.exchange.provider import provider_pipeline
 from sild.gateway.exchange.record import Answer, Incoming, ProviderExchange
@@ -52,11 +59,16 @@ from sild.gateway.serverconf.is_clients import load_is_clients
 from sild.gateway.signer import SignKeys
 from sild.gateway.tracker_notifier import TrackerNotifier
 from sild.instance import parse_listen
+from sild.web.deadlines import Deadlines, WatchedProtocol
 from sild.web.errors import answer_for
 
 __all__ = ["Gateway"]
 
 log = structlog.get_logger("sild.gateway")
+
+# Admission keys remembered per configuration version (client header texts, peer
+# certificates); past it keys are looked up again each time.
+MAX_KEYS = 10_000
 
 
 def _load_jwks(path: Path) -> dict[str, Any]:
@@ -95,6 +107,12 @@ class Gateway:
     _loaded_cas: set[str] = field(default_factory=set, init=False)
     anchorer: Anchorer | None = field(default=None, init=False)
     notifier: TrackerNotifier | None = field(default=None, init=False)
+    # Admission keys by the X-Road-Client text / the peer's certificate, per
+    # configuration version (cleared by _watch_conf); bounded by MAX_KEYS.
+    _client_keys: dict[str, str] = field(default_factory=dict, init=False)
+    _peer_keys: dict[bytes, str] = field(default_factory=dict, init=False)
+    _watched: dict[Any, WatchedProtocol] = field(default_factory=dict, init=False)
+    _is_connections: set[WatchedProtocol] = field(default_factory=set, init=False)
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -159,11 +177,15 @@ class Gateway:
         self.consumer = consumer_pipeline(self.ctx, self.peer_transport)
         self.is_transport = LeanIsTransport()
         self.provider = provider_pipeline(self.ctx, self.is_transport)
+        self._admission()
 
         is_app = web.Application(client_max_size=s.limits.max_body + 1024,
-                                 middlewares=[self._measure("consumer")])
+                                 middlewares=[self._busy, self._measure("consumer")])
         is_app.router.add_route("*", r"/r1/{tail:[\s\S]*}",  # any byte, even %0A
-                                consumer_handler(self.consumer.run, self.ctx.clock))
+                                consumer_handler(self.consumer.run, self.ctx.clock,
+                                                 admit=self._admit_client,
+                                                 streak=self._refusal_streak,
+                                                 body_timeout=s.limits.body_timeout))
         is_app.router.add_get("/listClients", self._list_clients)
 
         await self._serve(is_app, s.is_listen, is_tls)
@@ -187,6 +209,83 @@ class Gateway:
                 self._unlisten = listen(self.notifier.wake)
         log.info("gateway_started", server=str(s.server), is_listen=s.is_listen,
                  peer_listen=s.peer_listen, admin_listen=s.admin_listen)
+
+    def _admission(self) -> None:
+        """One gate per side (docs/spec/exchange.md §8), its counters in /metrics."""
+        a, m = self.settings.admission, self.metrics
+
+        def gate(side: str, default: Quota, overrides: dict[str, Quota], what: str) -> Gate:
+            counters = {r: m.refused.labels(side, r)
+                        for r in ("concurrency", "rate", "overloaded")}
+            g = Gate(max_in_flight=a.max_in_flight, default=default, overrides=overrides,
+                     retry_after=a.retry_after, max_callers=a.max_callers, what=what,
+                     on_refuse=lambda reason: counters[reason].inc())
+            m.in_flight.labels(side).set_function(lambda: g.in_flight)
+            return g
+
+        self.client_gate = gate("consumer", a.client, dict(a.clients), "client")
+        self.peer_gate = gate("provider", a.peer, dict(a.peers), "peer gateway")
+        self._is_deadlines = Deadlines(on_expire=m.slow_closed.labels("is").inc)
+        self._peer_deadlines = Deadlines(on_expire=m.slow_closed.labels("peer").inc)
+
+    def _admit_client(self, request: web.Request) -> Ticket:
+        """Admission on the IS port, by the hosted client the request names (the last
+        X-Road-Client, as the pipeline reads it); unknown or malformed: one shared key.
+        A request admitted on its first chunk (EarlyAdmission) brings its ticket."""
+        watched = self._watched.get(request.protocol)
+        if watched is not None and watched.ticket is not None:
+            ticket: Ticket = watched.take()
+            return ticket
+        values = request.headers.getall("X-Road-Client", ())
+        return self._admit_client_text(values[-1] if values else "")
+
+    def _admit_client_text(self, text: str) -> Ticket:
+        key = self._client_keys.get(text)
+        if key is None:
+            key = SHARED
+            with contextlib.suppress(SildError):
+                view = self.ctx.trust()
+                client = parse_client(text.strip())
+                if client in view.hosted_by(self.ctx.own_entry(view)):
+                    key = str(client)
+                    if len(self._client_keys) < MAX_KEYS:
+                        self._client_keys[text] = key
+        return self.client_gate.admit(key)
+
+    def _admit_peer(self, der: bytes | None) -> Ticket:
+        """Admission on the peer port, by the calling gateway's registered id (its
+        certificate is checked again, fully, by stage (4a)); unknown: one shared key."""
+        key = self._peer_keys.get(der) if der is not None else SHARED
+        if key is None:
+            assert der is not None
+            key = SHARED
+            with contextlib.suppress(SildError):
+                key = str(self.ctx.trust().check_gateway_certificate(
+                    der, at=self.ctx.clock()).id)
+                if len(self._peer_keys) < MAX_KEYS:
+                    self._peer_keys[der] = key
+        return self.peer_gate.admit(key)
+
+    def _refusal_streak(self, request: web.Request, refused: bool) -> int:
+        watched = self._watched.get(request.protocol)
+        if watched is None:
+            return 1 if refused else 0
+        watched.refusals = watched.refusals + 1 if refused else 0
+        return watched.refusals
+
+    @web.middleware
+    async def _busy(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """The request head is in: no header deadline while the application has it."""
+        watched = self._watched.get(request.protocol)
+        if watched is None:
+            response: web.StreamResponse = await handler(request)
+            return response
+        watched.busy(True)
+        try:
+            response = await handler(request)
+            return response
+        finally:
+            watched.busy(False)
 
     def _check_peer(self, address: str, der: bytes) -> str | None:
         """None when ``der`` is the registered, approved, unrevoked certificate at ``address``."""
@@ -219,6 +318,8 @@ class Gateway:
                 version = self.confclient.current().conf.version
                 if seen_version is not None and version != seen_version:
                     self._renewals.append(asyncio.create_task(self._renew_peer_session()))
+                    self._client_keys.clear()  # hosted clients and peers may change
+                    self._peer_keys.clear()
                 seen_version = version
             new = [p for p in self._ca_pems() if p not in self._loaded_cas]
             if new:
@@ -261,14 +362,35 @@ class Gateway:
         host, port = parse_listen(listen)
         # auto_decompress=False: a compressed request body travels untouched with its
         # Content-Encoding (issue 7 §2; checked by sild.gateway.exchange.http).
+        # keepalive_timeout: aiohttp closes an idle kept-alive connection, or one whose
+        # next request head is incomplete, after it; WatchedProtocol gives each request
+        # head header_timeout (sild.web.deadlines).
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                               auto_decompress=False)
+                               auto_decompress=False,
+                               keepalive_timeout=self.settings.limits.keepalive_timeout)
         await runner.setup()
+        handler_factory = runner.server
+        assert handler_factory is not None
+        deadlines, header_timeout = self._is_deadlines, self.settings.limits.header_timeout
+        early = EarlyAdmission(self._admit_client_text)
+
+        idle_timeout = self.settings.limits.keepalive_timeout
+
+        def protocol() -> WatchedProtocol:
+            return WatchedProtocol(handler_factory, deadlines, header_timeout=header_timeout,
+                                   idle_timeout=idle_timeout, watched=self._watched,
+                                   connections=self._is_connections, early=early)
+
+        loop = asyncio.get_running_loop()
         try:
-            await web.TCPSite(runner, host, port, ssl_context=tls, backlog=1024).start()
+            # A TLS handshake is part of the request head: header_timeout for it too.
+            server = await loop.create_server(
+                protocol, host, port, ssl=tls, backlog=1024, reuse_address=True,
+                ssl_handshake_timeout=header_timeout if tls is not None else None)
         except OSError as e:
             await runner.cleanup()
             raise ConfigurationError(f"cannot listen on {listen}: {e.strerror}") from e
+        self._servers.append(server)
         self._runners.append(runner)
 
     async def _serve_peers(self, listen: str) -> None:
@@ -278,6 +400,8 @@ class Gateway:
         clock, run = self.ctx.clock, self.provider.run
         duration = self.metrics.duration.labels("provider")
         ok, error = (self.metrics.requests.labels("provider", o) for o in ("ok", "error"))
+        lim = self.settings.limits
+        timeouts = Timeouts(lim.header_timeout, lim.body_timeout, lim.keepalive_timeout)
 
         async def handle(incoming: Incoming) -> Answer:
             return await run(ProviderExchange(request_in=clock(), incoming=incoming))
@@ -291,12 +415,15 @@ class Gateway:
             return PeerServerProtocol(handle, path=MESSAGE_PATH,
                                       max_body=self.settings.limits.max_body + FRAME_OVERHEAD,
                                       on_answer=measured, tasks=self._peer_tasks,
-                                      connections=self._peer_connections)
+                                      connections=self._peer_connections,
+                                      admit=self._admit_peer, deadlines=self._peer_deadlines,
+                                      timeouts=timeouts)
 
         loop = asyncio.get_running_loop()
         try:
             server = await loop.create_server(protocol, host, port, ssl=self._server_tls,
-                                              backlog=1024, reuse_address=True)
+                                              backlog=1024, reuse_address=True,
+                                              ssl_handshake_timeout=lim.header_timeout)
         except OSError as e:
             raise ConfigurationError(f"cannot listen on {listen}: {e.strerror}") from e
         self._servers.append(server)
@@ -326,6 +453,8 @@ class Gateway:
             server.close()  # no new peer connections; requests in flight finish below
         for runner in self._runners:
             await runner.cleanup()
+        for watched in list(self._is_connections):  # those aiohttp never had
+            watched.expire()
         if self._peer_tasks:
             _, late = await asyncio.wait(set(self._peer_tasks), timeout=5)
             for task in late:
@@ -333,6 +462,10 @@ class Gateway:
         for connection in list(self._peer_connections):  # kept-alive peers: closed now
             connection.close()
         self._servers.clear()
+        for deadlines in (getattr(self, "_is_deadlines", None),
+                          getattr(self, "_peer_deadlines", None)):
+            if deadlines is not None:
+                deadlines.close()
         if self.anchorer is not None:
             await self.anchorer.stop()
             self.anchorer = None

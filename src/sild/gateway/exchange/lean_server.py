@@ -12,7 +12,14 @@ event-loop time for that; this protocol hands the pipeline an
 * a declared or streamed body over ``max_body`` is answered 413 and the connection
   closed, without reading further; malformed HTTP is answered 400 and closed;
 * anything but ``POST`` to the message path is an X-Road error (405 / 404);
-* the TLS peer certificate is read once per connection, for stage (4a).
+* the TLS peer certificate is read once per connection, for stage (4a);
+* admission (docs/spec/exchange.md §8, :mod:`sild.gateway.admission`) is asked on the
+  request head: a refused request's body is discarded as it arrives, never buffered,
+  its 429 / 503 answered in turn, and the connection then not read for ``Retry-After``;
+* timeouts (:mod:`sild.web.deadlines`): a request head must be complete within
+  ``header_timeout`` of the connection or of its first byte, a body within
+  ``body_timeout`` of its head; an idle kept-alive connection closes after
+  ``keepalive_timeout``. Late connections are aborted.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import asyncio
 import collections
 import contextlib
 import http
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -29,14 +37,19 @@ import structlog
 from multidict import CIMultiDict
 
 from sild.errors import InvalidRequest, PayloadTooLarge, SildError
+from sild.gateway.admission import Ticket, backoff
 from sild.gateway.exchange.record import Answer, Incoming
+from sild.web.deadlines import Deadlines
 from sild.web.errors import answer_for, error_answer
 
-__all__ = ["PeerServerProtocol"]
+__all__ = ["Admit", "PeerServerProtocol", "Timeouts"]
 
 log = structlog.get_logger("sild.gateway.peer_server")
 
 Handler = Callable[[Incoming], Awaitable[Answer]]
+# Asked on each request head with the connection's TLS certificate: a Ticket, or a
+# SildError with ``retry_after`` (sild.gateway.admission.Gate.admit).
+Admit = Callable[[bytes | None], Ticket]
 # Requests one connection may have waiting before we stop reading from it.
 MAX_PIPELINED = 8
 
@@ -48,6 +61,9 @@ class _Request:
     headers: CIMultiDict[str]
     body: bytes
     keep_alive: bool
+    ticket: Ticket | None = None
+    refusal: Answer | None = None
+    hold: float = 0.0
 
 
 class _Refused(Exception):
@@ -56,9 +72,22 @@ class _Refused(Exception):
         self.answer = answer
 
 
-def _error(error: SildError) -> Answer:
+def _error(error: SildError, retry_after: int | None = None) -> Answer:
     a = answer_for(error, component="ServerProxy")
+    if retry_after is None:
+        retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        return Answer(a.status, (*a.headers(), ("Retry-After", str(retry_after))), a.body)
     return Answer(a.status, a.headers(), a.body)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds; see the module docstring (GatewayLimits in sild.gateway.config)."""
+
+    header: float = 10.0
+    body: float = 30.0
+    keepalive: float = 75.0
 
 
 class PeerServerProtocol(asyncio.Protocol):
@@ -67,7 +96,9 @@ class PeerServerProtocol(asyncio.Protocol):
     def __init__(self, handler: Handler, *, path: str, max_body: int,
                  on_answer: Callable[[Answer, float], None] | None = None,
                  tasks: set[asyncio.Task[None]] | None = None,
-                 connections: set[PeerServerProtocol] | None = None) -> None:
+                 connections: set[PeerServerProtocol] | None = None,
+                 admit: Admit | None = None, deadlines: Deadlines | None = None,
+                 timeouts: Timeouts = Timeouts()) -> None:
         self.handler = handler
         self.path = path
         self.max_body = max_body
@@ -85,6 +116,15 @@ class PeerServerProtocol(asyncio.Protocol):
         self._chunks: list[bytes] = []
         self._size = 0
         self._paused = False
+        self.admit = admit
+        self.deadlines = deadlines
+        self.timeouts = timeouts
+        self._in_message = False
+        self._held = False
+        self._streak = 0  # refusals in a row on this connection (front.backoff)
+        self._ticket: Ticket | None = None
+        self._refusal: Answer | None = None
+        self._hold = 0.0
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -94,6 +134,7 @@ class PeerServerProtocol(asyncio.Protocol):
         ssl_obj = transport.get_extra_info("ssl_object")
         der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
         self.certificate = der or None
+        self._watch(self.timeouts.header)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -106,6 +147,14 @@ class PeerServerProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.connections.discard(self)
+        if self.deadlines is not None:
+            self.deadlines.clear(self)
+        self._release_all()
+
+    def expire(self) -> None:
+        """A request head or body, or the next request, came too late (Deadlines)."""
+        if self.transport is not None:
+            self.transport.abort()
 
     def close(self) -> None:
         """Close the connection (the gateway is stopping)."""
@@ -116,6 +165,8 @@ class PeerServerProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._url, self._headers, self._chunks, self._size = b"", [], [], 0
+        self._in_message, self._ticket, self._refusal = True, None, None
+        self._watch(self.timeouts.header)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -128,8 +179,20 @@ class PeerServerProtocol(asyncio.Protocol):
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise _Refused(_error(PayloadTooLarge(
                 f"request body of {declared} bytes exceeds the limit of {self.max_body}")))
+        if self.admit is not None:  # before a byte of the body is kept
+            try:
+                self._ticket = self.admit(self.certificate)
+                self._streak = 0
+            except SildError as e:
+                self._streak += 1
+                after = backoff(int(getattr(e, "retry_after", 1)), self._streak)
+                self._refusal = _error(e, after)
+                self._hold = float(after)
+        self._watch(self.timeouts.body)
 
     def on_body(self, body: bytes) -> None:
+        if self._refusal is not None:
+            return  # refused: the body is discarded as it arrives
         self._size += len(body)
         if self._size > self.max_body:
             raise _Refused(_error(PayloadTooLarge(
@@ -138,9 +201,14 @@ class PeerServerProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         method = self.parser.get_method().decode("latin-1")
+        self._in_message = False
+        if self.deadlines is not None:
+            self.deadlines.clear(self)  # answering: no read deadline until it is written
         self.pending.append(_Request(method, self._url.decode("latin-1"),
                                      CIMultiDict(self._headers), b"".join(self._chunks),
-                                     self.parser.should_keep_alive()))
+                                     self.parser.should_keep_alive(), self._ticket,
+                                     self._refusal, self._hold))
+        self._ticket = None
         if len(self.pending) >= MAX_PIPELINED and self.transport is not None:
             self.transport.pause_reading()  # a peer that pipelines waits: memory stays bounded
             self._paused = True
@@ -157,17 +225,57 @@ class PeerServerProtocol(asyncio.Protocol):
             while self.pending and self.transport is not None:
                 request = self.pending.popleft()
                 if self._paused and len(self.pending) < MAX_PIPELINED // 2:
-                    self.transport.resume_reading()
                     self._paused = False
+                    if not self._held:
+                        self.transport.resume_reading()
                 start = loop.time()
-                answer = await self._answer(request)
-                if self.on_answer is not None:
-                    self.on_answer(answer, loop.time() - start)
-                self._write(answer, close=not request.keep_alive)
+                try:
+                    answer = (request.refusal if request.refusal is not None
+                              else await self._answer(request))
+                    if self.on_answer is not None:
+                        self.on_answer(answer, loop.time() - start)
+                    self._write(answer, close=not request.keep_alive)
+                finally:
+                    if request.ticket is not None:
+                        request.ticket.release()
                 if not request.keep_alive:
                     return
+                if request.refusal is not None and request.hold > 0:
+                    self._hold_reading(request.hold)
         finally:
             self.worker = None
+            if self.transport is not None and not self._in_message and not self.pending:
+                self._watch(self.timeouts.keepalive)
+
+    def _hold_reading(self, seconds: float) -> None:
+        """Read nothing more from a refused caller for Retry-After seconds: its next
+        requests wait in its own socket buffer, and TCP pushes back (never our queue)."""
+        transport = self.transport
+        if transport is None or self._held:
+            return
+        self._held = True
+        transport.pause_reading()
+
+        def release() -> None:
+            self._held = False
+            if self.transport is not None and not self._paused:
+                self.transport.resume_reading()
+
+        # Spread over [1, 1.5) × seconds: refused peers do not all come back at once.
+        delay = seconds * (1 + random.random() / 2)  # noqa: S311 (not a secret)
+        asyncio.get_running_loop().call_later(delay, release)
+
+    def _watch(self, seconds: float) -> None:
+        if self.deadlines is not None:
+            self.deadlines.set(self, asyncio.get_running_loop().time() + seconds)
+
+    def _release_all(self) -> None:
+        for request in self.pending:
+            if request.ticket is not None:
+                request.ticket.release()
+        if self._ticket is not None:
+            self._ticket.release()
+            self._ticket = None
 
     async def _answer(self, request: _Request) -> Answer:
         if request.target.split("?", 1)[0] != self.path:
@@ -203,6 +311,7 @@ class PeerServerProtocol(asyncio.Protocol):
 
     def _finish(self, answer: Answer) -> None:
         """Answer a request that cannot be read on, then close the connection."""
+        self._release_all()
         self.pending.clear()
         self._write(answer, close=True)
         with contextlib.suppress(Exception):
