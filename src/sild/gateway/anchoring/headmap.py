@@ -1,0 +1,227 @@
+"""The anchorer's head map: keeping the map of all usage-chain heads current, each round.
+
+docs/spec/tracker.md §3.4 (steps cited in comments). The map's hashing is pure
+(:mod:`sild.core.headmap`); this module does its I/O inside the anchoring round's one
+transaction (docs/spec/anchoring.md §3):
+
+1. the usage records committed since the last mapped one (``usage_log.id`` above the
+   newest ``anchor_rounds.map_through``, in id order, stopping before an id gap as §3
+   step 3 does for the message log), or every head when nothing was mapped yet;
+2. the current heads of the (register, subject) pairs they belong to;
+3. the buckets those fall in, from their newest stored version, with those heads put in;
+4. the buckets' new hashes and the map tree's changed nodes, planned in memory;
+5. the new bucket and node versions stored under the round's id, and versions no proof
+   can need any more pruned (older than the newest one at or before the newest
+   anchored round).
+
+The tree itself (4 MB) lives in memory, loaded at start from the newest bucket
+versions; it changes only after the round has committed (:meth:`HeadMap.committed`).
+The anchorer never writes ``usage_log`` or ``usage_heads``: the gateway's writer is
+never blocked by it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from sild.core.headmap import (
+    DEPTH,
+    HeadMapTree,
+    MapUpdate,
+    bucket_hash,
+    bucket_of,
+    decode_entries,
+    encode_entries,
+    head_value,
+    map_key,
+)
+from sild.store.anchoring_tables import anchor_rounds, usage_map_buckets, usage_map_nodes
+from sild.store.messagelog_tables import usage_heads, usage_log
+
+__all__ = ["HeadMap", "MapPlan", "latest_bucket", "newest_anchored_map", "node_at"]
+
+_CHUNK = 500  # keys per IN (…) query
+
+
+@dataclass(frozen=True, slots=True)
+class MapPlan:
+    """What one round changes in the map (written by :meth:`HeadMap.write`)."""
+
+    update: MapUpdate
+    buckets: dict[int, tuple[bytes, bytes, int]]  # bucket → (hash, stored entries, count)
+    entries: int  # entries in the whole map after the round
+    through: int  # the last usage_log id covered
+
+
+def latest_bucket(conn: Connection, bucket: int, *, at_round: int | None = None
+                  ) -> tuple[bytes, int, int] | None:
+    """The newest stored version of a bucket (at or before ``at_round``):
+    (entries, count, round id), or None when the bucket was always empty."""
+    b = usage_map_buckets.c
+    q = sa.select(b.entries, b.count.label("n"), b.round_id).where(b.bucket == bucket)
+    if at_round is not None:
+        q = q.where(b.round_id <= at_round)
+    row = conn.execute(q.order_by(b.round_id.desc()).limit(1)).first()
+    return None if row is None else (bytes(row.entries), int(row.n), int(row.round_id))
+
+
+def node_at(conn: Connection, level: int, index: int, *, at_round: int) -> bytes | None:
+    """A map node's hash as of ``at_round`` (level 0: a bucket); None: still empty."""
+    if level == 0:
+        b = usage_map_buckets.c
+        q = sa.select(b.hash).where(b.bucket == index, b.round_id <= at_round)
+        order = b.round_id.desc()
+    else:
+        n = usage_map_nodes.c
+        q = sa.select(n.hash).where(n.level == level, n.idx == index, n.round_id <= at_round)
+        order = n.round_id.desc()
+    found = conn.execute(q.order_by(order).limit(1)).scalar()
+    return None if found is None else bytes(found)
+
+
+def newest_anchored_map(conn: Connection) -> int | None:
+    """The newest round that carries a map root and has its ledger receipt: the round
+    proofs are built at (§3.4), and the limit of pruning."""
+    r = anchor_rounds.c
+    found = conn.execute(sa.select(sa.func.max(r.id)).where(
+        r.receipt.is_not(None), r.map_root.is_not(None))).scalar()
+    return None if found is None else int(found)
+
+
+class HeadMap:
+    """The map of one gateway database, kept by its anchorer (one thread)."""
+
+    def __init__(self, *, max_records: int = 100_000) -> None:
+        self.tree = HeadMapTree()
+        self.entries = 0
+        self.max_records = max_records  # usage rows per round; more make more rounds
+
+    @staticmethod
+    def available(engine: Engine) -> bool:
+        """Whether this database has the usage tables (a gateway that never served
+        personal data since the tracker existed has them too, empty)."""
+        with engine.connect() as conn:
+            return bool(sa.inspect(conn).has_table(usage_heads.name))
+
+    def load(self, conn: Connection) -> None:
+        """The tree from the newest version of every bucket."""
+        b = usage_map_buckets.c
+        newest = (sa.select(b.bucket, sa.func.max(b.round_id).label("r"))
+                  .group_by(b.bucket).subquery())
+        rows = conn.execute(sa.select(b.bucket, b.hash, b.count.label("n")).join(
+            newest, sa.and_(newest.c.bucket == b.bucket, newest.c.r == b.round_id))).all()
+        self.tree = HeadMapTree({int(r.bucket): bytes(r.hash) for r in rows})
+        self.entries = sum(int(r.n) for r in rows)
+
+    # -- §3.4 steps 1–4: plan ------------------------------------------------------------
+
+    def plan(self, conn: Connection, *, gaps: dict[int, float], monotonic: float,
+             gap_wait: float) -> MapPlan | None:
+        """The round's change to the map, or None when no head changed."""
+        r = anchor_rounds.c
+        through = conn.execute(sa.select(sa.func.max(r.map_through))).scalar()
+        u, h = usage_log.c, usage_heads.c
+        if through is None:
+            # (1) nothing mapped yet: every head (usage rows expire, heads stay)
+            newest = conn.execute(sa.select(sa.func.max(u.id))).scalar()
+            if newest is None and conn.execute(
+                    sa.select(sa.func.count()).select_from(usage_heads)).scalar() == 0:
+                return None
+            heads = {(x.register, x.subject): (int(x.seq), bytes(x.chain)) for x in
+                     conn.execute(sa.select(h.register, h.subject, h.seq, h.chain))}
+            last = int(newest or 0)
+        else:
+            # (1) the usage rows since, in id order, stopping before a young id gap
+            rows = conn.execute(sa.select(u.id, u.register, u.subject)
+                                .where(u.id > int(through)).order_by(u.id)
+                                .limit(self.max_records)).all()
+            expected, keys, last = int(through) + 1, set(), int(through)
+            for row in rows:
+                if row.id != expected:
+                    gap = -expected  # usage gaps, apart from the message log's
+                    seen = gaps.setdefault(gap, monotonic)
+                    if monotonic - seen < gap_wait:
+                        break
+                    gaps.pop(gap, None)
+                keys.add((row.register, row.subject))
+                last = expected = int(row.id)
+                expected += 1
+            if not keys:
+                return None
+            # (2) their heads now
+            heads = {}
+            ordered = sorted(keys)
+            for i in range(0, len(ordered), _CHUNK):
+                part = ordered[i:i + _CHUNK]
+                for x in conn.execute(sa.select(h.register, h.subject, h.seq, h.chain).where(
+                        sa.tuple_(h.register, h.subject).in_(part))):
+                    heads[(x.register, x.subject)] = (int(x.seq), bytes(x.chain))
+        # (3) the buckets they fall in, with these heads put in
+        by_bucket: dict[int, dict[bytes, tuple[int, bytes]]] = defaultdict(dict)
+        for (register, subject), head in heads.items():
+            key = map_key(register, subject)
+            by_bucket[bucket_of(key)][key] = head
+        buckets: dict[int, tuple[bytes, bytes, int]] = {}
+        entries = self.entries
+        for bucket, new in by_bucket.items():
+            old = latest_bucket(conn, bucket)
+            current = decode_entries(old[0]) if old is not None else {}
+            entries -= len(current)
+            current.update(new)
+            entries += len(current)
+            blob = encode_entries(current)
+            buckets[bucket] = (bucket_hash([(k, head_value(*v)) for k, v in
+                                            sorted(current.items())]), blob, len(current))
+        # (4) the tree's changed nodes
+        update = self.tree.plan({b: v[0] for b, v in buckets.items()})
+        return MapPlan(update, buckets, entries, last)
+
+    # -- §3.4 step 5: store --------------------------------------------------------------
+
+    def write(self, conn: Connection, round_id: int, plan: MapPlan) -> None:
+        """Store the round's bucket and node versions and prune what no proof needs."""
+        conn.execute(usage_map_buckets.insert(), [
+            {"bucket": b, "round_id": round_id, "hash": v[0], "entries": v[1], "count": v[2]}
+            for b, v in sorted(plan.buckets.items())])
+        inner = [(lv, i, hsh) for (lv, i), hsh in sorted(plan.update.nodes.items())
+                 if 0 < lv < DEPTH]
+        if inner:
+            conn.execute(usage_map_nodes.insert(), [
+                {"level": lv, "idx": i, "round_id": round_id, "hash": hsh}
+                for lv, i, hsh in inner])
+        anchored = newest_anchored_map(conn)
+        if anchored is not None:
+            self._prune(conn, int(anchored), plan.buckets, ((lv, i) for lv, i, _ in inner))
+
+    @staticmethod
+    def _prune(conn: Connection, anchored: int, buckets: Iterable[int],
+               nodes: Iterable[tuple[int, int]]) -> None:
+        """Versions older than the newest one at or before ``anchored`` (§3.4 step 5)."""
+        b = usage_map_buckets.c
+        b2 = usage_map_buckets.alias("b2")
+        keep_b = (sa.select(sa.func.max(b2.c.round_id)).where(
+            b2.c.bucket == sa.bindparam("p_bucket"), b2.c.round_id <= anchored)
+            .scalar_subquery())
+        conn.execute(usage_map_buckets.delete().where(
+            b.bucket == sa.bindparam("p_bucket"), b.round_id < keep_b),
+            [{"p_bucket": x} for x in buckets])
+        n = usage_map_nodes.c
+        n2 = usage_map_nodes.alias("n2")
+        keep_n = (sa.select(sa.func.max(n2.c.round_id)).where(
+            n2.c.level == sa.bindparam("p_level"), n2.c.idx == sa.bindparam("p_idx"),
+            n2.c.round_id <= anchored).scalar_subquery())
+        params = [{"p_level": lv, "p_idx": i} for lv, i in nodes]
+        if params:
+            conn.execute(usage_map_nodes.delete().where(
+                n.level == sa.bindparam("p_level"), n.idx == sa.bindparam("p_idx"),
+                n.round_id < keep_n), params)
+
+    def committed(self, plan: MapPlan) -> None:
+        """The round is durable: the tree and the count move on."""
+        self.tree.apply(plan.update)
+        self.entries = plan.entries
