@@ -179,6 +179,26 @@ def test_operator_rewrites_a_record_with_its_chain_and_head(
     assert forged.anchor.code == "MAP-02"
     assert "disagrees with the anchored map" in forged.summary()
     assert _audit(net, tmp_path) == 5  # the audit sees the head differ from the map
+    # new traffic does not launder the rewrite into the next map: the anchorer keeps
+    # the old head, and the proof keeps failing
+    _use(net, ANN, "Treatment 4")
+    _anchored(store, BOB, 1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _mapped_after(store, ANN, 4):
+        time.sleep(0.1)
+    assert _mapped_after(store, ANN, 4)
+    assert anchored_head(store.engine, REGISTER, ANN).seq == 3  # type: ignore[union-attr]
+    assert _verify(store, policy).verdict == "FAIL"
+
+
+def _mapped_after(store: UsageStore, subject: str, seq: int) -> bool:
+    """A round that covers record ``seq`` of ``subject`` has its receipt."""
+    with store.engine.connect() as conn:
+        row_id = conn.execute(sa.text("SELECT id FROM usage_log WHERE subject = :s AND "
+                                      "seq = :n"), {"s": subject, "n": seq}).scalar()
+        through = conn.execute(sa.text("SELECT max(map_through) FROM anchor_rounds WHERE "
+                                       "receipt IS NOT NULL")).scalar()
+    return row_id is not None and through is not None and through >= row_id
 
 
 def test_operator_rewrites_the_map_bucket_too(

@@ -16,7 +16,9 @@ transaction (docs/spec/anchoring.md §3):
 
 The tree itself (4 MB) lives in memory, loaded at start from the newest bucket
 versions; it changes only after the round has committed (:meth:`HeadMap.committed`).
-The anchorer never writes ``usage_log`` or ``usage_heads``: the gateway's writer is
+A head that does not extend the one mapped before (its chain was rewritten) is not
+mapped: the old head stays, and that person's proofs keep failing. The anchorer never
+writes ``usage_log`` or ``usage_heads``: the gateway's writer is
 never blocked by it.
 """
 
@@ -27,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Connection, Engine
 
 from sild.core.headmap import (
@@ -41,7 +44,9 @@ from sild.core.headmap import (
     map_key,
 )
 from sild.store.anchoring_tables import anchor_rounds, usage_map_buckets, usage_map_nodes
-from sild.store.messagelog_tables import usage_heads, usage_log
+from sild.store.messagelog_tables import usage_cutoffs, usage_heads, usage_log
+
+log = structlog.get_logger("sild.gateway.anchoring.headmap")
 
 __all__ = ["HeadMap", "MapPlan", "latest_bucket", "newest_anchored_map", "node_at"]
 
@@ -161,18 +166,27 @@ class HeadMap:
                 for x in conn.execute(sa.select(h.register, h.subject, h.seq, h.chain).where(
                         sa.tuple_(h.register, h.subject).in_(part))):
                     heads[(x.register, x.subject)] = (int(x.seq), bytes(x.chain))
-        # (3) the buckets they fall in, with these heads put in
+        # (3) the buckets they fall in, with these heads put in — unless a head does not
+        # extend the one mapped before (the chain was rewritten behind the gateway's back)
         by_bucket: dict[int, dict[bytes, tuple[int, bytes]]] = defaultdict(dict)
+        names: dict[bytes, tuple[str, str]] = {}
         for (register, subject), head in heads.items():
             key = map_key(register, subject)
             by_bucket[bucket_of(key)][key] = head
+            names[key] = (register, subject)
         buckets: dict[int, tuple[bytes, bytes, int]] = {}
+        olds: dict[int, dict[bytes, tuple[int, bytes]]] = {}
+        for bucket in by_bucket:
+            old = latest_bucket(conn, bucket)
+            olds[bucket] = decode_entries(old[0]) if old is not None else {}
+        refused = self._rewritten(conn, {
+            key: (names[key], olds[b][key]) for b, new in by_bucket.items() for key in new
+            if key in olds[b] and olds[b][key] != new[key]}, heads)
         entries = self.entries
         for bucket, new in by_bucket.items():
-            old = latest_bucket(conn, bucket)
-            current = decode_entries(old[0]) if old is not None else {}
+            current = olds[bucket]
             entries -= len(current)
-            current.update(new)
+            current.update({k: v for k, v in new.items() if k not in refused})
             entries += len(current)
             blob = encode_entries(current)
             buckets[bucket] = (bucket_hash([(k, head_value(*v)) for k, v in
@@ -180,6 +194,47 @@ class HeadMap:
         # (4) the tree's changed nodes
         update = self.tree.plan({b: v[0] for b, v in buckets.items()})
         return MapPlan(update, buckets, entries, last)
+
+    @staticmethod
+    def _rewritten(conn: Connection, changed: dict[bytes, tuple[tuple[str, str],
+                                                                 tuple[int, bytes]]],
+                   heads: dict[tuple[str, str], tuple[int, bytes]]) -> set[bytes]:
+        """§3.4 step 3: the keys whose new head does not extend the mapped one: the
+        stored record at the mapped seq must carry the mapped chain value (or have
+        expired, below the chain's cutoff). Those keep their mapped head, so every
+        proof of that person fails from now on, instead of the rewrite being laundered
+        into the next anchored map."""
+        bad: set[bytes] = set()
+        wanted = {}
+        for key, (name, (seq, _)) in changed.items():
+            if heads[name][0] < seq:
+                bad.add(key)
+            else:
+                wanted[(name[0], name[1], seq)] = key
+        u, c = usage_log.c, usage_cutoffs.c
+        found: dict[tuple[str, str, int], bytes] = {}
+        cut: dict[tuple[str, str], int] = {}
+        ordered = sorted(wanted)
+        for i in range(0, len(ordered), _CHUNK):
+            part = ordered[i:i + _CHUNK]
+            for x in conn.execute(sa.select(u.register, u.subject, u.seq, u.chain).where(
+                    sa.tuple_(u.register, u.subject, u.seq).in_(part))):
+                found[(x.register, x.subject, int(x.seq))] = bytes(x.chain)
+            pairs = sorted({(r, s) for r, s, _ in part})
+            for y in conn.execute(sa.select(c.register, c.subject, c.seq).where(
+                    sa.tuple_(c.register, c.subject).in_(pairs))):
+                cut[(y.register, y.subject)] = int(y.seq)
+        for where, key in wanted.items():
+            mapped = changed[key][1][1]
+            stored = found.get(where)
+            expired = stored is None and cut.get(where[:2], 0) >= where[2]
+            if stored != mapped and not expired:
+                bad.add(key)
+        for key in bad:
+            register, subject = changed[key][0]
+            log.warning("usage_chain_rewritten", register=register, subject=subject,
+                        mapped_seq=changed[key][1][0])
+        return bad
 
     # -- §3.4 step 5: store --------------------------------------------------------------
 
