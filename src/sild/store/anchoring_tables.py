@@ -67,7 +67,7 @@ usage_map_buckets = sa.Table(
 usage_map_nodes = sa.Table(
     "usage_map_nodes",
     metadata,
-    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),  # 1..15
+    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),  # 8 (§3.4)
     sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("round_id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("hash", sa.LargeBinary(32), nullable=False),

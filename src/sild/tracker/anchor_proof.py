@@ -18,18 +18,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sild.core.headmap import (
     ANCHOR_TYPE,
-    DEPTH,
     HASH,
     bucket_of,
     decode_entries,
-    empty_node,
     entries_for_proof,
     head_value,
     map_key,
 )
 from sild.core.usage import CHAIN_START
 from sild.errors import StorageError
-from sild.gateway.anchoring.headmap import latest_bucket, newest_anchored_map, node_at
+from sild.gateway.anchoring.headmap import latest_bucket, newest_anchored_map, path_at
 from sild.store.anchoring_tables import anchor_rounds, usage_map_buckets
 
 __all__ = ["AnchoredHead", "anchored_head"]
@@ -71,8 +69,7 @@ def _build(conn: Connection, register: str, subject: str) -> AnchoredHead | None
     stored = latest_bucket(conn, bucket, at_round=at)
     entries = decode_entries(stored[0]) if stored is not None else {}
     seq, chain = entries.get(key, (0, CHAIN_START))
-    path = [node_at(conn, level, (bucket >> level) ^ 1, at_round=at) or empty_node(level)
-            for level in range(DEPTH)]
+    path = path_at(conn, bucket, at_round=at)
     map_path = bytes(rnd.map_path)
     section = {
         "type": ANCHOR_TYPE,

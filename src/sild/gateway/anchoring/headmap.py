@@ -10,9 +10,9 @@ transaction (docs/spec/anchoring.md §3):
 2. the current heads of the (register, subject) pairs they belong to;
 3. the buckets those fall in, from their newest stored version, with those heads put in;
 4. the buckets' new hashes and the map tree's changed nodes, planned in memory;
-5. the new bucket and node versions stored under the round's id, and versions no proof
-   can need any more pruned (older than the newest one at or before the newest
-   anchored round).
+5. the new bucket versions and block roots (the 256 nodes of level 8) stored under the
+   round's id, and versions no proof can need any more pruned (older than the newest
+   one at or before the newest anchored round).
 
 The tree itself (4 MB) lives in memory, loaded at start from the newest bucket
 versions; it changes only after the round has committed (:meth:`HeadMap.committed`).
@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -34,23 +35,32 @@ from sqlalchemy.engine import Connection, Engine
 
 from sild.core.headmap import (
     DEPTH,
+    EMPTY_BUCKET,
     HeadMapTree,
     MapUpdate,
     bucket_hash,
     bucket_of,
     decode_entries,
+    empty_node,
     encode_entries,
     head_value,
     map_key,
 )
+from sild.core.merkle import LeafHash, MerkleTree
 from sild.store.anchoring_tables import anchor_rounds, usage_map_buckets, usage_map_nodes
 from sild.store.messagelog_tables import usage_cutoffs, usage_heads, usage_log
 
 log = structlog.get_logger("sild.gateway.anchoring.headmap")
 
-__all__ = ["HeadMap", "MapPlan", "latest_bucket", "newest_anchored_map", "node_at"]
+__all__ = ["HeadMap", "MapPlan", "latest_bucket", "latest_buckets", "newest_anchored_map",
+           "path_at"]
 
 _CHUNK = 500  # keys per IN (…) query
+# Inner nodes are stored at one level only: the roots of the 256 blocks of 256 buckets.
+# A path is rebuilt from one block's buckets and those 256 roots (§3.4 step 5), so a
+# round stores one row per changed bucket and at most 256 node rows.
+SPLIT = DEPTH // 2
+BLOCK = 1 << SPLIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +85,45 @@ def latest_bucket(conn: Connection, bucket: int, *, at_round: int | None = None
     return None if row is None else (bytes(row.entries), int(row.n), int(row.round_id))
 
 
-def node_at(conn: Connection, level: int, index: int, *, at_round: int) -> bytes | None:
-    """A map node's hash as of ``at_round`` (level 0: a bucket); None: still empty."""
-    if level == 0:
-        b = usage_map_buckets.c
-        q = sa.select(b.hash).where(b.bucket == index, b.round_id <= at_round)
-        order = b.round_id.desc()
-    else:
-        n = usage_map_nodes.c
-        q = sa.select(n.hash).where(n.level == level, n.idx == index, n.round_id <= at_round)
-        order = n.round_id.desc()
-    found = conn.execute(q.order_by(order).limit(1)).scalar()
-    return None if found is None else bytes(found)
+def latest_buckets(conn: Connection, buckets: Iterable[int]) -> dict[int, bytes]:
+    """The newest stored entries of each of ``buckets`` (absent: always empty)."""
+    b = usage_map_buckets.c
+    out: dict[int, bytes] = {}
+    ordered = sorted(set(buckets))
+    for i in range(0, len(ordered), _CHUNK):
+        part = ordered[i:i + _CHUNK]
+        top = (sa.select(b.bucket, sa.func.max(b.round_id).label("r"))
+               .where(b.bucket.in_(part)).group_by(b.bucket).subquery())
+        for row in conn.execute(sa.select(b.bucket, b.entries).join(
+                top, sa.and_(top.c.bucket == b.bucket, top.c.r == b.round_id))):
+            out[int(row.bucket)] = bytes(row.entries)
+    return out
+
+
+def _newest(conn: Connection, table: sa.Table, where: list[Any], key: str, *,
+            at_round: int) -> dict[int, bytes]:
+    """``{key: hash}`` of the newest versions at or before ``at_round``."""
+    t = table.c
+    top = (sa.select(t[key], sa.func.max(t.round_id).label("r"))
+           .where(*where, t.round_id <= at_round).group_by(t[key]).subquery())
+    rows = conn.execute(sa.select(t[key], t.hash).where(*where).join(
+        top, sa.and_(top.c[key] == t[key], top.c.r == t.round_id)))
+    return {int(r[0]): bytes(r[1]) for r in rows}
+
+
+def path_at(conn: Connection, bucket: int, *, at_round: int) -> list[bytes]:
+    """The bucket's inclusion path in the map as of ``at_round`` (§3.4 step 5: from the
+    256 buckets of its block and the 256 stored block roots, level ``SPLIT``)."""
+    low = bucket >> SPLIT << SPLIT
+    b = usage_map_buckets.c
+    hashes = _newest(conn, usage_map_buckets, [b.bucket >= low, b.bucket < low + BLOCK],
+                     "bucket", at_round=at_round)
+    block = MerkleTree([LeafHash(hashes.get(x, EMPTY_BUCKET))
+                        for x in range(low, low + BLOCK)])
+    n = usage_map_nodes.c
+    tops = _newest(conn, usage_map_nodes, [n.level == SPLIT], "idx", at_round=at_round)
+    upper = MerkleTree([LeafHash(tops.get(x, empty_node(SPLIT))) for x in range(BLOCK)])
+    return block.inclusion_proof(bucket - low) + upper.inclusion_proof(bucket >> SPLIT)
 
 
 def newest_anchored_map(conn: Connection) -> int | None:
@@ -175,10 +212,9 @@ class HeadMap:
             by_bucket[bucket_of(key)][key] = head
             names[key] = (register, subject)
         buckets: dict[int, tuple[bytes, bytes, int]] = {}
-        olds: dict[int, dict[bytes, tuple[int, bytes]]] = {}
-        for bucket in by_bucket:
-            old = latest_bucket(conn, bucket)
-            olds[bucket] = decode_entries(old[0]) if old is not None else {}
+        stored = latest_buckets(conn, by_bucket)
+        olds = {bucket: decode_entries(stored[bucket]) if bucket in stored else {}
+                for bucket in by_bucket}
         refused = self._rewritten(conn, {
             key: (names[key], olds[b][key]) for b, new in by_bucket.items() for key in new
             if key in olds[b] and olds[b][key] != new[key]}, heads)
@@ -244,7 +280,7 @@ class HeadMap:
             {"bucket": b, "round_id": round_id, "hash": v[0], "entries": v[1], "count": v[2]}
             for b, v in sorted(plan.buckets.items())])
         inner = [(lv, i, hsh) for (lv, i), hsh in sorted(plan.update.nodes.items())
-                 if 0 < lv < DEPTH]
+                 if lv == SPLIT]
         if inner:
             conn.execute(usage_map_nodes.insert(), [
                 {"level": lv, "idx": i, "round_id": round_id, "hash": hsh}
