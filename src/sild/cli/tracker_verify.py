@@ -87,8 +87,7 @@ def run_tracker_verify(args: argparse.Namespace) -> int:
         raise InvalidRequest(f"{args.proof} is not a usage proof (a JSON object)")
     result = verify_usage_proof(proof, policy=policy, at=datetime.now(UTC))
     who = f"{proof.get('subject', '?')} in {proof.get('register', '?')}"
-    console.print(f"{result.verdict} {who}: {result.summary()}", markup=False)
-    if result.verdict == "NA" and result.anchor is not None:
-        console.print(f"  {result.anchor.code}: {result.anchor.message}", markup=False)
+    code = f" [{result.anchor.code}]" if result.anchor and result.anchor.code != "OK" else ""
+    console.print(f"{result.verdict}{code} {who}: {result.summary()}", markup=False)
     codes = {"OK": Exit.OK, "FAIL": Exit.FAILED, "NA": Exit.INCONCLUSIVE}
     return int(codes[result.verdict])
