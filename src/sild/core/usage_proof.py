@@ -140,7 +140,7 @@ def _verify(proof: dict[str, Any]) -> ProofResult:
         raise ValueError("a chain from its start must begin with 32 zero bytes")
     head = proof["head"]
     head_seq, head_chain = int(head["seq"]), _b64(head["chain"])
-    anchored = "anchor" in proof
+    anchored = proof.get("anchor") is not None  # the head is the anchored one (§3.4)
     later = (proof.get("unanchored") or []) if anchored else []
     if not isinstance(proof["records"], list) or not isinstance(later, list):
         raise ValueError("records must be a list")

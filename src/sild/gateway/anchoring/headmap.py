@@ -56,6 +56,7 @@ __all__ = ["HeadMap", "MapPlan", "latest_bucket", "latest_buckets", "newest_anch
            "path_at"]
 
 _CHUNK = 500  # keys per IN (…) query
+_OR_TERMS = 100  # equalities per OR
 # Inner nodes are stored at one level only: the roots of the 256 blocks of 256 buckets.
 # A path is rebuilt from one block's buckets and those 256 roots (§3.4 step 5), so a
 # round stores one row per changed bucket and at most 256 node rows.
@@ -71,6 +72,16 @@ class MapPlan:
     buckets: dict[int, tuple[bytes, bytes, int]]  # bucket → (hash, stored entries, count)
     entries: int  # entries in the whole map after the round
     through: int  # the last usage_log id covered
+
+
+def _by_register(t: Any, pairs: Iterable[tuple[str, str]]) -> list[Any]:
+    """``register = ? AND subject IN (…)`` conditions covering ``pairs`` (a row-value
+    IN would make SQLite scan the whole table)."""
+    by: dict[str, list[str]] = defaultdict(list)
+    for register, subject in sorted(pairs):
+        by[register].append(subject)
+    return [sa.and_(t.register == register, t.subject.in_(subjects[i:i + _CHUNK]))
+            for register, subjects in by.items() for i in range(0, len(subjects), _CHUNK)]
 
 
 def latest_bucket(conn: Connection, bucket: int, *, at_round: int | None = None
@@ -197,11 +208,9 @@ class HeadMap:
                 return None
             # (2) their heads now
             heads = {}
-            ordered = sorted(keys)
-            for i in range(0, len(ordered), _CHUNK):
-                part = ordered[i:i + _CHUNK]
-                for x in conn.execute(sa.select(h.register, h.subject, h.seq, h.chain).where(
-                        sa.tuple_(h.register, h.subject).in_(part))):
+            for where in _by_register(h, keys):
+                for x in conn.execute(sa.select(h.register, h.subject, h.seq, h.chain)
+                                      .where(where)):
                     heads[(x.register, x.subject)] = (int(x.seq), bytes(x.chain))
         # (3) the buckets they fall in, with these heads put in — unless a head does not
         # extend the one mapped before (the chain was rewritten behind the gateway's back)
@@ -251,14 +260,15 @@ class HeadMap:
         found: dict[tuple[str, str, int], bytes] = {}
         cut: dict[tuple[str, str], int] = {}
         ordered = sorted(wanted)
-        for i in range(0, len(ordered), _CHUNK):
-            part = ordered[i:i + _CHUNK]
+        for i in range(0, len(ordered), _OR_TERMS):
+            # OR of equalities, not a row-value IN: SQLite searches its index only so
+            part = ordered[i:i + _OR_TERMS]
             for x in conn.execute(sa.select(u.register, u.subject, u.seq, u.chain).where(
-                    sa.tuple_(u.register, u.subject, u.seq).in_(part))):
+                    sa.or_(*[sa.and_(u.register == r, u.subject == s, u.seq == q)
+                             for r, s, q in part]))):
                 found[(x.register, x.subject, int(x.seq))] = bytes(x.chain)
-            pairs = sorted({(r, s) for r, s, _ in part})
-            for y in conn.execute(sa.select(c.register, c.subject, c.seq).where(
-                    sa.tuple_(c.register, c.subject).in_(pairs))):
+        for where in _by_register(c, {(r, s) for r, s, _ in ordered}):
+            for y in conn.execute(sa.select(c.register, c.subject, c.seq).where(where)):
                 cut[(y.register, y.subject)] = int(y.seq)
         for where, key in wanted.items():
             mapped = changed[key][1][1]
