@@ -149,6 +149,7 @@ def _verify(proof: dict[str, Any]) -> ProofResult:
     last_time = ""
     first = True
     at_head = seq == head_seq and chain == head_chain
+    current_seq = int(proof["current"]["seq"]) if anchored and "current" in proof else None
     items = [(item, False) for item in proof["records"]] + [(item, True) for item in later]
     for item, after_head in items:
         if after_head and not at_head:
@@ -157,6 +158,9 @@ def _verify(proof: dict[str, Any]) -> ProofResult:
         at = str(item["logged_at"])
         if n != seq + 1:
             findings.append(ProofFinding(seq + 1, "missing" if n > seq + 1 else "inserted"))
+            break
+        if after_head and current_seq is not None and n > current_seq:
+            findings.append(ProofFinding(n, "inserted (beyond the register's own head)"))
             break
         if "content" in item:
             content = item["content"]

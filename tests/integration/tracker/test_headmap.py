@@ -256,7 +256,7 @@ def test_deleting_the_newest_record_and_moving_the_head_back(
     ("INSERT INTO usage_log SELECT :new, register, subject, 4, logged_at, action, "
      "purpose_code, legal_basis, receiver, receiver_name, user_id, service, message_id, "
      "request_id, consent_id, categories, flags, sealed, reason, record_hash, chain "
-     "FROM usage_log WHERE id = :i2", 4, "altered"),
+     "FROM usage_log WHERE id = :i2", 4, "inserted"),
 ])
 def test_one_row_changed_without_recomputation_is_named(
         running: tuple[LocalNet, UsageStore, TrustPolicy], sql: str, seq: int,
