@@ -25,12 +25,14 @@ import sqlalchemy as sa
 from sild.cli import main
 from sild.cli.tracker_verify import add_verify_parser
 from sild.core.access import parse_subject
+from sild.core.identifiers import GlobalGroupId
 from sild.core.note import Ed25519Signer, Ed25519Verifier, parse_verifier_key
 from sild.core.usage import chain_next
 from sild.core.usage_proof import ProofResult, verify_usage_proof
 from sild.core.verification import TrustPolicy
 from sild.gateway.serverconf.store import PersonalData
 from sild.localnet import LocalNet
+from sild.registry.service import Registry
 from sild.store import make_engine
 from sild.testing.exchange import CLIENT, CONSUMER, ECHO, PROVIDER, call
 from sild.testing.netthread import NetThread
@@ -39,6 +41,7 @@ from sild.tracker.proof import usage_proof
 from sild.tracker.store import UsageStore
 
 ANN, BOB = "EE60001017869", "EE39901012239"
+COVERT = CONSUMER.member.subsystem("other")  # the registry's covert group holds it
 REGISTER = str(ECHO.subsystem)
 
 
@@ -50,18 +53,24 @@ def running(tmp_path: Path, database_factory: Callable[[str], str]
     engine = make_engine(net.gateway_settings[PROVIDER.server].database_url)
     key = parse_verifier_key((net.root / "ledger" / "ledger.vkey").read_text().strip())
     assert isinstance(key, Ed25519Verifier)
+    reg_engine = make_engine(net.instance.database_url)
+    registry = Registry(reg_engine, "EE")
+    registry.add_group(GlobalGroupId("EE", "covert"))
+    registry.group_add(GlobalGroupId("EE", "covert"), COVERT)
+    reg_engine.dispose()
     with NetThread(net):
         sc = net.stores[PROVIDER.server].serverconf
         sc.add_service(ECHO.subsystem, "echo", net.is_url + "/echo", timeout=5)
         sc.grant(ECHO, parse_subject(str(CLIENT)))
+        sc.grant(ECHO, parse_subject(str(COVERT)))
         sc.declare_personal_data(ECHO, PersonalData(categories=("health",)))
         yield net, UsageStore(engine), TrustPolicy(log_keys=(key,))
     engine.dispose()
 
 
-def _use(net: LocalNet, subject: str, purpose: str) -> None:
+def _use(net: LocalNet, subject: str, purpose: str, client: object = CLIENT) -> None:
     status, _, body = call(f"{net.is_url_of(CONSUMER.server)}/r1/{ECHO.path()}/x",
-                           headers={"X-Road-Client": str(CLIENT), "Sild-Data-Subject": subject,
+                           headers={"X-Road-Client": str(client), "Sild-Data-Subject": subject,
                                     "Sild-Purpose": purpose, "X-Road-UserId": "EE38001085718"})
     assert status == 200, body
 
@@ -295,3 +304,24 @@ def test_the_tracker_route_serves_the_anchor_section(
         status, _, body = call(f"{url}/sild/v1/usageProof?userCode={ANN}&anchor=yes",
                                headers=headers)
         assert status == 400
+
+
+def test_a_release_without_traffic_is_anchored_in_a_round_of_its_own(
+        running: tuple[LocalNet, UsageStore, TrustPolicy], tmp_path: Path) -> None:
+    """`sild tracker unseal` appends a record with no message-log row: the map still
+    moves on, in a round with no records, and the audit accepts that round."""
+    net, store, policy = running
+    _use(net, ANN, "Investigation", client=COVERT)
+    _anchored(store, ANN, 1)
+    (sealed,) = store.sealed(REGISTER)
+    assert _verify(store, policy).sealed == 1
+    store.unseal(sealed.id, "Tartu Maakohus 2-26-1234", at=datetime.now(UTC))
+    _anchored(store, ANN, 2)
+    result = _verify(store, policy)
+    assert result.verdict == "OK", result.summary()
+    assert result.records == 2
+    with store.engine.connect() as conn:
+        empty = conn.execute(sa.text("SELECT count(*) FROM anchor_rounds WHERE "
+                                     "last_record_id < first_record_id")).scalar()
+    assert empty == 1
+    assert _audit(net, tmp_path) == 0
