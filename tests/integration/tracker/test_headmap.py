@@ -325,3 +325,15 @@ def test_a_release_without_traffic_is_anchored_in_a_round_of_its_own(
                                      "last_record_id < first_record_id")).scalar()
     assert empty == 1
     assert _audit(net, tmp_path) == 0
+
+
+def test_expiry_is_not_mistaken_for_a_rewrite(
+        running: tuple[LocalNet, UsageStore, TrustPolicy], tmp_path: Path) -> None:
+    """Expired records leave their head; the next record extends it and is mapped (the
+    anchorer's rewrite check accepts a mapped record that lies below the cutoff)."""
+    net, store, _ = running
+    _traffic(net, store)
+    assert store.expire(datetime.now(UTC) + timedelta(seconds=1)) == 4
+    _use(net, ANN, "Treatment 4")
+    _anchored(store, ANN, 4)
+    assert _audit(net, tmp_path) == 0
