@@ -38,6 +38,9 @@ def add_verify_parser(sub: Any) -> None:
                    default=[], dest="publication",
                    help="a publication code to check against (repeatable)")
     p.add_argument("--policy", metavar="FILE", help="trusted keys, witnesses and quorum")
+    p.add_argument("--since", metavar="EARLIER.json", action="append", default=[],
+                   help="an earlier proof of the same person and register, kept from "
+                   "before: this one must extend its anchored head (repeatable)")
     p.set_defaults(func=run_tracker_verify)
     no_logs(p)
 
@@ -85,7 +88,16 @@ def run_tracker_verify(args: argparse.Namespace) -> int:
     proof = _read(args.proof)
     if not isinstance(proof, dict):
         raise InvalidRequest(f"{args.proof} is not a usage proof (a JSON object)")
-    result = verify_usage_proof(proof, policy=policy, at=datetime.now(UTC))
+    at = datetime.now(UTC)
+    earlier = []
+    for path in args.since:
+        old = _read(path)
+        checked = verify_usage_proof(old, policy=policy, at=at) if isinstance(old, dict) \
+            else None
+        if checked is None or checked.verdict == "FAIL":
+            raise InvalidRequest(f"{path} is not a usage proof that verifies on its own")
+        earlier.append(old)
+    result = verify_usage_proof(proof, policy=policy, at=at, earlier=earlier)
     who = f"{proof.get('subject', '?')} in {proof.get('register', '?')}"
     code = f" [{result.anchor.code}]" if result.anchor and result.anchor.code != "OK" else ""
     console.print(f"{result.verdict}{code} {who}: {result.summary()}", markup=False)

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sild.core.headmap import AnchorCheck, verify_anchor
 from sild.core.usage import CHAIN_START, chain_next, content_digest, record_hash
+from sild.core.usage_since import compare_with_earlier
 from sild.core.verification import TrustPolicy
 
 __all__ = ["PROOF_TYPE", "ProofFinding", "ProofResult", "verify_usage_proof"]
@@ -96,15 +98,23 @@ def _in_period(at: str, start: str | None, end: str | None) -> bool:
 
 
 def verify_usage_proof(proof: dict[str, Any], *, policy: TrustPolicy | None = None,
-                       at: datetime | None = None) -> ProofResult:
+                       at: datetime | None = None,
+                       earlier: Sequence[dict[str, Any]] = ()) -> ProofResult:
     """Check a proof document; never raises for bad input, reports it as a finding.
 
     With ``policy`` (the ledger key, publications: :class:`TrustPolicy`) and ``at``,
     the anchor section is checked too (§3.4); a proof without one is then NA: "head
-    not anchored yet".
+    not anchored yet". ``earlier`` proofs of the same chain (already verified) must be
+    extended by this one (§3.4.7).
     """
     try:
         result = _verify(proof)
+        if result.ok and earlier:
+            found = [ProofFinding(seq, problem) for e in earlier
+                     for seq, problem in compare_with_earlier(proof, e)]
+            if found:
+                result = ProofResult(False, result.records, result.sealed, tuple(found),
+                                     result.complete_from, result.unanchored)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         return ProofResult(False, 0, 0, (ProofFinding(0, f"malformed ({e})"),), None)
     if policy is None or at is None:

@@ -37,6 +37,7 @@ from sild.core.verification import TrustPolicy
 __all__ = ["REGISTER", "SUBJECT", "T0", "anchored_proof", "random_buckets"]
 
 REGISTER = "EE/GOV/70000001/rr"
+_SIGNER = Ed25519Signer("ledger.test/headmap", Ed25519PrivateKey.generate())  # per process
 SUBJECT = "EE60001017869"
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -45,10 +46,10 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _content(seq: int) -> UsageContent:
+def _content(seq: int, action: str = "Treatment") -> UsageContent:
     return UsageContent(
         register=REGISTER, subject=SUBJECT, seq=seq,
-        logged_at=format_micros(T0 + timedelta(seconds=seq)), action=f"Treatment {seq}",
+        logged_at=format_micros(T0 + timedelta(seconds=seq)), action=f"{action} {seq}",
         purpose_code="", legal_basis="TTKS §59¹", receiver="EE/COM/10000001/his",
         receiver_name="Clinic", user_id="EE38001085718", service=f"{REGISTER}/echo",
         message_id=f"EE-{seq}", consent_id="", categories=("health",), flags=())
@@ -64,15 +65,15 @@ def random_buckets(subjects: int, *, seed: bytes = b"") -> dict[int, list[tuple[
 
 
 def anchored_proof(records: int, *, others: dict[int, list[tuple[bytes, bytes]]],
-                   round_records: int = 100, unanchored: int = 0
-                   ) -> tuple[dict[str, Any], TrustPolicy]:
+                   round_records: int = 100, unanchored: int = 0, round_id: int = 7,
+                   action: str = "Treatment") -> tuple[dict[str, Any], TrustPolicy]:
     """A proof of ``records`` records of :data:`SUBJECT` (and ``unanchored`` newer ones)
     with its anchor section, and the trust policy of the throwaway ledger that signed it."""
     chain = CHAIN_START
     items: list[dict[str, Any]] = []
     head = (0, CHAIN_START)
     for seq in range(1, records + unanchored + 1):
-        c = _content(seq)
+        c = _content(seq, action)
         chain = chain_next(chain, c.record_hash())
         items.append({"seq": seq, "logged_at": c.logged_at, "chain": _b64(chain),
                       "content": c.content()})
@@ -96,7 +97,7 @@ def anchored_proof(records: int, *, others: dict[int, list[tuple[bytes, bytes]]]
         "type": ANCHOR_TYPE, "bucket": bucket, "entries": entries_for_proof(pairs),
         "path": [_b64(h) for h in tree.path(bucket)], "mapRoot": _b64(tree.root()),
         "mapEntries": count,
-        "round": {"id": 7, "size": len(leaves), "leafIndex": len(leaves) - 1,
+        "round": {"id": round_id, "size": len(leaves), "leafIndex": len(leaves) - 1,
                   "path": [_b64(h) for h in rtree.inclusion_proof(len(leaves) - 1)]},
         "receipt": receipt.decode("utf-8"),
     }
@@ -114,7 +115,7 @@ def anchored_proof(records: int, *, others: dict[int, list[tuple[bytes, bytes]]]
 
 def _receipt(imprint: bytes, neighbours: Sequence[bytes] = ()) -> tuple[bytes, TrustPolicy]:
     """A real ledger receipt for ``imprint`` in a round of a 9-round calendar."""
-    signer = Ed25519Signer("ledger.test/headmap", Ed25519PrivateKey.generate())
+    signer = _SIGNER
     imps = [imprint, *neighbours, b"\x01" + hashlib.sha256(b"other").digest()]
     rtree = MerkleTree([leaf_hash(i) for i in imps])
     at_ms = int(T0.timestamp() * 1000) + 60_000

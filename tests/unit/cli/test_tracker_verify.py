@@ -76,3 +76,18 @@ def test_a_json_object_that_is_not_a_proof_fails(tmp_path: Path,
     path.write_text('{"type": "something else"}')
     assert _run(str(path)) == 5
     assert "malformed" in capsys.readouterr().out
+
+
+def test_since_an_earlier_proof(files: tuple[Path, Path], tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """--since: the new proof must extend the head of one kept from before."""
+    earlier, key = files
+    later = tmp_path / "later.json"
+    later.write_text(json.dumps(anchored_proof(8, others={}, round_id=9)[0]))
+    assert _run(str(later), "--ledger-key", str(key), "--since", str(earlier)) == 0
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(anchored_proof(8, others={}, round_id=9, action="X")[0]))
+    assert _run(str(forged), "--ledger-key", str(key)) == 0  # alone it looks fine
+    capsys.readouterr()
+    assert _run(str(forged), "--ledger-key", str(key), "--since", str(earlier)) == 5
+    assert "record 5 rewritten since the earlier proof" in capsys.readouterr().out

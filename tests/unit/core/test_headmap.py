@@ -180,3 +180,32 @@ def test_an_anchored_record_dropped_from_the_proof_is_missing() -> None:
     del proof["records"][-1]
     result = _check(proof)
     assert [(f.seq, f.problem) for f in result.findings] == [(20, "missing")]
+
+
+def test_a_later_proof_must_extend_an_earlier_one() -> None:
+    """§3.4.7: the earlier proof's head must be a link of the later proof's chain."""
+    earlier, _ = anchored_proof(5, others={}, round_id=7)
+    later, policy = anchored_proof(8, others={}, round_id=9)
+    assert verify_usage_proof(later, policy=policy, at=AT, earlier=[earlier]).verdict == "OK"
+    rewritten, policy = anchored_proof(8, others={}, round_id=9, action="Forged")
+    alone = verify_usage_proof(rewritten, policy=policy, at=AT)
+    assert alone.verdict == "OK"  # a dishonest anchorer's map: consistent on its own
+    result = verify_usage_proof(rewritten, policy=policy, at=AT, earlier=[earlier])
+    assert result.verdict == "FAIL"
+    assert [(f.seq, f.problem.split(" (")[0]) for f in result.findings] == [
+        (5, "rewritten since the earlier proof")]
+
+
+def test_an_older_map_than_one_already_seen_is_stale() -> None:
+    earlier, _ = anchored_proof(5, others={}, round_id=9)
+    older, policy = anchored_proof(5, others={}, round_id=7)
+    result = verify_usage_proof(older, policy=policy, at=AT, earlier=[earlier])
+    assert result.verdict == "FAIL"
+    assert "stale" in result.summary()
+
+
+def test_a_head_gone_back_since_the_earlier_proof_is_missing() -> None:
+    earlier, _ = anchored_proof(5, others={}, round_id=7)
+    shorter, policy = anchored_proof(3, others={}, round_id=9)
+    result = verify_usage_proof(shorter, policy=policy, at=AT, earlier=[earlier])
+    assert [f.seq for f in result.findings] == [4]
