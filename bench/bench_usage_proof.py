@@ -91,7 +91,8 @@ def proofs(args: argparse.Namespace) -> None:
 
 
 def map_rounds(args: argparse.Namespace) -> None:
-    print(f"\n| SQLite, round with {args.changed:,} changed heads | median | min–max |")
+    where = "PostgreSQL" if args.db else "SQLite"
+    print(f"\n| {where}, round with {args.changed:,} changed heads | median | min–max |")
     print("|---|---|---|")
     for subjects in args.subjects:
         one_map(args, subjects)
@@ -107,7 +108,7 @@ def one_map(args: argparse.Namespace, subjects: int) -> None:
     from sild.store.messagelog_tables import usage_log
 
     with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/gw.db")
+        engine = make_engine(args.db or f"sqlite:///{tmp}/gw.db")
         migrate(engine, "messagelog")
         migrate(engine, "anchoring")
         now = datetime.now(UTC)
@@ -166,6 +167,10 @@ def one_map(args: argparse.Namespace, subjects: int) -> None:
             rounds.append(timed(1, one_round)[0])
         print(row(f"writer's upserts and inserts, map of {subjects:,} (baseline)", base))
         print(row(f"map update per round, map of {subjects:,}", rounds))
+        if args.db:  # leave the database empty for the next map size
+            with engine.begin() as conn:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
         engine.dispose()
 
 
@@ -175,6 +180,9 @@ def main() -> None:
     p.add_argument("--changed", type=int, default=1000)
     p.add_argument("--subjects", type=int, nargs="+", default=[10_000, 1_000_000])
     p.add_argument("--no-db", action="store_true", help="skip the map update rounds")
+    p.add_argument("--db", metavar="URL", help="an EMPTY PostgreSQL database for the map "
+                   "rounds (default: a temporary SQLite file); its tables are dropped after "
+                   "each map size")
     args = p.parse_args()
     print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     proofs(args)
