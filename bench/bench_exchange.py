@@ -3,7 +3,12 @@ trivial provider IS, with full security (mutual TLS, signatures, durable message
 against the same two hops as plain HTTP reverse proxies without security, in one run.
 
     python bench/bench_exchange.py [--db sqlite|postgres] [--runs 3] [--duration 10]
-                                   [--connections 64]
+                                   [--connections 64] [--personal]
+
+With ``--personal`` it also measures the same service declared as carrying personal
+data (one ``Sild-Data-Subject``, a purpose: one usage record per request, written in
+the message log's transaction; docs/spec/tracker.md §2), alternating runs of the two
+on the same gateway processes; issue #8's target is ≥ 85 % of the plain service.
 
 Needs wrk (Debian: apt-get install wrk). Every component runs in its own process, as
 in a deployment, all on this machine: wrk (1 thread), registry, sample IS, two
@@ -33,12 +38,14 @@ import sqlalchemy as sa
 from sild.core.access import parse_subject
 from sild.core.identifiers import MemberId
 from sild.embedded import free_port
+from sild.gateway.serverconf.store import PersonalData
 from sild.gateway.stores import GatewayStores
 from sild.localnet import GatewaySpec, LocalNet
 
 PROVIDER = GatewaySpec(MemberId("DEMO", "GOV", "70000001"), "Provider", "gw1", ("rr",))
 CONSUMER = GatewaySpec(MemberId("DEMO", "COM", "10000001"), "Consumer", "gw2", ("his",))
 HELLO = PROVIDER.member.subsystem("rr").service("hello")
+HELLO_P = PROVIDER.member.subsystem("rr").service("hellop")  # the same, as personal data
 CLIENT = CONSUMER.member.subsystem("his")
 PY = sys.executable
 SILD = [PY, "-m", "sild.cli"]
@@ -76,10 +83,11 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def wrk(url: str, seconds: int, connections: int, header: str | None) -> tuple[float, float, int]:
+def wrk(url: str, seconds: int, connections: int, header: str | list[str] | None
+        ) -> tuple[float, float, int]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if header:
-        cmd[1:1] = ["-H", header]
+    for h in [header] if isinstance(header, str) else header or []:
+        cmd[1:1] = ["-H", h]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
@@ -108,7 +116,7 @@ def pg_factory(admin_url: str, made: list[str]) -> object:
     return make
 
 
-def series(label: str, url: str, args: argparse.Namespace, header: str | None,
+def series(label: str, url: str, args: argparse.Namespace, header: str | list[str] | None,
            pids: list[int], names: dict[int, str]) -> dict[str, object]:
     watch = list(names)
     wrk(url, 3, args.connections, header)  # warm-up, discarded
@@ -131,6 +139,13 @@ def series(label: str, url: str, args: argparse.Namespace, header: str | None,
             "errors": sum(r[2] for r in runs), "peak_rss_mb": peak}
 
 
+def _merge(parts: list[dict[str, object]]) -> dict[str, object]:
+    return {"rps": [r for p in parts for r in p["rps"]],  # type: ignore[attr-defined]
+            "p99": [r for p in parts for r in p["p99"]],  # type: ignore[attr-defined]
+            "errors": sum(p["errors"] for p in parts),  # type: ignore[misc]
+            "peak_rss_mb": max(p["peak_rss_mb"] for p in parts)}  # type: ignore[type-var]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -140,6 +155,8 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--personal", action="store_true",
+                    help="also the same service as a personal-data service (issue #8)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -157,6 +174,11 @@ def main() -> None:
         stores = GatewayStores(net.gateway_settings[PROVIDER.server])
         stores.serverconf.add_service(HELLO.subsystem, "hello", is_url + "/hello", timeout=30)
         stores.serverconf.grant(HELLO, parse_subject(str(CLIENT)))
+        stores.serverconf.add_service(HELLO_P.subsystem, "hellop", is_url + "/hello",
+                                      timeout=30)
+        stores.serverconf.grant(HELLO_P, parse_subject(str(CLIENT)))
+        stores.serverconf.declare_personal_data(HELLO_P, PersonalData(
+            categories=("population",)))
         stores.engine.dispose()
         log = (root / "procs.log").open("wb")
 
@@ -185,8 +207,28 @@ def main() -> None:
         print(f"Sild exchange ({args.db}), {args.connections} connections; gateway pids "
               f"{[p.pid for p in gws]}:", flush=True)
         names = {gws[0].pid: "provider-gw", gws[1].pid: "consumer-gw", procs[0].pid: "IS"}
-        results["sild"] = series("sild", url, args, f"X-Road-Client: {CLIENT}",
-                                 [p.pid for p in gws], names)
+        if args.personal:  # alternate runs: the machine's noise hits both alike
+            url_p = url.replace("/hello", "/hellop")
+            headers_p = [f"X-Road-Client: {CLIENT}", "Sild-Data-Subject: EE60001017869",
+                         "Sild-Purpose: Benchmark", "X-Road-UserId: EE38001085718"]
+            one = argparse.Namespace(**{**vars(args), "runs": 1})
+            plain_runs: list[dict[str, object]] = []
+            personal_runs: list[dict[str, object]] = []
+            for _ in range(args.runs):
+                plain_runs.append(series("sild", url, one, f"X-Road-Client: {CLIENT}",
+                                         [p.pid for p in gws], names))
+                personal_runs.append(series("sild-personal", url_p, one, headers_p,
+                                            [p.pid for p in gws], names))
+            results["sild"] = _merge(plain_runs)
+            results["sild_personal"] = _merge(personal_runs)
+            rp = [r for d in personal_runs for r in d["rps"]]  # type: ignore[attr-defined]
+            rs = [r for d in plain_runs for r in d["rps"]]  # type: ignore[attr-defined]
+            print(f"personal-data service: median {statistics.median(rp):,.0f} req/s vs "
+                  f"{statistics.median(rs):,.0f} without personal data = "
+                  f"{statistics.median(rp) / statistics.median(rs):.0%} (target ≥ 85 %)")
+        else:
+            results["sild"] = series("sild", url, args, f"X-Road-Client: {CLIENT}",
+                                     [p.pid for p in gws], names)
         for p in gws:
             p.terminate()
         for p in gws:

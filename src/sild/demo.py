@@ -1,11 +1,14 @@
 """``sild demo``: a local network a newcomer can explore, on SQLite, nothing to install.
 
-The registry (signed global configuration), two organisations' gateways — the
-Population Register (provider) and a clinic (consumer) — a ledger that anchors both
-gateways' message logs, and a sample provider information system, all on loopback
-with X-Road's default ports, registered the real way (CSR → CA → signed request →
-approval). A first exchange is made, then a tour of copy-paste shell lines is printed.
-Ctrl-C stops everything.
+The registry (signed global configuration), six organisations' gateways — the
+Population Register and the Health Board (providers), a clinic, the police and a bank
+(consumers), the Information System Authority (the national data tracker and the
+consent service) — a ledger that anchors the gateways' message logs, and the
+registers' information systems, all on loopback with X-Road's default ports,
+registered the real way (CSR → CA → signed request → approval). The data tracker part
+(:mod:`sild.demo_tracker`) adds generated persons, a lock and background traffic. A
+first exchange is made, then a tour of copy-paste shell lines is printed. Ctrl-C
+stops everything.
 
 Every line of the tour runs as printed in another shell opened in the same folder,
 without activating a virtual environment: ``sild`` is named by the path the demo was
@@ -29,6 +32,7 @@ import aiohttp
 
 from sild.core.access import Endpoint, parse_subject
 from sild.core.identifiers import MemberId
+from sild.demo_tracker import SPECS, TrackerDemo
 from sild.errors import ConfigurationError
 from sild.localnet import GatewaySpec, LocalNet
 
@@ -75,13 +79,16 @@ async def _first_exchange(url: str) -> dict[str, object]:
 async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
                fixed_ports: bool, sild: str) -> None:
     _prepare_folder(root)
-    net = LocalNet.create(root, [REGISTER, CLINIC], instance_id=INSTANCE, registry_port=port,
-                          fixed_ports=fixed_ports, ledger=True)
+    net = LocalNet.create(root, [REGISTER, CLINIC, *SPECS], instance_id=INSTANCE,
+                          registry_port=port, fixed_ports=fixed_ports, ledger=True)
+    tracker = TrackerDemo(REGISTER, CLINIC)
+    tracker.prepare(net)
     (root / MARKER).write_text("created by `sild demo`; safe to delete\n")
     (root / "letter.txt").write_text("A document to timestamp in the demo ledger.\n")
     net.sample_is_port = 9000 if fixed_ports else 0
     await net.start()
     try:
+        await tracker.start(net)
         sc = net.stores[REGISTER.server].serverconf
         sc.add_service(PERSONS.subsystem, "persons", net.is_url + "/echo/persons", timeout=10)
         sc.add_endpoint(PERSONS, Endpoint.parse("GET /*"))
@@ -121,6 +128,8 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
         say(f"  {sild} registry gateways --dir {_shown(net.instance.root)}")
         say(f"  curl -s {net.registry_url}/globalconf -o {conf} && "
             f"{sild} conf verify --anchor {_shown(net.instance.anchor_path)} {conf}")
+        say("  # Data tracker: who used a person's data, locks, break-glass, proofs")
+        tracker.tour(net, say, _shown, sild)
         if not wait:
             return
         say("\nPress Ctrl-C to stop.")
@@ -132,6 +141,7 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
         await stop.wait()
         say("stopping…")
     finally:
+        await tracker.stop()
         await net.stop()
 
 
@@ -149,7 +159,7 @@ def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
     except ConfigurationError as e:
         if "cannot listen" in e.message:
             raise ConfigurationError(
-                f"{e.message} — the demo uses ports 4000, 8080-8081, 5500-5501, 5566-5567, "
+                f"{e.message} — the demo uses ports 4000, 8080-8085, 5500-5505, 5566-5571, "
                 "8470 and 9000; is another `sild demo` running?") from e
         raise
     return 0

@@ -14,9 +14,11 @@
     │   │   ├── PayloadTooLarge     Client.PayloadTooLarge (413)
     │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
     │   │   ├── ArchiveInvalid      Client.InvalidArchive
-    │   │   └── BatchTooLarge       Client.BatchTooLarge (413)
+    │   │   ├── BatchTooLarge       Client.BatchTooLarge (413)
+    │   │   └── InvalidDataCategory Client.InvalidDataCategory
     │   ├── CertificateError        Client.CertValidation
     │   │   └── CertificateRevoked  Client.CertRevoked
+    │   ├── ConsentInvalid          Client.InvalidConsent  (expired, revoked, not this client's)
     │   ├── SignatureError          Client.InvalidSignatureValue
     │   │   ├── NoteSignatureError  Client.InvalidNoteSignature
     │   │   └── BadLogSignature     Client.InvalidLogSignature (403)
@@ -53,7 +55,9 @@
     │   ├── RoundFull               Server.RoundFull
     │   └── NotWriter               Server.NotWriter
     └── TransportError              Server.NetworkError   (could not reach a peer)
-        └── PeerUnreachable         Server.PeerUnreachable (no connection: nothing was sent)
+        ├── PeerUnreachable         Server.PeerUnreachable (no connection: nothing was sent)
+        └── ConsentUnavailable      Server.ConsentUnavailable (no decision: fail closed)
+            └── ConsentAnswerInvalid  Server.InvalidConsentAnswer (garbage from the service)
 
 Every class is defined here and has its own code (tests/unit/test_errors.py checks
 both); modules that raise one import it from here.
@@ -78,6 +82,9 @@ __all__ = [
     "CertificateError",
     "CertificateRevoked",
     "ConfigurationError",
+    "ConsentAnswerInvalid",
+    "ConsentInvalid",
+    "ConsentUnavailable",
     "DuplicateEntry",
     "EmergencyNotPermitted",
     "GlobalConfError",
@@ -87,6 +94,8 @@ __all__ = [
     "HashAlgorithmError",
     "InconsistentCheckpoint",
     "InternalError",
+    "InvalidContainer",
+    "InvalidDataCategory",
     "InvalidIdentifier",
     "InvalidMessage",
     "InvalidPersonalCode",
@@ -427,6 +436,13 @@ class ArchiveInvalid(InvalidRequest):
     code = "InvalidArchive"
 
 
+class InvalidContainer(InvalidRequest):
+    """A signed-document container (ASiC-E) that is not well formed: not a zip, no
+    stored ``mimetype`` first, unsafe or duplicate names, too large (docs/spec/documents.md §2)."""
+
+    code = "InvalidContainer"
+
+
 class UnknownService(RemoteError):
     """No such service on this gateway: ``Server.ServerProxy.UnknownService`` on the wire."""
 
@@ -548,3 +564,32 @@ def xroad_code_at(error: SildError, component: str) -> str:
                                                             "Server.ServerProxy.")):
         return f"Server.{component}.{code[len('Server.'):]}"
     return code
+
+
+# -- consent service (docs/spec/consent.md) --
+
+
+class InvalidDataCategory(InvalidRequest):
+    """A data category that is not ``[a-z0-9-]{1,32}`` (docs/spec/consent.md §1)."""
+
+    code = "InvalidDataCategory"
+
+
+class ConsentInvalid(RemoteError):
+    """A consent artefact that verifies but cannot be used: expired, not yet valid,
+    revoked, paused, or issued to another consumer (docs/spec/consent.md §3)."""
+
+    code = "InvalidConsent"
+
+
+class ConsentUnavailable(TransportError):
+    """No consent decision could be had: the consent service is unreachable, timed out or
+    failed, and no cached decision is fresh. Callers fail closed (docs/spec/consent.md §5)."""
+
+    code = "ConsentUnavailable"
+
+
+class ConsentAnswerInvalid(ConsentUnavailable):
+    """The consent service answered something that is not a decision (fail closed)."""
+
+    code = "InvalidConsentAnswer"

@@ -35,14 +35,17 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from sild.cli import audit, ca, conf, demo, gateway, init, keys, ledger, registry, verify
+    from sild.cli import consent as consent_cli
+    from sild.cli import doc as doc_cli
     from sild.cli import identity as identity_cli
+    from sild.cli import tracker as tracker_cli
 
     parser = _Parser(prog="sild", description="Sild: a secure data exchange layer.")
     parser.add_argument("--version", action="version", version=f"sild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in (init, demo, keys, ca, registry, gateway, conf, ledger, verify, audit,
-                   identity_cli):
+                   identity_cli, doc_cli, tracker_cli, consent_cli):
         module.add_parser(sub)
     return parser
 

@@ -72,6 +72,22 @@ def add_subcommands(s: Any) -> None:
     ena.add_argument("service", metavar="SERVICE_ID")
     ena.set_defaults(func=run_enable)
 
+    pd = a.add_parser("personal", help="declare that a service carries personal data "
+                                       "(data tracker: subjects, purpose, usage records)")
+    _dir_arg(pd)
+    pd.add_argument("service", metavar="SERVICE_ID")
+    pd.add_argument("--category", action="append", default=[], metavar="CODE",
+                    help="data category (health, population, tax, …); repeatable")
+    pd.add_argument("--bulk", action="store_true",
+                    help="bulk service: no per-person records (batches of >100 persons)")
+    pd.add_argument("--max-subjects", type=int, default=100, metavar="N",
+                    help="most data subjects per request (default 100)")
+    pd.add_argument("--legal-basis", default="", metavar="TEXT",
+                    help="the law that allows the processing, shown in usage records")
+    pd.add_argument("--none", action="store_true",
+                    help="the service carries no personal data (undo the declaration)")
+    pd.set_defaults(func=run_personal)
+
     ep = a.add_parser("endpoint-add", help="add an endpoint (method + path, * wildcards)")
     _dir_arg(ep)
     ep.add_argument("service", metavar="SERVICE_ID")
@@ -186,6 +202,28 @@ def run_endpoint_add(args: argparse.Namespace) -> int:
     service, endpoint = ServiceId.parse(args.service), Endpoint(args.method, args.path)
     _open(args).add_endpoint(service, endpoint)
     console.print(f"added endpoint {endpoint} to {service}")
+    return 0
+
+
+def run_personal(args: argparse.Namespace) -> int:
+    from sild.errors import InvalidRequest
+    from sild.gateway.serverconf.store import PersonalData
+
+    service = ServiceId.parse(args.service)
+    if args.none:
+        if args.category or args.bulk:
+            raise InvalidRequest("--none takes no --category or --bulk")
+        _open(args).declare_personal_data(service, None)
+        console.print(f"{service} no longer carries personal data", markup=False)
+        return 0
+    if not args.category:
+        raise InvalidRequest("give at least one --category (health, population, …) or --none")
+    data = PersonalData(categories=tuple(args.category), bulk=args.bulk,
+                        max_subjects=args.max_subjects, legal_basis=args.legal_basis)
+    _open(args).declare_personal_data(service, data)
+    console.print(f"{service} carries personal data ({', '.join(sorted(set(args.category)))})"
+                  + (": bulk, no per-person records" if args.bulk else
+                     ": requests must name Sild-Data-Subject and Sild-Purpose"), markup=False)
     return 0
 
 

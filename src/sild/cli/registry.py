@@ -98,6 +98,16 @@ def add_parser(sub: Any) -> None:
     grm.add_argument("client")
     _cmd(group, "list", "list global groups", run_group_list)
 
+    purpose = s.add_parser("purpose", help="registered purposes of processing personal data "
+                                           "(Sild-Purpose codes)").add_subparsers(
+        dest="purpose_command", metavar="ACTION", required=True)
+    padd = _cmd(purpose, "add", "register a purpose", run_purpose_add)
+    padd.add_argument("code", help="what Sild-Purpose names, 1-64 characters")
+    padd.add_argument("text", help="what the person sees in findUsage, 1-200 characters")
+    prem = _cmd(purpose, "remove", "remove a purpose", run_purpose_remove)
+    prem.add_argument("code")
+    _cmd(purpose, "list", "list registered purposes", run_purpose_list)
+
     ca = s.add_parser("ca", help="approved certification authorities").add_subparsers(
         dest="regca_command", metavar="ACTION", required=True)
     cadd = _cmd(ca, "add", "approve another CA's root certificate", run_ca_add)
@@ -370,4 +380,25 @@ def run_status(args: argparse.Namespace) -> int:
     pending = registry.requests(State.SUBMITTED)
     console.print(f"instance {inst.instance_id}: configuration version {registry.version()}, "
                   f"{len(pending)} pending request(s)")
+    return 0
+
+
+def run_purpose_add(args: argparse.Namespace) -> int:
+    registry = open_registry(instance_of(args))
+    registry.add_purpose(args.code, args.text)
+    console.print(f"purpose {args.code!r} registered; configuration version "
+                  f"{registry.version()}", markup=False)
+    return 0
+
+
+def run_purpose_remove(args: argparse.Namespace) -> int:
+    registry = open_registry(instance_of(args))
+    registry.remove_purpose(args.code)
+    console.print(f"purpose {args.code!r} removed", markup=False)
+    return 0
+
+
+def run_purpose_list(args: argparse.Namespace) -> int:
+    registry = open_registry(instance_of(args))
+    table("Purposes", ["code", "text"], registry.purposes())
     return 0

@@ -4,8 +4,12 @@ Like ``sild verify``: no service needed. The chain check names the first missing
 altered, back-dated, inserted or withheld record; with ``--ledger-key``/``--policy``/
 ``--publication`` the anchor section must show the head in the ledger.
 
-Exit codes (sild/cli/_exit.py): 0 OK (complete, head anchored in a trusted ledger),
-5 FAIL, 4 NA (consistent, but the head is not anchored yet or no trust anchor was given).
+Exit codes (sild/cli/_exit.py): 0 OK, 5 FAIL, 4 NA. A proof without an anchor section
+checked without a trust anchor is the chain check alone (§3.3): 0 when complete, and
+the output says the head was not checked against the ledger. Once a ledger key,
+publication or policy is given, or the proof carries an anchor section, the verdict is
+three-valued: OK only when the head is anchored in a trusted ledger; NA when the head is
+not anchored yet or no trust anchor was given.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ def add_verify_parser(sub: Any) -> None:
     """``verify`` under ``sild tracker``."""
     p: argparse.ArgumentParser = sub.add_parser(
         "verify", help="check a usage proof offline (OK / FAIL / NA)")
-    p.add_argument("proof", metavar="PROOF", help="the proof document (JSON) from "
-                   "/sild/v1/usageProof?anchor=1, or - for standard input")
+    p.add_argument("proof", metavar="PROOF.json", help="from /sild/v1/usageProof[?anchor=1] "
+                   "or `sild tracker proof [--anchor]`; - for standard input")
+    p.add_argument("--json", action="store_true", help="the result as JSON")
     p.add_argument("--ledger-key", "--key", metavar="VKEY", action="append", default=[],
                    dest="ledger_key",
                    help="a trusted ledger verifier key, or a file holding one (repeatable)")
@@ -51,14 +56,16 @@ def _read(path: str) -> Any:
     try:
         raw = (sys.stdin.buffer.read(MAX_PROOF + 1) if path == "-"
                else _read_file(Path(path)))
+    except IsADirectoryError as e:
+        raise InvalidRequest(f"{path} is a folder, not a proof file") from e
     except OSError as e:
-        raise ConfigurationError(f"cannot read {path}: {e.strerror or e}") from e
+        raise InvalidRequest(f"cannot read {path}: {e.strerror or e}") from e
     if len(raw) > MAX_PROOF:
-        raise ConfigurationError(f"{path} is larger than {MAX_PROOF} bytes")
+        raise InvalidRequest(f"{path} is larger than {MAX_PROOF} bytes")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as e:
-        raise InvalidRequest(f"{path} is not a JSON document: {e}") from e
+        raise InvalidRequest(f"{path} is not a JSON proof") from e
 
 
 def _read_file(path: Path) -> bytes:
@@ -97,9 +104,31 @@ def run_tracker_verify(args: argparse.Namespace) -> int:
         if checked is None or checked.verdict == "FAIL":
             raise InvalidRequest(f"{path} is not a usage proof that verifies on its own")
         earlier.append(old)
-    result = verify_usage_proof(proof, policy=policy, at=at, earlier=earlier)
-    who = f"{proof.get('subject', '?')} in {proof.get('register', '?')}"
-    code = f" [{result.anchor.code}]" if result.anchor and result.anchor.code != "OK" else ""
-    console.print(f"{result.verdict}{code} {who}: {result.summary()}", markup=False)
+    trusted = bool(policy.log_keys or policy.publications)
+    if trusted or "anchor" in proof:  # §3.4.4: the head against the ledger, OK/FAIL/NA
+        result = verify_usage_proof(proof, policy=policy, at=at, earlier=earlier)
+        verdict = result.verdict
+    else:  # §3.3 alone, as before the head map
+        result = verify_usage_proof(proof, earlier=earlier)
+        verdict = "OK" if result.ok else "FAIL"
+    anchor = result.anchor
+    if args.json:
+        print(json.dumps({
+            "verdict": verdict, "ok": result.ok, "records": result.records,
+            "sealed": result.sealed, "unanchored": result.unanchored,
+            "complete_from": result.complete_from,
+            "findings": [{"seq": f.seq, "problem": f.problem} for f in result.findings],
+            "anchor": None if anchor is None else {
+                "status": anchor.status, "code": anchor.code, "message": anchor.message,
+                "round": anchor.round_id,
+                "anchored_at": anchor.anchored_at.isoformat() if anchor.anchored_at else None},
+        }))
+    else:
+        code = f" [{anchor.code}]" if anchor is not None and anchor.code != "OK" else ""
+        note = "" if anchor is not None or not result.ok else (
+            " (chain only: the head was not checked against the ledger; ask for the proof "
+            "with its anchor section and give --ledger-key)")
+        console.print(f"{verdict}{code}: {proof.get('subject', '?')} in "
+                      f"{proof.get('register', '?')}: {result.summary()}{note}", markup=False)
     codes = {"OK": Exit.OK, "FAIL": Exit.FAILED, "NA": Exit.INCONCLUSIVE}
-    return int(codes[result.verdict])
+    return int(codes[verdict])

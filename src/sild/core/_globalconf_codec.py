@@ -31,6 +31,8 @@ from sild.core._globalconf_model import (
     LIST_VALUE,
     MEMBER_NAME,
     PUBLIC_KEY,
+    PURPOSE_CODE,
+    PURPOSE_TEXT,
     REVOKED_SERIAL,
     CaEntry,
     GatewayEntry,
@@ -38,6 +40,7 @@ from sild.core._globalconf_model import (
     GlobalGroupEntry,
     LedgerSettings,
     MemberEntry,
+    PurposeEntry,
     RevokedCert,
     SigningKey,
     TextRule,
@@ -120,7 +123,8 @@ def _document_object(conf: GlobalConf) -> dict[str, Any]:
             "keys": list(conf.ledger.keys),
             "witnesses": list(conf.ledger.witnesses),
         },
-    }
+    } | ({"purposes": [{"code": p.code, "text": p.text} for p in conf.purposes]}
+         if conf.purposes else {})  # optional: documents without purposes keep their bytes
 
 
 def encode_document(conf: GlobalConf) -> bytes:
@@ -297,6 +301,14 @@ def _group(value: object, where: str) -> GlobalGroupEntry:
     return GlobalGroupEntry(gid, description, members)
 
 
+def _purpose(value: object, where: str) -> PurposeEntry:
+    o = _Obj(value, where, GlobalConfError)
+    code = o.text("code", PURPOSE_CODE)
+    text = o.text("text", PURPOSE_TEXT)
+    o.done()
+    return PurposeEntry(code, text)
+
+
 def parse_document(payload: bytes) -> GlobalConf:
     """Strictly parse the §2 document; :class:`GlobalConfError` naming the bad field."""
     try:
@@ -339,10 +351,13 @@ def parse_document(payload: bytes) -> GlobalConf:
         _strings(lo, "witnesses", LEDGER_VALUE),
     )
     lo.done()
+    purposes = [_purpose(v, w) for w, v in o.items("purposes", 10_000)] \
+        if "purposes" in o.d else []
+    _sorted_unique(purposes, lambda p: p.code, "globalconf.purposes", "code")
     o.done()
     conf = GlobalConf(
         instance, version, issued_at, expires_at, refresh, tuple(keys),
-        tuple(cas), tuple(members), tuple(gateways), tuple(groups), ledger,
+        tuple(cas), tuple(members), tuple(gateways), tuple(groups), ledger, tuple(purposes),
     )  # fmt: skip
     if encode_document(conf) != payload:
         raise GlobalConfError("globalconf: payload is not in canonical JSON form")

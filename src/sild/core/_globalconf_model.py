@@ -36,6 +36,8 @@ __all__ = [
     "LIST_VALUE",
     "MEMBER_NAME",
     "PUBLIC_KEY",
+    "PURPOSE_CODE",
+    "PURPOSE_TEXT",
     "REVOKED_SERIAL",
     "AddressRule",
     "CaEntry",
@@ -44,6 +46,7 @@ __all__ = [
     "GlobalGroupEntry",
     "LedgerSettings",
     "MemberEntry",
+    "PurposeEntry",
     "RevokedCert",
     "SigningKey",
     "TextRule",
@@ -141,6 +144,8 @@ REVOKED_SERIAL = TextRule(64, re.compile(r"[0-9a-f]{1,64}"), "lower-case hex dig
 GATEWAY_ADDRESS = AddressRule(261)
 GROUP_DESCRIPTION = TextRule(1024)
 LEDGER_VALUE = TextRule(255)  # ledger endpoints, keys and witnesses
+PURPOSE_CODE = TextRule(64)  # a registered purpose's code, as Sild-Purpose names it
+PURPOSE_TEXT = TextRule(200)  # what the person sees as findUsage's action
 LIST_VALUE = TextRule(255)  # entries of plain string lists (subsystem codes)
 
 
@@ -226,6 +231,19 @@ class GlobalGroupEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class PurposeEntry:
+    """A purpose of processing personal data registered in the registry (§2 ``purposes``):
+    a request's ``Sild-Purpose`` may name its code (docs/spec/tracker.md §1)."""
+
+    code: str
+    text: str
+
+    def __post_init__(self) -> None:
+        PURPOSE_CODE.check(self.code, "purpose code")
+        PURPOSE_TEXT.check(self.text, "purpose text")
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerSettings:
     """Ledger endpoints, keys and witnesses: a placeholder until the ledger spec fills it."""
 
@@ -257,6 +275,7 @@ class GlobalConf:
     gateways: tuple[GatewayEntry, ...] = ()
     global_groups: tuple[GlobalGroupEntry, ...] = ()
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    purposes: tuple[PurposeEntry, ...] = ()
     _members: dict[MemberId, MemberEntry] = field(init=False, repr=False, compare=False, hash=False)
     _gateways: dict[ServerId, GatewayEntry] = field(
         init=False, repr=False, compare=False, hash=False
@@ -277,6 +296,7 @@ class GlobalConf:
         _set(self, "members", tuple(sorted(self.members, key=lambda m: str(m.id))))
         _set(self, "gateways", tuple(sorted(self.gateways, key=lambda g: str(g.id))))
         _set(self, "global_groups", tuple(sorted(self.global_groups, key=lambda g: str(g.id))))
+        _set(self, "purposes", tuple(sorted(self.purposes, key=lambda p: p.code)))
         _set(self, "_members", {m.id: m for m in self.members})
         _set(self, "_gateways", {g.id: g for g in self.gateways})
         hosts: dict[ClientId, list[GatewayEntry]] = {}
@@ -290,6 +310,10 @@ class GlobalConf:
             "_revoked",
             {ca.fingerprint: frozenset(r.serial for r in ca.revoked) for ca in self.cas},
         )
+
+    def purpose(self, code: str) -> PurposeEntry | None:
+        """The registered purpose with this code, or ``None`` (free text)."""
+        return next((p for p in self.purposes if p.code == code), None)
 
     def member(self, member_id: MemberId) -> MemberEntry | None:
         """The registered member, or ``None``."""

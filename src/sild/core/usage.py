@@ -9,8 +9,9 @@ holds what needs no I/O and no clock:
   ``Sild-Purpose``, ``Sild-Emergency``, ``Sild-Consent``, ``Sild-Subject-Assertion``;
 * the hashed content of a usage record and its hash (§3.1), canonical JSON as the
   message log's records (:mod:`sild.core.canonical`): ``record_hash = SHA-256(
-  canonical {type, seq, logged_at, digest})`` with ``digest`` the SHA-256 of the
-  canonical content, so a sealed record shows its place and time, not its content;
+  canonical {type, seq, logged_at, sealed, digest})`` with ``digest`` the SHA-256 of
+  the canonical content, so a sealed record shows its place, time and sealing, not
+  its content;
 * the per-subject hash chain (§3.2): record *n* of one subject in one register
   carries ``chain_n = SHA-256(0x02 || chain_{n-1} || record_hash_n)`` with
   ``chain_0`` = 32 zero bytes, so a verifier holding the head of the chain detects
@@ -63,7 +64,7 @@ TRACKER_HEADERS = frozenset(h.lower() for h in (
     SUBJECT_HEADER, PURPOSE_HEADER, EMERGENCY_HEADER, CONSENT_HEADER,
     SUBJECT_ASSERTION_HEADER))
 
-MAX_PURPOSE = 255
+MAX_PURPOSE = 200  # as the consent service takes it (sild.consent.model.MAX_PURPOSE)
 MAX_REASON = 1024
 MAX_SUBJECTS_HEADER = 64 * 1024  # the header itself; the count is the service's limit
 
@@ -177,8 +178,12 @@ class UsageContent:
     def digest(self) -> bytes:
         return content_digest(self.content())
 
+    @property
+    def sealed(self) -> bool:
+        return "sealed" in self.flags
+
     def record_hash(self) -> bytes:
-        return record_hash(self.seq, self.logged_at, self.digest())
+        return record_hash(self.seq, self.logged_at, self.digest(), sealed=self.sealed)
 
 
 def content_digest(content: dict[str, Any]) -> bytes:
@@ -186,13 +191,14 @@ def content_digest(content: dict[str, Any]) -> bytes:
     return hashlib.sha256(canonical_json(content)).digest()
 
 
-def record_hash(seq: int, logged_at: str, digest: bytes) -> bytes:
-    """§3.1: a record's hash binds its place, its time and its content's digest, so a
-    sealed record's time can be checked without its content."""
+def record_hash(seq: int, logged_at: str, digest: bytes, *, sealed: bool) -> bytes:
+    """§3.1: a record's hash binds its place, its time, whether it is sealed and its
+    content's digest, so a sealed record's time and sealing can be checked without
+    its content."""
     if len(digest) != 32:
         raise ValueError("a content digest is 32 bytes")
     return hashlib.sha256(canonical_json({
-        "type": USAGE_TYPE, "seq": seq, "logged_at": logged_at,
+        "type": USAGE_TYPE, "seq": seq, "logged_at": logged_at, "sealed": sealed,
         "digest": base64.b64encode(digest).decode("ascii")})).digest()
 
 

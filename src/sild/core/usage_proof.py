@@ -172,16 +172,19 @@ def _verify(proof: dict[str, Any]) -> ProofResult:
         if after_head and current_seq is not None and n > current_seq:
             findings.append(ProofFinding(n, "inserted (beyond the register's own head)"))
             break
+        if not after_head and n > head_seq:
+            findings.append(ProofFinding(n, "inserted (not covered by the head)"))
+            break
         if "content" in item:
             content = item["content"]
             if content.get("register") != register or content.get("subject") != subject:
                 findings.append(ProofFinding(n, "foreign (another person or register)"))
                 break
-            digest = content_digest(content)
+            digest, is_sealed = content_digest(content), "sealed" in content["flags"]
         else:
-            digest = _b64(item["digest"])
+            digest, is_sealed = _b64(item["digest"]), item.get("sealed") is True
         stated = _b64(item["chain"])
-        chain = chain_next(chain, record_hash(n, at, digest))
+        chain = chain_next(chain, record_hash(n, at, digest, sealed=is_sealed))
         if chain != stated or at < last_time:
             findings.append(ProofFinding(n, "altered or back-dated"
                                          + (" (not yet anchored)" if after_head else "")))
@@ -194,7 +197,7 @@ def _verify(proof: dict[str, Any]) -> ProofResult:
         if _in_period(at, start, end) and not (first and start is not None and at < start):
             if "content" in item:
                 shown += 1
-            elif item.get("sealed") is True:
+            elif is_sealed:
                 sealed += 1
             else:
                 findings.append(ProofFinding(n, "withheld"))

@@ -130,6 +130,18 @@ class TrackerSettings:
                 f"retention_days = {self.retention_days}\n")
 
     def validate(self) -> None:
+        from sild.core.identifiers import GlobalGroupId, parse_client
+
+        for name in ("covert_group", "emergency_group", "exception_group"):
+            try:
+                GlobalGroupId("X", getattr(self, name))
+            except InvalidIdentifier as e:
+                raise ConfigurationError(f"[tracker] {name}: {e.message}") from e
+        if self.consent_client:
+            try:
+                parse_client(self.consent_client)
+            except InvalidIdentifier as e:
+                raise ConfigurationError(f"[tracker] consent_client: {e.message}") from e
         if self.consent_url and not self.consent_url.startswith(("http://", "https://")):
             raise ConfigurationError("[tracker] consent must be an http:// or https:// URL")
         if not 0 <= self.consent_cache <= 3600 or self.retention_days < 1:

@@ -113,6 +113,13 @@ class Gateway:
         self._client_tls = client_context(s.auth_cert_path, s.auth_key_path,
                                           password=self.passphrase, ca_pems=ca_pems)
         self._loaded_cas.update(ca_pems)
+        if s.tracker.consent_url:  # locks are enforced (docs/spec/tracker.md §6)
+            from sild.consent.client import ConsentClient
+
+            headers = {"X-Road-Client": s.tracker.consent_client} if s.tracker.consent_client \
+                else {}
+            self.ctx.consent = ConsentClient(s.tracker.consent_url, headers=headers,
+                                             cache_ttl=s.tracker.consent_cache)
         is_tls = None
         if s.is_tls:
             clients, is_pems = load_is_clients(s.is_clients_dir)
@@ -303,5 +310,8 @@ class Gateway:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)
+        consent = getattr(getattr(self, "ctx", None), "consent", None)
+        if consent is not None and hasattr(consent, "close"):
+            await consent.close()
         self._runners.clear()
         self._tasks.clear()

@@ -119,7 +119,14 @@ def verify_token(data: bytes, *, roots: Sequence[x509.Certificate],
         sid_issuer = sid["issuer"].dump()
         digest_name = info["digest_algorithm"]["algorithm"].native
         sig_name = info["signature_algorithm"].signature_algo
-        sig_hash = None if sig_name == "ed25519" else info["signature_algorithm"].hash_algo
+        if sig_name == "ed25519":
+            sig_hash = None
+        elif info["signature_algorithm"]["algorithm"].native == "rsassa_pkcs1v15":
+            # RFC 3370 §3.2: rsaEncryption as the signature algorithm, the hash is the
+            # SignerInfo's digestAlgorithm (what SK's TSA and OpenSSL write).
+            sig_hash = digest_name
+        else:
+            sig_hash = info["signature_algorithm"].hash_algo
         signature = bytes(info["signature"].native)
         with warnings.catch_warnings():  # a negative serial is refused below, not warned
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)

@@ -30,6 +30,8 @@ from sild.core.globalconf import (
     GROUP_DESCRIPTION,
     LEDGER_VALUE,
     MEMBER_NAME,
+    PURPOSE_CODE,
+    PURPOSE_TEXT,
     REVOKED_SERIAL,
     CaEntry,
     GatewayEntry,
@@ -37,6 +39,7 @@ from sild.core.globalconf import (
     GlobalGroupEntry,
     LedgerSettings,
     MemberEntry,
+    PurposeEntry,
     RevokedCert,
     SigningKey,
 )
@@ -421,6 +424,28 @@ class Registry:
             by_group.setdefault(gid, []).append(cid)
         return [(g.id, g.description, sorted(by_group.get(g.id, []))) for g in groups]
 
+    # -- purposes of processing personal data (docs/spec/tracker.md §1) ----------
+
+    def add_purpose(self, code: str, text: str) -> None:
+        """Register a purpose; requests may then name its code in ``Sild-Purpose``."""
+        code = PURPOSE_CODE.check(_trimmed(code), "purpose code")
+        text = PURPOSE_TEXT.check(_trimmed(text), "purpose text")
+        with self._change() as conn:
+            if conn.execute(sa.select(t.purposes.c.code).where(t.purposes.c.code == code)
+                            ).first():
+                raise DuplicateEntry(f"purpose {code!r} already exists")
+            conn.execute(t.purposes.insert().values(code=code, text=text))
+
+    def remove_purpose(self, code: str) -> None:
+        with self._change() as conn:
+            if not conn.execute(t.purposes.delete().where(t.purposes.c.code == code)).rowcount:
+                raise NotFound(f"no purpose {code!r}")
+
+    def purposes(self) -> list[tuple[str, str]]:
+        with self._read() as conn:
+            return [(r.code, r.text) for r in conn.execute(
+                sa.select(t.purposes).order_by(t.purposes.c.code))]
+
     def _require_client(self, conn: Connection, client: ClientId) -> None:
         if isinstance(client, SubsystemId):
             if not conn.execute(sa.select(t.subsystems.c.id)
@@ -633,6 +658,7 @@ class Registry:
             grp_rows = conn.execute(sa.select(t.global_groups)).all()
             grm_rows = conn.execute(sa.select(t.global_group_members)).all()
             ledger_rows = conn.execute(sa.select(t.ledger_endpoints)).all()
+            purpose_rows = conn.execute(sa.select(t.purposes)).all()
         revoked: dict[str, list[RevokedCert]] = {}
         for r in revs:
             when = (_aware(r.revoked_at) or at).replace(microsecond=0)
@@ -665,6 +691,7 @@ class Registry:
                                 for g in grp_rows),
             ledger=LedgerSettings(endpoints=tuple(r.url for r in ledger_rows),
                                   keys=tuple(r.public_key for r in ledger_rows if r.public_key)),
+            purposes=tuple(PurposeEntry(r.code, r.text) for r in purpose_rows),
         )
 
 

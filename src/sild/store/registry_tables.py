@@ -99,6 +99,15 @@ global_group_members = sa.Table(
     sa.Column("client_id", sa.String(1100), primary_key=True),
 )
 
+# Registered purposes of processing personal data (docs/spec/tracker.md §1):
+# published in the global configuration; Sild-Purpose may name a code.
+purposes = sa.Table(
+    "purposes",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("text", sa.String(200), nullable=False),
+)
+
 ledger_endpoints = sa.Table(
     "ledger_endpoints",
     metadata,

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
+import orjson
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -146,23 +147,26 @@ def create_tracker_app(store: UsageStore, *, retention_days: int,
     async def find_usage(request: Request) -> Response:
         try:
             q = _Query(request)
-            total, page = await anyio.to_thread.run_sync(lambda: store.find(
+            total, page = await anyio.to_thread.run_sync(lambda: store.page(
                 q.register, q.subject, start=q.start, end=q.end, offset=q.offset,
                 limit=q.limit))
         except SildError as e:
             return fail(e)
         usages = []
-        for u in page:
-            code, system = receiver_parts(u.receiver)
-            item: dict[str, Any] = {"logtime": logtime(u.logged_at), "action": u.action,
+        parts: dict[str, tuple[str, str]] = {}  # few receivers, many records
+        for when, action, receiver, name in page:
+            code, system = parts.get(receiver) or parts.setdefault(
+                receiver, receiver_parts(receiver))
+            item: dict[str, Any] = {"logtime": logtime(when), "action": action,
                                     "receiverCode": code}
-            if u.receiver_name:
-                item["receiverName"] = u.receiver_name
+            if name:
+                item["receiverName"] = name
             item["receiverSystem"] = system
             usages.append(item)
         log.info("find_usage", register=q.register, user=q.user_id, returned=len(usages),
                  total=total)
-        return JSONResponse({"totalUsages": total, "usages": usages})
+        return Response(orjson.dumps({"totalUsages": total, "usages": usages}),
+                        media_type="application/json")
 
     async def proof(request: Request) -> Response:
         try:

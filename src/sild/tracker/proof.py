@@ -32,8 +32,7 @@ def _item(u: Usage, *, visible: bool) -> dict[str, Any]:
         item["content"] = u.record().content(u.seq, u.logged_at).content()
     else:
         item["digest"] = _b64(u.record().content(u.seq, u.logged_at).digest())
-        if u.hidden:
-            item["sealed"] = True
+        item["sealed"] = u.sealed  # as stored: bound by the record hash (§3.1)
     return item
 
 
@@ -59,15 +58,17 @@ def usage_proof(store: UsageStore, register: str, subject: str, *,
     by_seq = {u.seq: u for u in rows}
     base_seq, base_chain = begin - 1, CHAIN_START
     expired = False
-    if anchored is not None and base_seq == anchored.seq:
+    cut = store.cutoff(register, subject)
+    if cut is not None and begin <= cut[0]:  # the period reaches into expired records
+        base_seq, base_chain, expired = cut[0], cut[1], True
+    elif anchored is not None and base_seq == anchored.seq:
         base_chain = anchored.chain
     elif base_seq > 0:
         before = by_seq.get(base_seq)
-        cut = store.cutoff(register, subject)
         if before is not None:
             base_chain = before.chain
-        elif cut is not None:
-            base_seq, base_chain, expired = cut[0], cut[1], True
+        elif cut is not None and cut[0] == base_seq:  # the last expired record
+            base_chain = cut[1]
     s, e = (format_micros(t) if t is not None else None for t in (start, end))
     listed = [u for u in rows if u.seq > base_seq]
     records = [_item(u, visible=(s is None or format_micros(u.logged_at) >= s)

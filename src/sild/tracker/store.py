@@ -143,6 +143,34 @@ class UsageStore:
         result: tuple[int, list[Usage]] = self._run(q)
         return result
 
+    def page(self, register: str, subject: str, *, start: datetime | None = None,
+             end: datetime | None = None, offset: int = 0, limit: int = 1000
+             ) -> tuple[int, list[tuple[datetime, str, str, str]]]:
+        """What findUsage answers (§5.1), lean: (total, [(time, action, receiver,
+        receiver name)]) of the records the person may see, newest first. The same
+        selection as :meth:`find` without building whole records (the 1,000-record page
+        of the benchmark spent two thirds of its time there)."""
+        u, r = usage_log.c, usage_releases.c
+        where: list[Any] = [u.subject == subject, u.register == register,
+                            sa.or_(u.sealed.is_(False),
+                                   u.id.in_(sa.select(r.usage_id)))]
+        if start is not None:
+            where.append(u.logged_at >= start)
+        if end is not None:
+            where.append(u.logged_at <= end)
+
+        def q(conn: Any) -> tuple[int, list[tuple[datetime, str, str, str]]]:
+            total = conn.execute(sa.select(sa.func.count()).select_from(usage_log)
+                                 .where(*where)).scalar_one()
+            if offset >= total:
+                return int(total), []
+            rows = conn.execute(sa.select(u.logged_at, u.action, u.receiver, u.receiver_name)
+                                .where(*where).order_by(u.logged_at.desc(), u.id.desc())
+                                .offset(offset).limit(limit)).all()
+            return int(total), [tuple(row) for row in rows]
+        result: tuple[int, list[tuple[datetime, str, str, str]]] = self._run(q)
+        return result
+
     def chain(self, register: str, subject: str, *, from_seq: int = 1) -> list[Usage]:
         """Every stored record of one chain from ``from_seq``, oldest first (§3.2)."""
         u = usage_log.c

@@ -242,3 +242,25 @@ def test_registry_started_on_bad_data_says_so_and_can_be_repaired(
         proc.terminate()
         proc.wait(10)
     assert "sild: warning:" in (tmp_path / "registry.log").read_text()
+
+
+def test_purposes_reach_the_gateways(served: tuple[Path, str], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`sild registry purpose add|list|remove` (docs/spec/tracker.md §1): a registered
+    purpose is in the next signed configuration; bad input is one line, exit 2."""
+    root, _ = served
+    d = ["--dir", str(root)]
+    client = ConfClient(parse_anchor((root / "anchor.json").read_bytes()), tmp_path / "gw")
+    assert sild("registry", "purpose", "add", "tx-101", "Treatment of the patient", *d) == 0
+    assert sild("registry", "purpose", "list", *d) == 0
+    assert "Treatment of the patient" in capsys.readouterr().out
+    conf = _fetch(client)
+    assert [(p.code, p.text) for p in conf.purposes] == [("tx-101", "Treatment of the patient")]
+    for bad in (["add", "tx-101", "again"], ["add", "x" * 65, "t"], ["add", "c", ""],
+                ["remove", "nope"]):
+        assert sild("registry", "purpose", *bad, *d) in (1, 2)
+        err = capsys.readouterr().err
+        assert "sild: error:" in err
+        assert "Traceback" not in err
+    assert sild("registry", "purpose", "remove", "tx-101", *d) == 0
+    assert _fetch(client).purposes == ()

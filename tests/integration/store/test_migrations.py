@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 
 from sild.store import make_engine, migrate
 from sild.store.anchoring_tables import metadata as anchoring_metadata
+from sild.store.consent_tables import metadata as consent_metadata
 from sild.store.engine import COMPONENTS
 from sild.store.identity_tables import metadata as identity_metadata
 from sild.store.ledger_tables import metadata as ledger_metadata
@@ -19,7 +20,7 @@ from sild.store.serverconf_tables import metadata as serverconf_metadata
 METADATA = {"registry": registry_metadata, "messagelog": messagelog_metadata,
             "serverconf": serverconf_metadata, "ledger": ledger_metadata,
             "witness": witness_metadata, "anchoring": anchoring_metadata,
-            "identity": identity_metadata}
+            "identity": identity_metadata, "consent": consent_metadata}
 
 
 @pytest.mark.parametrize("component", COMPONENTS)

@@ -185,3 +185,16 @@ def test_the_proof_covers_every_record_of_the_period(
     assert result.ok, result.summary()
     assert result.records == 2
     assert "content" not in proof["records"][0]  # the predecessor: digest only
+
+
+def test_a_doctors_query_is_in_find_usage_within_a_second(
+        running: tuple[LocalNet, UsageStore]) -> None:
+    """Issue #8 "Done when": the record is written with the exchange's own log
+    records, so it is there as soon as the doctor has the answer."""
+    net, _ = running
+    _use(net, BOB, "Treatment")
+    done = time.monotonic()
+    status, answer = _tracker(net, "/v2/findUsage", {"userCode": BOB})
+    assert time.monotonic() - done < 1.0
+    assert status == 200
+    assert [u["action"] for u in answer["usages"]] == ["Treatment"]

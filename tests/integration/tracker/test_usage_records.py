@@ -42,6 +42,7 @@ def running(tmp_path: Path, database_factory: Callable[[str], str]
     for code, member in (("covert", COVERT), ("emergency", CLIENT)):
         registry.add_group(GlobalGroupId("EE", code))
         registry.group_add(GlobalGroupId("EE", code), member)
+    registry.add_purpose("tx-101", "Treatment of the patient (registered)")
     engine.dispose()
     with RawHttpServer() as raw, NetThread(net) as thread:
         raw.route("/named/p", Canned(headers=(("Content-Length", "2"),
@@ -191,4 +192,29 @@ def test_a_service_without_personal_data_needs_no_tracker_headers(
     _, net, _ = running
     net.stores[PROVIDER.server].serverconf.declare_personal_data(ECHO, None)
     assert _call(net, {})[0] == 200
+    assert _rows(net, "usage_log") == []
+
+
+def test_a_registered_purpose_code_is_shown_as_its_text(
+        running: tuple[NetThread, LocalNet, RawHttpServer]) -> None:
+    """Sild-Purpose may name a purpose the registry publishes (docs/spec/tracker.md §1)."""
+    _, net, _ = running
+    assert _call(net, {**GOOD, "Sild-Data-Subject": ANN, "Sild-Purpose": "tx-101"})[0] == 200
+    (u,) = _rows(net, "usage_log")
+    assert u.purpose_code == "tx-101"
+    assert u.action == "Treatment of the patient (registered)"
+
+
+def test_a_bulk_service_needs_a_purpose_but_records_no_person(
+        running: tuple[NetThread, LocalNet, RawHttpServer]) -> None:
+    """Estonia's logging guide: mass transfers need no per-person logging (§1)."""
+    _, net, _ = running
+    net.stores[PROVIDER.server].serverconf.declare_personal_data(
+        ECHO, PersonalData(categories=("statistics",), bulk=True))
+    many = ",".join([ANN, BOB, CAROL] * 50)
+    assert _call(net, {"Sild-Purpose": "Census", "Sild-Data-Subject": many})[0] == 200
+    assert _call(net, {"Sild-Purpose": "Census"})[0] == 200
+    status, _, body = _call(net, {})
+    assert status == 400
+    assert error_type(body) == "Client.MissingHeader"
     assert _rows(net, "usage_log") == []

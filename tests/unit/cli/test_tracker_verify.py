@@ -36,7 +36,7 @@ def test_ok_with_the_ledger_key(files: tuple[Path, Path],
                                 capsys: pytest.CaptureFixture[str]) -> None:
     proof, key = files
     assert _run(str(proof), "--ledger-key", str(key)) == 0
-    assert capsys.readouterr().out.startswith("OK ")
+    assert capsys.readouterr().out.startswith("OK: ")
 
 
 def test_na_without_a_trust_anchor(files: tuple[Path, Path],
@@ -64,7 +64,7 @@ def test_a_file_that_is_not_a_proof_is_bad_input(tmp_path: Path, text: str) -> N
 
 
 def test_a_missing_file_or_key(tmp_path: Path, files: tuple[Path, Path]) -> None:
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(InvalidRequest):
         _run(str(tmp_path / "missing.json"))
     with pytest.raises((ConfigurationError, InvalidRequest)):
         _run(str(files[0]), "--ledger-key", "not a key")
@@ -91,3 +91,16 @@ def test_since_an_earlier_proof(files: tuple[Path, Path], tmp_path: Path,
     capsys.readouterr()
     assert _run(str(forged), "--ledger-key", str(key), "--since", str(earlier)) == 5
     assert "record 5 rewritten since the earlier proof" in capsys.readouterr().out
+
+
+def test_a_plain_proof_without_a_key_is_the_chain_check_alone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As before the head map: exit 0, and the output says the head was not checked."""
+    plain = {k: v for k, v in PROOF.items() if k not in ("anchor", "unanchored", "current")}
+    plain["records"] = PROOF["records"]
+    path = tmp_path / "plain.json"
+    path.write_text(json.dumps(plain))
+    assert _run(str(path)) == 0
+    assert "not checked against the ledger" in capsys.readouterr().out
+    assert _run(str(path), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["anchor"] is None

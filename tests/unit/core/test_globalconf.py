@@ -425,3 +425,26 @@ def test_group_members() -> None:
 def test_payload_type_constant() -> None:
     """The envelope carries the spec's payload type (§3)."""
     assert json.loads(GOOD)["payloadType"] == PAYLOAD_TYPE == "application/vnd.sild.globalconf+json"
+
+
+def test_purposes_are_optional_and_round_trip() -> None:
+    """docs/spec/globalconf.md §2 ``purposes``: absent when none (earlier documents keep
+    their bytes), sorted by code, strictly checked when present."""
+    from sild.core.globalconf import PurposeEntry, encode_document, parse_document
+
+    base = make_conf([OLD])
+    assert b'"purposes"' not in encode_document(base)
+    conf = replace(base, purposes=(PurposeEntry("tx-2", "Two"), PurposeEntry("tx-1", "One")))
+    doc = encode_document(conf)
+    back = parse_document(doc)
+    assert [p.code for p in back.purposes] == ["tx-1", "tx-2"]
+    assert back.purpose("tx-2") == PurposeEntry("tx-2", "Two")
+    assert back.purpose("nope") is None
+    obj = json.loads(doc)
+    for bad in ([{"code": "b", "text": "x"}, {"code": "a", "text": "y"}],  # unsorted
+                [{"code": "a", "text": "x"}, {"code": "a", "text": "x"}],  # duplicate
+                [{"code": "a", "text": "x" * 201}], [{"code": "", "text": "x"}],
+                [{"code": "a", "text": "x", "extra": 1}], "not a list"):
+        obj["purposes"] = bad
+        with pytest.raises(GlobalConfError):
+            parse_document(canonical_json(obj))

@@ -131,7 +131,9 @@ class PersonalUse:
     request to a personal-data service."""
 
     data: PersonalData
-    purpose: str
+    purpose: str  # as sent: a registered purpose code or text
+    purpose_code: str = ""  # the registered purpose it names, if any
+    action: str = ""  # what the person sees: the registered text, or the text sent
     subjects: list[str] = field(default_factory=list)
     emergency: str = ""  # the break-glass reason, if sent by an emergency-group client
     consent: str | None = None  # the consent artefact or id the client presented

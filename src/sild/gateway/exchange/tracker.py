@@ -72,11 +72,14 @@ class DataSubjects(ContextStage):
         data = getattr(target, "personal_data", None)
         if data is None or view is None or ex.client is None:
             return  # not a personal-data service (or a metaservice)
-        use = ex.personal = PersonalUse(data=data, purpose=parse_purpose(
-            _headers(ex, PURPOSE_HEADER)))
-        subjects = _headers(ex, SUBJECT_HEADER)
-        if not data.bulk or subjects:
-            use.subjects = list(parse_subjects(subjects, max_subjects=data.max_subjects))
+        purpose = parse_purpose(_headers(ex, PURPOSE_HEADER))
+        registered = view.conf.purpose(purpose)  # a code the registry publishes, or text
+        use = ex.personal = PersonalUse(
+            data=data, purpose=purpose, purpose_code=registered.code if registered else "",
+            action=registered.text if registered else purpose)
+        if not data.bulk:  # bulk: no per-person records (research/citizen.md §1.5)
+            use.subjects = list(parse_subjects(_headers(ex, SUBJECT_HEADER),
+                                               max_subjects=data.max_subjects))
         settings = self.ctx.tracker
         instance = self.ctx.server.instance
         emergency = _headers(ex, EMERGENCY_HEADER)
@@ -134,8 +137,8 @@ async def check_consent(stage: ContextStage, ex: ProviderExchange, use: Personal
             locked = ", ".join(answer.locked) or ", ".join(use.data.categories)
             raise AccessDenied(
                 f"Request is not allowed: the person {subject} has locked their {locked} "
-                f"data ({answer.reason})", service=str(ex.service), client=str(ex.client),
-                reason="locked by the person")
+                f"data", service=str(ex.service), client=str(ex.client),
+                reason=answer.reason or "locked by the person")
 
 
 class ResponseSubjects(ContextStage):
@@ -184,7 +187,8 @@ class RecordUsage(ContextStage):
         for subject in use.subjects:
             ex.pending.append(UsageRecord(
                 register=str(ex.service.subsystem), subject=subject, logged_at=when,
-                action=use.purpose, legal_basis=use.data.legal_basis,
+                action=use.action, purpose_code=use.purpose_code,
+                legal_basis=use.data.legal_basis,
                 receiver=str(ex.client), receiver_name=member.name if member else "",
                 user_id=ex.user_id, service=str(ex.service), message_id=ex.message_id,
                 request_id=ex.request_id, consent_id=use.consent_ids.get(subject, ""),
