@@ -56,7 +56,7 @@ __all__ = ["HeadMap", "MapPlan", "latest_bucket", "latest_buckets", "newest_anch
            "path_at"]
 
 _CHUNK = 500  # keys per IN (…) query
-_OR_TERMS = 100  # equalities per OR
+_OR_TERMS = 100  # key lookups per query
 # Inner nodes are stored at one level only: the roots of the 256 blocks of 256 buckets.
 # A path is rebuilt from one block's buckets and those 256 roots (§3.4 step 5), so a
 # round stores one row per changed bucket and at most 256 node rows.
@@ -82,6 +82,22 @@ def _by_register(t: Any, pairs: Iterable[tuple[str, str]]) -> list[Any]:
         by[register].append(subject)
     return [sa.and_(t.register == register, t.subject.in_(subjects[i:i + _CHUNK]))
             for register, subjects in by.items() for i in range(0, len(subjects), _CHUNK)]
+
+
+def _pair_queries(conn: Connection, t: Any, select: Any,
+                  pairs: Iterable[tuple[str, str]]) -> list[Any]:
+    """``select`` restricted to (register, subject) ``pairs``, as index searches: a join
+    with a VALUES list on PostgreSQL (sure of the index without table statistics),
+    ``register = ? AND subject IN (…)`` on SQLite."""
+    if conn.dialect.name != "postgresql":
+        return [select.where(w) for w in _by_register(t, pairs)]
+    ordered = sorted(pairs)
+    out = []
+    for i in range(0, len(ordered), _CHUNK):
+        v = sa.values(sa.column("r", sa.String), sa.column("s", sa.String),
+                      name="v").data(ordered[i:i + _CHUNK])
+        out.append(select.join(v, sa.and_(t.register == v.c.r, t.subject == v.c.s)))
+    return out
 
 
 def latest_bucket(conn: Connection, bucket: int, *, at_round: int | None = None
@@ -208,9 +224,9 @@ class HeadMap:
                 return None
             # (2) their heads now
             heads = {}
-            for where in _by_register(h, keys):
-                for x in conn.execute(sa.select(h.register, h.subject, h.seq, h.chain)
-                                      .where(where)):
+            for q in _pair_queries(conn, h, sa.select(h.register, h.subject, h.seq, h.chain),
+                                   keys):
+                for x in conn.execute(q):
                     heads[(x.register, x.subject)] = (int(x.seq), bytes(x.chain))
         # (3) the buckets they fall in, with these heads put in — unless a head does not
         # extend the one mapped before (the chain was rewritten behind the gateway's back)
@@ -261,11 +277,21 @@ class HeadMap:
         cut: dict[tuple[str, str], int] = {}
         ordered = sorted(wanted)
         for i in range(0, len(ordered), _OR_TERMS):
-            # OR of equalities, not a row-value IN: SQLite searches its index only so
+            # Index searches of the whole unique key, whatever the table statistics: on
+            # PostgreSQL a join with the VALUES list, on SQLite an OR of equalities
+            # (SQLite scans for a row-value IN; PostgreSQL filters a long OR row by row
+            # until the table has been analysed).
             part = ordered[i:i + _OR_TERMS]
-            for x in conn.execute(sa.select(u.register, u.subject, u.seq, u.chain).where(
-                    sa.or_(*[sa.and_(u.register == r, u.subject == s, u.seq == q)
-                             for r, s, q in part]))):
+            if conn.dialect.name == "postgresql":
+                v = sa.values(sa.column("r", sa.String), sa.column("s", sa.String),
+                              sa.column("n", sa.BigInteger), name="v").data(part)
+                q = sa.select(u.register, u.subject, u.seq, u.chain).join(v, sa.and_(
+                    u.register == v.c.r, u.subject == v.c.s, u.seq == v.c.n))
+            else:
+                q = sa.select(u.register, u.subject, u.seq, u.chain).where(sa.or_(*[
+                    sa.and_(u.register == r, u.subject == s_, u.seq == n)
+                    for r, s_, n in part]))
+            for x in conn.execute(q):
                 found[(x.register, x.subject, int(x.seq))] = bytes(x.chain)
         for where in _by_register(c, {(r, s) for r, s, _ in ordered}):
             for y in conn.execute(sa.select(c.register, c.subject, c.seq).where(where)):
