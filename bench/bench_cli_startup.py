@@ -87,12 +87,14 @@ def set_up(root: Path) -> dict[str, Path]:
     ledger, doc, receipt = root / "ledger", root / "doc.txt", root / "doc.tlog"
     doc.write_text("a small document\n")
     _run(SILD, "ledger", "init", str(ledger), "--period-ms", "200")
+    _run(SILD, "ledger", "key", "add", "bench", "--dir", str(ledger), "--out",
+         str(root / "bench.credential"))
     port = free_port()
     served = _serve([SILD, "ledger", "serve", "--dir", str(ledger), "--listen",
                      f"127.0.0.1:{port}"], f"http://127.0.0.1:{port}/healthz")
     try:
-        _run(SILD, "ledger", "submit", "--url", f"http://127.0.0.1:{port}", "--file",
-             str(doc), "--out", str(receipt))
+        _run(SILD, "ledger", "submit", "--url", f"http://127.0.0.1:{port}", "--credential",
+             str(root / "bench.credential"), "--file", str(doc), "--out", str(receipt))
     finally:
         _stop(served)
     return {"inst": inst, "cache": cache, "doc": doc, "receipt": receipt,

@@ -42,6 +42,7 @@ from sild.core.receipt import ReceiptExtra, format_receipt
 from sild.core.tlogproof import RoundPath
 from sild.core.verification import ReceiptVerifier, Status, TrustPolicy
 from sild.ledger.client import LedgerClient
+from sild.ledger.submitters import add_key
 from sild.testing.servers import free_port
 
 HELLO_APP = '''
@@ -71,10 +72,19 @@ def _wait_up(url: str) -> None:
             time.sleep(0.1)
 
 
+CREDENTIAL = [""]  # set by start_ledger
+
+
+def _auth() -> dict[str, str]:
+    return {"authorization": f"Bearer {CREDENTIAL[0]}"}
+
+
 def start_ledger(folder: Path, period_ms: int) -> tuple[subprocess.Popen[bytes], str]:
     """`sild ledger init` + `sild ledger serve` pinned to CPU 0."""
     subprocess.run([sys.executable, "-m", "sild.cli", "ledger", "init", str(folder),
                     "--period-ms", str(period_ms)], check=True, capture_output=True)
+    # The benchmark's own API key, its quota out of the way (docs/spec/ledger.md §8.1).
+    CREDENTIAL[0] = add_key(folder, "bench", rate=10_000_000, share=1.0)
     port = free_port()
     proc = subprocess.Popen([*_pin(0), sys.executable, "-m", "sild.cli", "ledger", "serve",
                              "--dir", str(folder), "--listen", f"127.0.0.1:{port}"],
@@ -118,7 +128,7 @@ async def batch_rate(url: str, seconds: float, batch: int = 5000, conc: int = 32
     n = 0
     end = time.monotonic() + seconds
     t0 = time.monotonic()
-    async with LedgerClient(url) as c:
+    async with LedgerClient(url, credential=CREDENTIAL[0]) as c:
         async def worker() -> None:
             nonlocal n
             while time.monotonic() < end:
@@ -137,7 +147,8 @@ async def single_rate(url: str, seconds: float, conc: int = 64) -> float:
             nonlocal n
             while time.monotonic() < end:
                 async with s.post(url + "/add", data=imprints(1)[0],
-                                  headers={"content-type": "application/octet-stream"}) as r:
+                                  headers={"content-type": "application/octet-stream",
+                                           **_auth()}) as r:
                     await r.read()
                     assert r.status == 200
                 n += 1
@@ -149,7 +160,7 @@ async def latencies(url: str, samples: int) -> tuple[list[float], int]:
     """Submit-to-receipt times of single hashes sent at random instants."""
     out: list[float] = []
     size = 0
-    async with LedgerClient(url) as c:
+    async with LedgerClient(url, credential=CREDENTIAL[0]) as c:
         async def one(delay: float) -> None:
             nonlocal size
             await asyncio.sleep(delay)
@@ -231,7 +242,8 @@ def main() -> None:
         lua = tmp / "post.lua"
         body = "".join(f"\\x{b:02x}" for b in imprints(1)[0])
         lua.write_text(f'wrk.method = "POST"\nwrk.body = "{body}"\n'
-                       'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+                       'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+                       f'wrk.headers["Authorization"] = "Bearer {CREDENTIAL[0]}"\n')
         single = [wrk(url + "/add", args.seconds, str(lua)) for _ in range(args.runs)]
         print(f"single-hash submissions, wrk: {med(single)} req/s")
         lat, size = asyncio.run(latencies(url, args.latency_samples))
@@ -244,7 +256,7 @@ def main() -> None:
         imps = imprints(20_000)
 
         async def fetch() -> list[bytes]:
-            async with LedgerClient(url) as c:
+            async with LedgerClient(url, credential=CREDENTIAL[0]) as c:
                 return await c.submit(imps)
 
         receipts = asyncio.run(fetch())

@@ -254,6 +254,10 @@ def main() -> None:
     ldir = folder / "ledger"
     subprocess.run([PY, "-m", "sild.cli", "ledger", "init", str(ldir), "--period-ms", "100"],
                    check=True, capture_output=True)
+    # The TSA's API key for the ledger, its quota out of the way (docs/spec/ledger.md §8.1).
+    subprocess.run([PY, "-m", "sild.cli", "ledger", "key", "add", "tsa", "--dir", str(ldir),
+                    "--rate", "10000000", "--share", "1", "--out", str(folder / "tsa.credential")],
+                   check=True, capture_output=True)
     lport, tport = free_port(), free_port()
     ledger = subprocess.Popen([*_pin(1), PY, "-m", "sild.cli", "ledger", "serve", "--dir",
                                str(ldir), "--listen", f"127.0.0.1:{lport}"],
@@ -264,6 +268,7 @@ def main() -> None:
         tsa_proc = subprocess.Popen(
             [*_pin(0), PY, "-c", TSA_SERVER, "tsa", "serve", "--tsa", str(folder / "tsa"),
              "--ledger", f"http://127.0.0.1:{lport}", "--ledger-key", str(ldir / "ledger.vkey"),
+             "--ledger-credential", str(folder / "tsa.credential"),
              "--listen", f"127.0.0.1:{tport}"], stdout=subprocess.DEVNULL)
         wait_http(f"http://127.0.0.1:{tport}/healthz")
         for _ in range(args.runs):

@@ -70,6 +70,8 @@ def create_instance(
     ca_name: str | None = None,
 ) -> Instance:
     """Folder, settings, CA, configuration key, database, admin token and anchor."""
+    if root.exists() and not root.is_dir():
+        raise ConfigurationError(f"{root} is a file, not a folder; choose a new folder")
     if (root / CONFIG_FILE).exists():
         raise ConfigurationError(f"{root} already holds an instance; choose another folder")
     if root.exists() and any(root.iterdir()):
@@ -83,7 +85,10 @@ def create_instance(
             path = _sqlite_file(database_url)
             new_file = path if path is not None and not path.exists() else None
     created = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigurationError(f"cannot create {root}: {e.strerror or e}") from e
     try:
         return _populate(root, instance_id=instance_id, at=at, host=host, port=port,
                          listen=listen, public_url=public_url, database_url=database_url,

@@ -32,8 +32,10 @@ import aiohttp
 
 from sild.core.access import Endpoint, parse_subject
 from sild.core.identifiers import MemberId
+from sild.crypto.keys import write_private_file
 from sild.demo_tracker import SPECS, TrackerDemo
 from sild.errors import ConfigurationError
+from sild.ledger.submitters import add_key
 from sild.localnet import GatewaySpec, LocalNet
 
 __all__ = ["run_demo"]
@@ -76,18 +78,59 @@ async def _first_exchange(url: str) -> dict[str, object]:
         return data
 
 
+class _Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) while the network was starting: it was stopped cleanly."""
+
+
+class _Signals:
+    """Ctrl-C from the very start. During start-up it cancels the start-up task, whose
+    ``finally`` stops what already runs, instead of KeyboardInterrupt tearing through
+    every server's task at once (issue 12: tracebacks); once up, it sets ``stop``."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.started = False
+        self._main = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._on_signal)
+
+    def _on_signal(self) -> None:
+        if self.stop.is_set():
+            return
+        self.stop.set()
+        if not self.started and self._main is not None:
+            self._main.cancel()
+
+
 async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
                fixed_ports: bool, sild: str) -> None:
+    signals = _Signals()
+    try:
+        await _start_and_wait(root, port, wait, say, fixed_ports=fixed_ports, sild=sild,
+                              signals=signals)
+    except asyncio.CancelledError:
+        if signals.stop.is_set() and not signals.started:
+            raise _Interrupted from None
+        raise
+
+
+async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
+                          fixed_ports: bool, sild: str, signals: _Signals) -> None:
     _prepare_folder(root)
     net = LocalNet.create(root, [REGISTER, CLINIC, *SPECS], instance_id=INSTANCE,
                           registry_port=port, fixed_ports=fixed_ports, ledger=True)
     tracker = TrackerDemo(REGISTER, CLINIC)
     tracker.prepare(net)
     (root / MARKER).write_text("created by `sild demo`; safe to delete\n")
+    # The tour's own API key for the ledger's POST /add (docs/spec/ledger.md §8.1).
+    write_private_file(root / "ledger.credential",
+                       (add_key(root / "ledger", "demo-user") + "\n").encode())
     (root / "letter.txt").write_text("A document to timestamp in the demo ledger.\n")
     net.sample_is_port = 9000 if fixed_ports else 0
-    await net.start()
     try:
+        await net.start()
         await tracker.start(net)
         sc = net.stores[REGISTER.server].serverconf
         sc.add_service(PERSONS.subsystem, "persons", net.is_url + "/echo/persons", timeout=10)
@@ -122,7 +165,9 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
         say(f"  {sild} gateway log stats --dir {gw1_dir}")
         say(f"  {sild} audit --dir {gw1_dir} --ledger-key {vkey}"
             "        # every log row checked against its anchoring proof")
-        say(f"  {sild} ledger submit --url {net.ledger_url} --file {letter} --out {receipt}")
+        cred = _shown(root / "ledger.credential")
+        say(f"  {sild} ledger submit --url {net.ledger_url} --credential {cred} "
+            f"--file {letter} --out {receipt}")
         say(f"  {sild} verify {receipt} --file {letter} --key {vkey}")
         say(f"  {sild} gateway service list --dir {gw1_dir}")
         say(f"  {sild} registry gateways --dir {_shown(net.instance.root)}")
@@ -133,12 +178,8 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
         if not wait:
             return
         say("\nPress Ctrl-C to stop.")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        signals.started = True
+        await signals.stop.wait()
         say("stopping…")
     finally:
         await tracker.stop()
@@ -154,6 +195,8 @@ def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
     """
     try:
         asyncio.run(_run(root, port, wait, say, fixed_ports=fixed_ports, sild=sild))
+    except _Interrupted:
+        raise KeyboardInterrupt from None  # `sild: interrupted`, exit 130; all stopped
     except OSError as e:
         raise ConfigurationError(f"cannot start the demo: {e}") from e
     except ConfigurationError as e:

@@ -12,6 +12,9 @@ network it adds
   national tracker subsystem ``datatracker`` of the State Information System Authority;
 * the **consent service** (the same authority's ``consent`` subsystem), which both
   registers ask through the exchange, with one person's health data locked;
+* the **notification service** (its ``notify`` subsystem): both registers' gateways
+  send it every usage event through the exchange; the locked person's inbox is
+  subscribed, so break-glass shows there at once;
 * background traffic: every few hundred milliseconds a consumer looks someone up.
 """
 
@@ -22,7 +25,7 @@ import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
@@ -47,7 +50,7 @@ POLICE = GatewaySpec(MemberId(INSTANCE, "GOV", "70008747"), "Police and Border G
                      ("polis",))
 BANK = GatewaySpec(MemberId(INSTANCE, "COM", "10137319"), "Bank", "gw5", ("bank",))
 RIA = GatewaySpec(MemberId(INSTANCE, "GOV", "70006317"), "Information System Authority",
-                  "gw6", ("datatracker", "consent"))
+                  "gw6", ("datatracker", "consent", "notify"))
 SPECS = (HEALTH, POLICE, BANK, RIA)
 PEOPLE = 3000
 
@@ -66,6 +69,7 @@ class TrackerDemo:
     _servers: list[Any] = field(default_factory=list)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _engines: list[Any] = field(default_factory=list)
+    _traffic_task: asyncio.Task[None] | None = None
 
     # -- identifiers ------------------------------------------------------------------
 
@@ -85,6 +89,7 @@ class TrackerDemo:
     bank = SubsystemId(BANK.member, "bank")
     tracker = SubsystemId(RIA.member, "datatracker")
     consent_service = _svc(RIA.member, "consent", "decisions")
+    notify_service = _svc(RIA.member, "notify", "events")
 
     @property
     def patient(self) -> Person:
@@ -111,9 +116,11 @@ class TrackerDemo:
         for spec, sub in ((self.register, "rr"), (HEALTH, "tis")):
             s = net.gateway_settings[spec.server]
             # The registers ask the consent service through the exchange, as themselves.
+            me = str(SubsystemId(spec.member, sub))
             net.gateway_settings[spec.server] = replace(s, tracker=TrackerSettings(
                 consent_url=f"http://{s.is_listen}/r1/{self.consent_service.path()}",
-                consent_client=str(SubsystemId(spec.member, sub)), consent_cache=2.0))
+                consent_client=me, consent_cache=2.0,
+                notify=str(self.notify_service), notify_client=me))
 
     # -- after the network started ----------------------------------------------------
 
@@ -137,6 +144,8 @@ class TrackerDemo:
                                                            admin_token=home.admin_token()))
         ria = net.stores[RIA.server].serverconf
         ria.add_service(self.consent_service.subsystem, "decisions", consent_url, timeout=5)
+        ria.add_service(self.notify_service.subsystem, "events",
+                        await self._start_notify(net), timeout=10)
         for spec, sub, code, category, basis in (
                 (self.register, "rr", "person", "population", "Population Register Act §27"),
                 (HEALTH, "tis", "records", "health", "Health Services Organisation Act §59²")):
@@ -158,11 +167,27 @@ class TrackerDemo:
                            openapi=openapi_text().encode())
             sc.grant(find, parse_subject(str(self.tracker)))
             ria.grant(self.consent_service, parse_subject(str(service.subsystem)))
-        self._tasks.append(asyncio.create_task(self._traffic(net)))
+            ria.grant(self.notify_service, parse_subject(str(service.subsystem)))
+        self._traffic_task = asyncio.create_task(self._traffic(net))
 
-    async def _serve(self, app: Any) -> str:
+    async def _start_notify(self, net: LocalNet) -> str:
+        """The notification service, with the locked person's inbox subscribed."""
+        from sild.notify.app import create_notify_app
+        from sild.notify.delivery import DeliveryWorker
+        from sild.notify.home import NotifyHome
+
+        home = NotifyHome.create(net.instance)
+        engine = home.engine()
+        self._engines.append(engine)
+        store = home.store(engine)
+        store.subscribe(self.locked.code, inbox=True)
+        return await self._serve(create_notify_app(
+            store, admin_token=home.admin_token(), worker=DeliveryWorker(store)),
+            lifespan="on")
+
+    async def _serve(self, app: Any, lifespan: Literal["on", "off"] = "off") -> str:
         port = free_port()
-        server, task = await start_embedded(app, "127.0.0.1", port)
+        server, task = await start_embedded(app, "127.0.0.1", port, lifespan=lifespan)
         self._servers.append(server)
         self._tasks.append(task)
         return f"http://127.0.0.1:{port}"
@@ -190,16 +215,18 @@ class TrackerDemo:
                         await resp.read()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        if self._traffic_task is not None:
+            self._traffic_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._traffic_task
         for server in self._servers:
             if isinstance(server, web.AppRunner):
                 await server.cleanup()
-            else:
+            else:  # uvicorn closes its socket when it exits; never cancel it mid-way
                 server.should_exit = True
         for task in self._tasks:
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(task, 5)
+                await asyncio.wait_for(task, 10)
         for engine in self._engines:
             engine.dispose()
 
@@ -230,5 +257,7 @@ class TrackerDemo:
             f"{sild} tracker verify {proof}        # completeness")
         say(f"  {sild} tracker find --dir {health_dir} {HEALTH.member}/tis {locked.code}"
             f"        # the break-glass record, flagged")
+        say(f"  {sild} notify inbox --dir {shown(net.instance.root)} {locked.code}"
+            f"        # the person was notified at once")
         say(f"  {sild} tracker sealed --dir {health_dir}        # the police's covert lookups")
         say(f"  {sild} consent locks --dir {shown(net.instance.root)} {locked.code}")

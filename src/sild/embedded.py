@@ -66,10 +66,16 @@ async def start_embedded(app: Any, host: str, port: int, *,
                                            access_log=False, lifespan=lifespan))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 10
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            with contextlib.suppress(BaseException):
-                task.result()
-            raise ConfigurationError(f"cannot listen on {host}:{port}")
-        await asyncio.sleep(0.01)
+    try:
+        while not server.started:
+            if task.done() or time.monotonic() > deadline:
+                with contextlib.suppress(BaseException):
+                    task.result()
+                raise ConfigurationError(f"cannot listen on {host}:{port}")
+            await asyncio.sleep(0.01)
+    except asyncio.CancelledError:  # Ctrl-C during start-up: stop it, not orphan it
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(task), 5)
+        raise
     return server, task

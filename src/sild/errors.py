@@ -10,12 +10,15 @@
     │   ├── EmergencyNotPermitted   Client.EmergencyNotPermitted (break-glass without the role)
     │   ├── InvalidMessage          Client.InvalidMessage  (stale or replayed envelope)
     │   ├── Unauthorized            Client.Unauthorized (401)
+    │   │   └── InvalidSubjectAssertion Client.InvalidSubjectAssertion (401)
     │   ├── InvalidRequest          Client.InvalidRequest
     │   │   ├── PayloadTooLarge     Client.PayloadTooLarge (413)
     │   │   ├── LedgerFormatError   Client.InvalidLedgerFormat
     │   │   ├── ArchiveInvalid      Client.InvalidArchive
+    │   │   ├── SnapshotInvalid     Client.InvalidSnapshot  (embassy snapshot: signature, hashes)
     │   │   ├── BatchTooLarge       Client.BatchTooLarge (413)
-    │   │   └── InvalidDataCategory Client.InvalidDataCategory
+    │   │   ├── InvalidDataCategory Client.InvalidDataCategory
+    │   │   └── InvalidWebhookUrl   Client.InvalidWebhookUrl (a subscription's URL)
     │   ├── CertificateError        Client.CertValidation
     │   │   └── CertificateRevoked  Client.CertRevoked
     │   ├── ConsentInvalid          Client.InvalidConsent  (expired, revoked, not this client's)
@@ -102,6 +105,8 @@ __all__ = [
     "InvalidRequest",
     "InvalidServiceType",
     "InvalidStateTransition",
+    "InvalidSubjectAssertion",
+    "InvalidWebhookUrl",
     "KeyFileError",
     "LedgerFormatError",
     "LocalError",
@@ -115,6 +120,7 @@ __all__ = [
     "PinBlocked",
     "PinError",
     "ProofError",
+    "QuotaExceeded",
     "RelayedError",
     "RemoteError",
     "RoundFull",
@@ -122,6 +128,7 @@ __all__ = [
     "ServiceUnavailable",
     "SignatureError",
     "SildError",
+    "SnapshotInvalid",
     "SslAuthenticationFailed",
     "StorageError",
     "TimestampingFailed",
@@ -226,6 +233,13 @@ class Unauthorized(RemoteError):
 
     code = "Unauthorized"
     http_status = 401
+
+
+class InvalidSubjectAssertion(Unauthorized):
+    """A ``Sild-Subject-Assertion`` that is forged, expired, for another issuer or
+    audience, or malformed (docs/spec/identity.md §8)."""
+
+    code = "InvalidSubjectAssertion"
 
 
 class PayloadTooLarge(InvalidRequest):
@@ -443,6 +457,13 @@ class InvalidContainer(InvalidRequest):
     code = "InvalidContainer"
 
 
+class SnapshotInvalid(InvalidRequest):
+    """A data-embassy snapshot that is unsigned, signed by an untrusted key, incomplete
+    or altered (docs/operations.md, "Data embassy"); refused before anything is written."""
+
+    code = "InvalidSnapshot"
+
+
 class UnknownService(RemoteError):
     """No such service on this gateway: ``Server.ServerProxy.UnknownService`` on the wire."""
 
@@ -482,12 +503,27 @@ class RoundFull(ServiceUnavailable):
     code = "RoundFull"
 
 
+class QuotaExceeded(ServiceUnavailable):
+    """A ledger submitter is over its rate or its share of the round (docs/spec/ledger.md
+    §8.1): answered 429 with ``Retry-After`` (field ``retry_after``, seconds)."""
+
+    code = "QuotaExceeded"
+    http_status = 429
+
+
 class BatchTooLarge(InvalidRequest):
     """More imprints (or bytes) in one request than the ledger's limits allow."""
 
     code = "BatchTooLarge"
 
     http_status = 413
+
+
+class InvalidWebhookUrl(InvalidRequest):
+    """A notification subscription's webhook URL is not a plain http(s) URL to a public
+    address (docs/spec/notify.md §3.1)."""
+
+    code = "InvalidWebhookUrl"
 
 
 class NotWriter(ServiceUnavailable):

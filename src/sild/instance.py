@@ -89,6 +89,8 @@ class Instance:
     def admin_token(self) -> str:
         try:
             return self.admin_token_path.read_text().strip()
+        except UnicodeDecodeError as e:
+            raise ConfigurationError("the admin token file is not text") from e
         except OSError as e:
             raise ConfigurationError(f"cannot read admin token: {e.strerror}") from e
 
@@ -103,6 +105,8 @@ class Instance:
             ) from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigurationError(f"{path}: {e}") from e
+        except UnicodeDecodeError as e:  # a binary file in its place
+            raise ConfigurationError(f"{path} is not a text (TOML) file") from e
         try:
             inst = data["instance"]
             reg = data.get("registry", {})

@@ -34,6 +34,7 @@ from sild.gateway.stores import GatewayStores
 from sild.instance import Instance
 from sild.ledger.api import create_app as create_ledger_app
 from sild.ledger.home import init_ledger, open_ledger
+from sild.ledger.submitters import Submitters, add_key
 from sild.registry.api import create_app
 from sild.registry.publisher import Publisher
 from sild.registry.requests import build_client_request, build_gateway_request
@@ -137,6 +138,13 @@ class LocalNet:
                 registry.add_member(spec.member, spec.name)
             server = spec.server
             gw_root = root / "gateways" / spec.server_code
+            credential = ""
+            if ledger:  # the gateway's own API key for the ledger (docs/spec/ledger.md §8.1)
+                cred_path = gw_root / "keys" / "ledger.credential"
+                gw_root.joinpath("keys").mkdir(parents=True, exist_ok=True)
+                write_private_file(cred_path, add_key(
+                    root / "ledger", f"gw-{spec.server_code.lower()}").encode() + b"\n")
+                credential = str(cred_path.resolve())
             s = GatewaySettings(
                 root=gw_root.resolve(), server=server,
                 database_url=db(f"gateway-{spec.server_code}"),
@@ -145,7 +153,7 @@ class LocalNet:
                 peer_listen=f"127.0.0.1:{5500 + i if fixed_ports else free_port()}",
                 admin_listen=f"127.0.0.1:{5566 + i if fixed_ports else free_port()}",
                 limits=limits or GatewayLimits(),
-                anchoring=AnchoringSettings(ledger_url=ledger_url))
+                anchoring=AnchoringSettings(ledger_url=ledger_url, credential=credential))
             s.write()
             shutil.copy(instance.anchor_path, s.anchor_path)
             write_private_file(gw_root / "admin-token", secrets.token_urlsafe(24).encode())
@@ -194,8 +202,12 @@ class LocalNet:
             ledger = open_ledger(self.root / "ledger")
             self._engines.append(ledger.engine)
             lhost, lport = self.ledger_url.removeprefix("http://").rsplit(":", 1)
-            lserver, ltask = await start_embedded(create_ledger_app(ledger), lhost, int(lport),
-                                                  lifespan="on")
+            lim = ledger.limits
+            submitters = Submitters.of_folder(self.root / "ledger", max_batch=lim.max_batch,
+                                              max_round=lim.max_round)
+            lserver, ltask = await start_embedded(
+                create_ledger_app(ledger, submitters=submitters), lhost, int(lport),
+                lifespan="on")
             self._servers.append(lserver)
             self._tasks.append(ltask)
         runner = web.AppRunner(create_sample_is(), access_log=None, handle_signals=False)

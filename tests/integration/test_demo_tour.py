@@ -94,6 +94,8 @@ def _run_tour(tour: list[str], started_as: str, *, cwd: Path, env: dict[str, str
             assert '"totalUsages":' in done.stdout, (line, done.stdout)
         if line.endswith("# break-glass"):
             assert '"visits"' in done.stdout, (line, done.stdout)
+        if line.endswith("# the person was notified at once"):
+            assert "emergency" in done.stdout, (line, done.stdout)
 
 
 @pytest.mark.slow

@@ -84,7 +84,7 @@ def test_guide_section_2_runs_as_printed(tmp_path: Path) -> None:
 def test_guide_section_4_runs_as_printed(tmp_path: Path) -> None:
     """Guide §4 makes a ledger, serves it, gets a receipt and verifies it OK, as printed."""
     script = _script(_section((ROOT / "docs" / "guide.md").read_text(), 4), 8470, free_port())
-    assert script.count(".venv/bin/sild ") == 4, script
+    assert script.count(".venv/bin/sild ") == 5, script
     (tmp_path / "contract.pdf").write_bytes(b"%PDF-1.7 the reader's own contract")
     done = _run(script, tmp_path)
     assert "OK" in done.stdout.splitlines()[-1], done.stdout

@@ -59,8 +59,8 @@ def test_failed_init_leaves_no_rows_behind(tmp_path: Path, db_url: str,
     migrate(engine)
     engine.dispose()
     monkeypatch.setattr(sild.bootstrap, "write_anchor", boom)
-    with pytest.raises(OSError, match="simulated"):
-        main(["init", str(tmp_path / "a"), "--database", db_url])
+    # one line, exit 1 (issue 12: it was a traceback)
+    assert main(["init", str(tmp_path / "a"), "--database", db_url]) == 1
     monkeypatch.undo()
     assert not (tmp_path / "a").exists()
     assert _counts(db_url) == {"cas": 0, "config_keys": 0}
@@ -74,8 +74,7 @@ def test_failed_init_into_a_new_sqlite_file_removes_it(tmp_path: Path,
     db.parent.mkdir()
     monkeypatch.setattr(sild.bootstrap, "write_anchor",
                         lambda *_a, **_k: (_ for _ in ()).throw(OSError("simulated")))
-    with pytest.raises(OSError, match="simulated"):
-        main(["init", str(tmp_path / "a"), "--database", f"sqlite:///{db}"])
+    assert main(["init", str(tmp_path / "a"), "--database", f"sqlite:///{db}"]) == 1
     assert list(db.parent.iterdir()) == []
 
 

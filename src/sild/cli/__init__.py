@@ -34,10 +34,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sild.cli import audit, ca, conf, demo, gateway, init, keys, ledger, registry, verify
+    from sild.cli import (
+        audit,
+        ca,
+        conf,
+        demo,
+        embassy,
+        gateway,
+        init,
+        keys,
+        ledger,
+        registry,
+        verify,
+    )
     from sild.cli import consent as consent_cli
     from sild.cli import doc as doc_cli
     from sild.cli import identity as identity_cli
+    from sild.cli import notify as notify_cli
     from sild.cli import tracker as tracker_cli
 
     parser = _Parser(prog="sild", description="Sild: a secure data exchange layer.")
@@ -45,14 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in (init, demo, keys, ca, registry, gateway, conf, ledger, verify, audit,
-                   identity_cli, doc_cli, tracker_cli, consent_cli):
+                   identity_cli, doc_cli, tracker_cli, consent_cli, embassy, notify_cli):
         module.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sild`` console script; returns the exit code."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt as e:  # Ctrl-C while the command starts (imports)
+        err_console.print("sild: interrupted")
+        return int(exit_code(e))
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", INFO)  # None: an offline command, no logs
     try:
@@ -67,8 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print(f"sild: error: {one_line}", markup=False)
         return int(exit_code(e))
     except KeyboardInterrupt as e:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: no traceback
         err_console.print("sild: interrupted")
         return int(exit_code(e))
+    except OSError as e:  # a file or folder problem a command did not word itself
+        where = f": {e.filename}" if e.filename else ""
+        err_console.print(f"sild: error: {e.strerror or e}{where}", markup=False)
+        return int(Exit.LOCAL)
     finally:
         from sild.cli._common import close_all
 

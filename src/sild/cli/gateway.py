@@ -9,6 +9,7 @@ from typing import Any
 
 from sild.cli import gateway_log, gateway_services
 from sild.cli._common import add_passphrase_arg, console, sild_command
+from sild.cli._out import check_out, write_out
 from sild.clock import utc_now
 from sild.core.identifiers import ServerId, SubsystemId
 from sild.errors import ConfigurationError, InvalidRequest, TransportError
@@ -104,6 +105,8 @@ def _read(path: str) -> bytes:
 async def _post(url: str, body: bytes) -> dict[str, Any]:
     import aiohttp
 
+    from sild.web.neterrors import describe_network_error
+
     timeout = aiohttp.ClientTimeout(total=30)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
@@ -121,14 +124,15 @@ async def _post(url: str, body: bytes) -> dict[str, Any]:
                     f"{data.get('message', '')}")
             return data
     except (aiohttp.ClientError, TimeoutError) as e:
-        raise TransportError(f"cannot reach the registry at {url}: {e}") from e
+        raise TransportError(
+            f"cannot reach the registry at {url}: {describe_network_error(e)}") from e
 
 
 def _deliver(args: argparse.Namespace, body: bytes) -> int:
     import asyncio
 
     if args.out:
-        Path(args.out).write_bytes(body)
+        write_out(Path(args.out), body)
         console.print(f"wrote signed request to {args.out}")
         return 0
     data = asyncio.run(_post(args.registry, body))
@@ -142,6 +146,8 @@ def run_register(args: argparse.Namespace) -> int:
     from sild.crypto.keys import load_private_key
     from sild.registry.requests import build_gateway_request
 
+    if args.out:
+        check_out(Path(args.out))
     pw = read_passphrase(args.passphrase_file)
     body = build_gateway_request(
         server=ServerId.parse(args.server), address=args.address,
@@ -159,6 +165,8 @@ def run_add_client(args: argparse.Namespace) -> int:
     from sild.crypto.keys import load_private_key
     from sild.registry.requests import build_client_request
 
+    if args.out:
+        check_out(Path(args.out))
     pw = read_passphrase(args.passphrase_file)
     if bool(args.client_sign_key) != bool(args.client_sign_cert):
         raise ConfigurationError("give both --client-sign-key and --client-sign-cert, or neither")

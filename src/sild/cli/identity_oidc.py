@@ -15,7 +15,8 @@ DEFAULT_OIDC_LISTEN = "127.0.0.1:8482"
 
 
 def add_oidc_parser(sub: Any) -> None:
-    """``oidc init|serve|challenge|sweep`` and ``oidc client add|list|remove``."""
+    """``oidc init|serve|challenge|sweep``, ``oidc client add|list|remove`` and
+    ``oidc passkey list|remove``."""
     from sild.cli._common import add_dir_arg
     from sild.cli.identity import _guarded
 
@@ -45,8 +46,8 @@ def add_oidc_parser(sub: Any) -> None:
     c.add_argument("--nonce", required=True, help="the nonce from the login page")
     c.set_defaults(func=_guarded(run_challenge))
 
-    c = s.add_parser("sweep", help="delete login challenges and codes that expired more "
-                                   "than a day ago (run daily)")
+    c = s.add_parser("sweep", help="delete login challenges, codes and sessions that "
+                                   "expired more than a day ago (run daily)")
     add_dir_arg(c)
     c.set_defaults(func=_guarded(run_sweep))
 
@@ -66,6 +67,18 @@ def add_oidc_parser(sub: Any) -> None:
     c.add_argument("client_id", metavar="CLIENT_ID")
     add_dir_arg(c)
     c.set_defaults(func=_guarded(run_client_remove))
+
+    pk = s.add_parser("passkey", help="people's passkeys (registered in the browser)")
+    ps = pk.add_subparsers(dest="passkey_command", metavar="ACTION", required=True)
+    c = ps.add_parser("list", help="a person's passkeys")
+    c.add_argument("--person", required=True, metavar="CODE",
+                   help="personal code with its country prefix, like EE38001085718")
+    add_dir_arg(c)
+    c.set_defaults(func=_guarded(run_passkey_list))
+    c = ps.add_parser("remove", help="remove a passkey (a lost device)")
+    c.add_argument("credential_id", metavar="CREDENTIAL_ID")
+    add_dir_arg(c)
+    c.set_defaults(func=_guarded(run_passkey_remove))
 
 
 def _home(args: argparse.Namespace) -> Any:
@@ -98,10 +111,10 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import asyncio
     import logging
 
     from sild.cli._common import console
+    from sild.cli._serve import run_until_signal
     from sild.identity.oidc.app import serve_oidc
     from sild.instance import parse_listen
     from sild.logs import _OneLineHandler
@@ -115,9 +128,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.demo:
         log.warning("DEMO MODE: /login/demo logs anyone in without authentication")
     mode = " — DEMO MODE (unauthenticated demo login on)" if args.demo else ""
-    asyncio.run(serve_oidc(provider, host, port, started=lambda url: console.print(
+    return run_until_signal(serve_oidc(provider, host, port, started=lambda url: console.print(
         f"OIDC provider {provider.config.issuer} on {url}{mode}", markup=False)))
-    return 0
 
 
 def run_challenge(args: argparse.Namespace) -> int:
@@ -128,9 +140,14 @@ def run_challenge(args: argparse.Namespace) -> int:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from sild.cli._common import console
+    from datetime import UTC, datetime
 
-    console.print(f"{_store(args).sweep()} expired challenges and codes deleted", markup=False)
+    from sild.cli._common import console
+    from sild.identity.oidc.passkey_store import PasskeyStore
+
+    store = _store(args)
+    n = store.sweep() + PasskeyStore(store.engine, lambda: datetime.now(UTC)).sweep()
+    console.print(f"{n} expired challenges, codes and sessions deleted", markup=False)
     return 0
 
 
@@ -160,3 +177,35 @@ def run_client_remove(args: argparse.Namespace) -> int:
     _store(args).remove_client(args.client_id)
     console.print(f"client {args.client_id} removed", markup=False)
     return 0
+
+
+def _passkeys(args: argparse.Namespace) -> Any:
+    from datetime import UTC, datetime
+
+    from sild.identity.oidc.passkey_store import PasskeyStore
+
+    return PasskeyStore(_store(args).engine, lambda: datetime.now(UTC))
+
+
+def run_passkey_list(args: argparse.Namespace) -> int:
+    from sild.cli._common import table
+    from sild.core.personal_code import parse
+
+    code = parse(args.person[:2], args.person[2:])  # InvalidPersonalCode: exit 2
+    rows = _passkeys(args).passkeys(f"{code.country}{code.code}")
+    table(f"passkeys of {code.country}{code.code}",
+          ["credential id", "transports", "sign count", "registered", "last used"],
+          [(p.credential_id, " ".join(p.transports), str(p.sign_count),
+            f"{p.created_at:%Y-%m-%d %H:%M}",
+            f"{p.last_used_at:%Y-%m-%d %H:%M}" if p.last_used_at else "never")
+           for p in rows])
+    return 0
+
+
+def run_passkey_remove(args: argparse.Namespace) -> int:
+    from sild.cli._common import console
+
+    _passkeys(args).remove_passkey(args.credential_id)
+    console.print(f"passkey {args.credential_id} removed", markup=False)
+    return 0
+

@@ -99,6 +99,8 @@ def add_tsa_parser(sub: Any) -> None:
                        help="the ledger's verifier key, or a file holding it")
     serve.add_argument("--ledger-policy", metavar="FILE",
                        help="a `sild verify` policy file (keys, witnesses, genesis)")
+    serve.add_argument("--ledger-credential", metavar="FILE",
+                       help="the TSA's API key for the ledger (`sild ledger key add`)")
     serve.add_argument("--listen", default=DEFAULT_TSA_LISTEN,
                        help=f"host:port (default {DEFAULT_TSA_LISTEN})")
     _passphrase(serve)
@@ -179,10 +181,9 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 def _run(coro: Any) -> int:
-    import asyncio
+    from sild.cli._serve import run_until_signal
 
-    asyncio.run(coro)
-    return 0
+    return run_until_signal(coro)  # SIGTERM as Ctrl-C: graceful, exit 0
 
 
 # --- OCSP ------------------------------------------------------------------------------
@@ -293,8 +294,13 @@ def run_tsa_serve(args: argparse.Namespace) -> int:
                                  "the TSA checks every receipt before it signs")
     signer = TsaSigner(certificate=_cert(folder / "tsa.pem"), key=_key(folder / "tsa.key", args))
     host, port = _listen(args.listen)
+    from sild.ledger.submitters import read_credential
+
+    credential = (read_credential(Path(args.ledger_credential)) if args.ledger_credential
+                  else None)
     return _run(serve_tsa(
         signer=signer, ledger_url=args.ledger, ledger_policy=policy, host=host, port=port,
+        ledger_credential=credential,
         started=lambda url: console.print(f"TSA on {url}, ledger {args.ledger}")))
 
 

@@ -31,13 +31,19 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sild.bootstrap import create_instance
+    from sild.errors import ConfigurationError
 
-    inst = create_instance(
-        Path(args.dir), instance_id=args.instance, at=utc_now(), listen=args.listen,
-        public_url=args.public_url, database_url=args.database,
-        passphrase=read_passphrase(args.passphrase_file),
-        ca_key_type=KeyType(args.ca_key_type),
-    )
+    try:
+        inst = create_instance(
+            Path(args.dir), instance_id=args.instance, at=utc_now(), listen=args.listen,
+            public_url=args.public_url, database_url=args.database,
+            passphrase=read_passphrase(args.passphrase_file),
+            ca_key_type=KeyType(args.ca_key_type),
+        )
+    except OSError as e:  # create_instance has removed what it wrote
+        raise ConfigurationError(
+            f"cannot create the instance in {args.dir}: {e.strerror or e}"
+            + (f" ({e.filename})" if e.filename else "")) from e
     d, sild = shlex.quote(args.dir), sild_command()
     console.print(f"[bold green]Created instance {inst.instance_id}[/] in {inst.root}")
     console.print(f"  anchor:   {inst.anchor_path}\n  CA:       {inst.ca_dir / 'ca.pem'}\n"

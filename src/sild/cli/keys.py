@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sild.cli._common import add_passphrase_arg, console
+from sild.cli._out import check_out, write_out
 from sild.crypto.kinds import KeyType
 from sild.errors import ConfigurationError
 from sild.instance import read_passphrase
@@ -34,6 +35,7 @@ def run_new(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise ConfigurationError(f"{out} exists; refusing to overwrite a key")
+    check_out(out, overwrite=False)
     key = generate_key(KeyType(args.type))
     save_private_key(out, key, passphrase=read_passphrase(args.passphrase_file))
     console.print(f"wrote {args.type} key {key_id(key.public_key())} to {out}")
@@ -46,8 +48,10 @@ def run_csr(args: argparse.Namespace) -> int:
     from sild.crypto.certs import build_csr
     from sild.crypto.keys import load_private_key
 
+    out = Path(args.out)
+    check_out(out)
     key = load_private_key(Path(args.key), passphrase=read_passphrase(args.passphrase_file))
     csr = build_csr(key, args.cn)
-    Path(args.out).write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    write_out(out, csr.public_bytes(serialization.Encoding.PEM))
     console.print(f"wrote CSR to {args.out}")
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from sild.cli._common import console, read_text_arg
 from sild.cli._exit import Exit
+from sild.cli._out import check_out, write_out
 from sild.core.imprint import Imprint, parse_imprint
 from sild.errors import ConfigurationError, InvalidRequest
 
@@ -45,7 +46,30 @@ def add_parser(sub: Any) -> None:
     what.add_argument("--hash", metavar="H", help="hex imprint, or 64 hex digits of SHA-256")
     submit.add_argument("--algorithm", default="SHA-256", help="for --file (default SHA-256)")
     submit.add_argument("--out", required=True, metavar="RECEIPT")
+    submit.add_argument("--credential", metavar="FILE",
+                        help="a file holding the API key from `sild ledger key add` "
+                             "(default: $SILD_LEDGER_CREDENTIAL, a file name)")
     submit.set_defaults(func=run_submit)
+
+    key = s.add_parser("key", help="API keys of submitters (who may add hashes, how many)")
+    ks = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    kadd = ks.add_parser("add", help="issue a key; the credential is shown once")
+    kadd.add_argument("name", metavar="NAME", help="e.g. the gateway's name: gw1, tsa")
+    kadd.add_argument("--dir", required=True, metavar="DIR")
+    kadd.add_argument("--rate", type=int, default=10_000,
+                      help="hashes per second (default 10000)")
+    kadd.add_argument("--share", type=float, default=0.25,
+                      help="largest share of one round, 0..1 (default 0.25)")
+    kadd.add_argument("--out", metavar="FILE",
+                      help="write the credential to FILE (0600) instead of printing it")
+    kadd.set_defaults(func=run_key_add)
+    klist = ks.add_parser("list", help="the keys issued (names and quotas, no secrets)")
+    klist.add_argument("--dir", required=True, metavar="DIR")
+    klist.set_defaults(func=run_key_list)
+    krev = ks.add_parser("revoke", help="revoke a key (a running ledger refuses it within 1 s)")
+    krev.add_argument("name", metavar="NAME")
+    krev.add_argument("--dir", required=True, metavar="DIR")
+    krev.set_defaults(func=run_key_revoke)
 
     ext = s.add_parser("extend", help="upgrade a receipt to a later checkpoint or a "
                        "publication, from the ledger's public tiles")
@@ -117,31 +141,71 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from sild.instance import parse_listen
     from sild.ledger.api import create_app
     from sild.ledger.home import open_ledger
+    from sild.ledger.settings import LedgerSettings
+    from sild.ledger.submitters import Submitters
     from sild.ledger.witness import WitnessCosigner
 
     folder = Path(args.dir)
-    from sild.ledger.settings import LedgerSettings
-
     settings = LedgerSettings.load(folder / "ledger.json")
+    submitters = Submitters.of_folder(folder, max_batch=settings.limits.max_batch,
+                                      max_round=settings.limits.max_round)
     cosigner = WitnessCosigner(settings) if settings.witnesses else None
     ledger = open_ledger(folder, cosigner=cosigner, settings=settings,
                          require_writer=args.require_writer)
-    host, port = parse_listen(args.listen or settings.listen)
-    role = ("writer" if ledger.role == "writer" else
-            "standby: another process is the writer; serving reads, taking over if it stops")
-    console.print(f"ledger {settings.origin} on http://{host}:{port} "
-                  f"(size {ledger.size}, {settings.period_ms} ms rounds; {role})")
     try:
-        uvicorn.run(create_app(ledger), host=host, port=port, log_level="warning",
-                    access_log=False, loop="uvloop", http="httptools")
+        host, port = parse_listen(args.listen or settings.listen)
+        role = ("writer" if ledger.role == "writer" else
+                "standby: another process is the writer; serving reads, taking over if it stops")
+        app = create_app(ledger, submitters=submitters)
+        console.print(f"ledger {settings.origin} on http://{host}:{port} "
+                      f"(size {ledger.size}, {settings.period_ms} ms rounds; {role}; "
+                      f"{len(submitters.names())} submitter key(s))")
+        if not submitters.names():
+            console.print("no submitter keys yet: every POST /add is refused (401) until "
+                          f"`sild ledger key add NAME --dir {folder}` issues one")
+        serve_until_signal(app, host, port)
     finally:
         ledger.close()
     return 0
+
+
+def serve_until_signal(app: Any, host: str, port: int, *, lifespan: bool = True) -> None:
+    """Serve ``app`` (with ASGI lifespan) until SIGTERM or SIGINT, then shut down
+    gracefully: open requests finish, the app's shutdown runs, the command exits 0
+    (docs/operations.md, "Stopping services")."""
+    import asyncio
+    import signal
+
+    import uvloop
+
+    from sild.embedded import start_embedded
+
+    async def serve() -> None:
+        server, task = await start_embedded(app, host, port,
+                                             lifespan="on" if lifespan else "off")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        waiter = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        server.should_exit = True
+        await task
+
+    uvloop.run(serve())
+
+
+def _credential(args: argparse.Namespace) -> str | None:
+    import os
+
+    from sild.ledger.submitters import read_credential
+
+    name = args.credential or os.environ.get("SILD_LEDGER_CREDENTIAL")
+    return read_credential(Path(name)) if name else None
 
 
 def run_submit(args: argparse.Namespace) -> int:
@@ -149,6 +213,11 @@ def run_submit(args: argparse.Namespace) -> int:
 
     from sild.ledger.client import LedgerClient
 
+    out = Path(args.out)
+    # Refuse before submitting: once the ledger holds the hash, a receipt that cannot be
+    # written would be lost.
+    check_out(out)
+    credential = _credential(args)
     now = datetime.now(UTC)
     if args.file:
         imprint = imprint_of_file(Path(args.file), algorithm=args.algorithm, at=now)
@@ -156,12 +225,48 @@ def run_submit(args: argparse.Namespace) -> int:
         imprint = imprint_of_hash(args.hash, at=now)
 
     async def go() -> bytes:
-        async with LedgerClient(args.url) as client:
+        async with LedgerClient(args.url, credential=credential) as client:
             return (await client.submit([imprint]))[0]
 
     receipt = asyncio.run(go())
-    Path(args.out).write_bytes(receipt)
+    write_out(out, receipt)
     console.print(f"receipt for {imprint.hex()} written to {args.out}")
+    return 0
+
+
+def run_key_add(args: argparse.Namespace) -> int:
+    import sys
+
+    from sild.clock import utc_now
+    from sild.ledger.submitters import add_key
+
+    if args.out:
+        check_out(Path(args.out), overwrite=False)
+    credential = add_key(Path(args.dir), args.name, rate=args.rate, share=args.share,
+                         now=utc_now().isoformat(timespec="seconds"))
+    if args.out:
+        write_out(Path(args.out), (credential + "\n").encode(), private=True)
+        console.print(f"key {args.name} issued ({args.rate} hashes/s, {args.share:g} of a "
+                      f"round); credential written to {args.out}")
+    else:
+        sys.stdout.write(credential + "\n")
+    return 0
+
+
+def run_key_list(args: argparse.Namespace) -> int:
+    from sild.cli._common import table
+    from sild.ledger.submitters import load_keys
+
+    table("Submitter keys", ["name", "hashes/s", "round share", "issued"],
+          ((k.name, k.rate, f"{k.share:g}", k.created) for k in load_keys(Path(args.dir))))
+    return 0
+
+
+def run_key_revoke(args: argparse.Namespace) -> int:
+    from sild.ledger.submitters import revoke_key
+
+    revoke_key(Path(args.dir), args.name)
+    console.print(f"key {args.name} revoked")
     return 0
 
 
@@ -175,10 +280,11 @@ def run_extend(args: argparse.Namespace) -> int:
     from sild.core.note import parse_note
     from sild.ledger.client import LedgerClient
 
+    check_out(Path(args.out))
     try:
         raw = Path(args.receipt).read_bytes()
     except OSError as e:
-        raise ConfigurationError(f"cannot read {args.receipt}: {e}") from e
+        raise ConfigurationError(f"cannot read {args.receipt}: {e.strerror or e}") from e
     pub = Publication.from_code(args.publication) if args.publication else None
 
     async def go() -> bytes:
@@ -190,7 +296,7 @@ def run_extend(args: argparse.Namespace) -> int:
     except ProofError as e:
         console.print(f"FAIL {e.xroad_code}: cannot extend: {e.message}")
         return int(Exit.FAILED)
-    Path(args.out).write_bytes(new)
+    write_out(Path(args.out), new)
     size = parse_checkpoint(parse_note(new.partition(b"\n\n")[2]).text).size
     target = f"publication {pub.code()}" if pub else f"checkpoint of size {size}"
     console.print(f"receipt extended to {target}, written to {args.out}")
@@ -208,8 +314,6 @@ def run_witness_init(args: argparse.Namespace) -> int:
 
 
 def run_witness_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from sild.instance import parse_listen
     from sild.ledger.witness import create_witness_app, open_witness
 
@@ -217,9 +321,10 @@ def run_witness_serve(args: argparse.Namespace) -> int:
     witness, listen = open_witness(folder)
     host, port = parse_listen(args.listen or listen)
     console.print(f"witness {witness.signer.name} on http://{host}:{port}/add-checkpoint")
-    uvicorn.run(create_witness_app(witness), host=host, port=port, log_level="warning",
-                access_log=False, loop="uvloop", http="httptools")
-    witness.engine.dispose()
+    try:
+        serve_until_signal(create_witness_app(witness), host, port, lifespan=False)
+    finally:
+        witness.engine.dispose()
     return 0
 
 

@@ -14,6 +14,7 @@ import aiohttp
 
 from sild.core.globalconf import MAX_DOCUMENT_BYTES
 from sild.errors import GlobalConfError, TransportError
+from sild.web.neterrors import describe_network_error
 
 __all__ = ["MEDIA_TYPE", "FetchLimits", "Fetcher", "HttpFetcher"]
 
@@ -54,7 +55,7 @@ class HttpFetcher:
             async with aiohttp.ClientSession() as session:
                 return await self._get(session, url)
         except aiohttp.ClientError as e:
-            raise TransportError(f"GET {url}: {type(e).__name__}: {e}", url=url) from e
+            raise TransportError(f"GET {url}: {describe_network_error(e)}", url=url) from e
         except TimeoutError as e:
             raise TransportError(f"GET {url}: timed out", url=url) from e
 

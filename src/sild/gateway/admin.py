@@ -56,7 +56,12 @@ def create_admin_app(gateway: Gateway, serverconf: ServerConf, token: str,
             return PlainTextResponse(f"Database is not reachable: {type(e).__name__}", 500)
         return PlainTextResponse("", 200)
 
-    @app.api_route("/maintenance", methods=["GET", "POST"], response_class=PlainTextResponse)
+    # X-Road's admin port takes GET (and POST); one operation id each, so the OpenAPI
+    # document is valid (a shared id was a 500 on /openapi.json under strict warnings).
+    @app.get("/maintenance", response_class=PlainTextResponse,
+             operation_id="maintenance_get")
+    @app.post("/maintenance", response_class=PlainTextResponse,
+              operation_id="maintenance_post")
     def maintenance(targetState: bool) -> PlainTextResponse:
         gateway.ctx.maintenance = targetState
         return PlainTextResponse(f"Maintenance mode set: {str(targetState).lower()}")

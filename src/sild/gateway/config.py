@@ -44,6 +44,9 @@
     consent_client = ""               # X-Road-Client to send when `consent` is a gateway's /r1/…
     consent_cache = 5.0               # seconds a consent decision is reused
     retention_days = 365              # usage records older than this are expired
+    notify = ""                       # notification service id (or URL); "" = no events
+    notify_client = ""                # X-Road-Client the notifier sends usage events as
+    notify_interval = 0.2             # seconds between looks at new usage records
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sild.core.identifiers import MemberId, ServerId
-from sild.errors import ConfigurationError, InvalidIdentifier
+from sild.core.identifiers import MemberId, ServerId, ServiceId, parse_client
+from sild.errors import ConfigurationError, InvalidIdentifier, SildError
 from sild.instance import parse_listen
 
 __all__ = ["GATEWAY_FILE", "AnchoringSettings", "GatewayLimits", "GatewaySettings",
@@ -88,6 +91,9 @@ class AnchoringSettings:
     # Traffic stops with TimestampingFailed when a round waits longer than this for its
     # receipt (X-Road acceptable-timestamp-failure-period, default 14400 s).
     max_unanchored: float = 14400.0
+    # A file holding the API key the ledger's operator issued (`sild ledger key add`),
+    # relative to the gateway folder; empty: submit without one (docs/spec/ledger.md §8.1).
+    credential: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -105,6 +111,11 @@ class TrackerSettings:
     consent_client: str = ""
     consent_cache: float = 5.0
     retention_days: int = 365
+    # Usage events to the notification service (docs/spec/notify.md §4): its service id
+    # (sent through this gateway's own IS port) or an http(s) URL; "" = off.
+    notify: str = ""
+    notify_client: str = ""  # the X-Road-Client the notifier sends as
+    notify_interval: float = 0.2  # seconds between looks at new usage records
 
     @classmethod
     def from_toml(cls, data: dict[str, Any]) -> TrackerSettings:
@@ -116,7 +127,10 @@ class TrackerSettings:
             consent_url=str(data.get("consent", d.consent_url)),
             consent_client=str(data.get("consent_client", d.consent_client)),
             consent_cache=float(data.get("consent_cache", d.consent_cache)),
-            retention_days=int(data.get("retention_days", d.retention_days)))
+            retention_days=int(data.get("retention_days", d.retention_days)),
+            notify=str(data.get("notify", d.notify)),
+            notify_client=str(data.get("notify_client", d.notify_client)),
+            notify_interval=float(data.get("notify_interval", d.notify_interval)))
 
     def toml(self) -> str:
         q = json.dumps
@@ -127,7 +141,10 @@ class TrackerSettings:
                 f"consent = {q(self.consent_url)}\n"
                 f"consent_client = {q(self.consent_client)}\n"
                 f"consent_cache = {self.consent_cache}\n"
-                f"retention_days = {self.retention_days}\n")
+                f"retention_days = {self.retention_days}\n"
+                f"notify = {q(self.notify)}\n"
+                f"notify_client = {q(self.notify_client)}\n"
+                f"notify_interval = {self.notify_interval}\n")
 
     def validate(self) -> None:
         from sild.core.identifiers import GlobalGroupId, parse_client
@@ -147,6 +164,24 @@ class TrackerSettings:
         if not 0 <= self.consent_cache <= 3600 or self.retention_days < 1:
             raise ConfigurationError(
                 "[tracker] consent_cache must be 0-3600 s and retention_days at least 1")
+        self._validate_notify()
+
+    def _validate_notify(self) -> None:
+        if not 0.01 <= self.notify_interval <= 60:
+            raise ConfigurationError("[tracker] notify_interval must be 0.01-60 s")
+        if not self.notify or self.notify.startswith(("http://", "https://")):
+            return
+        try:
+            ServiceId.parse(self.notify)
+        except SildError as e:
+            raise ConfigurationError("[tracker] notify must be the notification service's "
+                                     "id (INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICE) or an "
+                                     "http:// or https:// URL") from e
+        try:
+            parse_client(self.notify_client)
+        except SildError as e:
+            raise ConfigurationError("[tracker] notify_client must name the client the "
+                                     "gateway sends usage events as") from e
 
 
 @dataclass(frozen=True)
@@ -206,6 +241,8 @@ class GatewaySettings:
                 "run `sild gateway init` first") from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigurationError(f"{path}: {e}") from e
+        except UnicodeDecodeError as e:  # a binary file in its place
+            raise ConfigurationError(f"{path} is not a text (TOML) file") from e
         try:
             gw: dict[str, Any] = data["gateway"]
             lim: dict[str, Any] = data.get("limits", {})
@@ -230,6 +267,7 @@ class GatewaySettings:
                 retention_days=int(mlog.get("retention_days", 30)),
                 anchoring=AnchoringSettings(
                     ledger_url=str(anc.get("ledger", da.ledger_url)),
+                    credential=_under(root, str(anc.get("credential", da.credential))),
                     period=float(anc.get("period", da.period)),
                     max_unanchored=float(anc.get("max_unanchored", da.max_unanchored)),
                 ),
@@ -276,12 +314,18 @@ class GatewaySettings:
             f"retention_days = {self.retention_days}\n\n"
             "[anchoring]\n"
             f"ledger = {q(anc.ledger_url)}\n"
+            f"credential = {q(anc.credential)}\n"
             f"period = {anc.period}\n"
             f"max_unanchored = {anc.max_unanchored}\n\n"
             + self.tracker.toml()
         )
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / GATEWAY_FILE).write_text(text)
+
+
+def _under(root: Path, name: str) -> str:
+    """A file setting relative to the gateway folder, made absolute ("" stays "")."""
+    return str((root / name).resolve()) if name else ""
 
 
 def sign_key_stem(member: MemberId) -> str:

@@ -48,6 +48,7 @@ from sild.gateway.exchange.transports import (
 from sild.gateway.metrics import GatewayMetrics
 from sild.gateway.serverconf.is_clients import load_is_clients
 from sild.gateway.signer import SignKeys
+from sild.gateway.tracker_notifier import TrackerNotifier
 from sild.instance import parse_listen
 from sild.web.errors import answer_for
 
@@ -77,6 +78,7 @@ class Gateway:
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _loaded_cas: set[str] = field(default_factory=set, init=False)
     anchorer: Anchorer | None = field(default=None, init=False)
+    notifier: TrackerNotifier | None = field(default=None, init=False)
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -159,6 +161,12 @@ class Gateway:
             self.anchorer = Anchorer.open(s.database_url, s.anchoring)
             await self.anchorer.start()
             self.ctx.anchoring_check = self.anchorer.check_open
+        if s.tracker.notify:  # usage events to the notification service (notify.md §4)
+            self.notifier = TrackerNotifier.for_gateway(s)
+            await self.notifier.start()
+            listen = getattr(self.log_port, "on_usage_committed", None)
+            if listen is not None:  # woken by each commit with usage records
+                self._unlisten = listen(self.notifier.wake)
         log.info("gateway_started", server=str(s.server), is_listen=s.is_listen,
                  peer_listen=s.peer_listen, admin_listen=s.admin_listen)
 
@@ -286,6 +294,13 @@ class Gateway:
         self._stop.set()
         for renewal in self._renewals:
             renewal.cancel()
+        if self.notifier is not None:  # before the IS port closes under its last send
+            unlisten = getattr(self, "_unlisten", None)
+            if unlisten is not None:
+                unlisten()
+                self._unlisten = None
+            await self.notifier.stop()
+            self.notifier = None
         admin = getattr(self, "_admin_server", None)
         if admin is not None:
             admin.should_exit = True

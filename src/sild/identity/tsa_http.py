@@ -226,8 +226,12 @@ def create_tsa_app(service: TimestampService) -> Starlette:
 async def serve_tsa(*, signer: TsaSigner, ledger_url: str, ledger_policy: TrustPolicy,
                     accuracy: timedelta | None = None, policy: str = SILD_TSA_POLICY,
                     host: str = "127.0.0.1", port: int = 8481,
-                    started: Callable[[str], None] | None = None) -> None:
+                    started: Callable[[str], None] | None = None,
+                    ledger_credential: str | None = None) -> None:
     """Run a TSA until cancelled (``sild identity tsa serve``).
+
+    ``ledger_credential`` is the TSA's API key for the ledger's ``POST /add``
+    (docs/spec/ledger.md §8.1).
 
     ``accuracy`` defaults to the ledger's round period when ``ledger_policy`` knows the
     ledger's clock (``genesis`` directive), else to one second (the default period).
@@ -235,7 +239,8 @@ async def serve_tsa(*, signer: TsaSigner, ledger_url: str, ledger_policy: TrustP
     if accuracy is None:
         clock = ledger_policy.clock
         accuracy = timedelta(milliseconds=clock.period_ms if clock else 1000)
-    stamper = LedgerStamper(LedgerClient(ledger_url, timeout_s=StamperLimits().timeout_s),
+    stamper = LedgerStamper(LedgerClient(ledger_url, timeout_s=StamperLimits().timeout_s,
+                                        credential=ledger_credential),
                             policy=ledger_policy)
     service = TimestampService(signer=signer, stamper=stamper, accuracy=accuracy, policy=policy)
     try:

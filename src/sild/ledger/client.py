@@ -38,12 +38,15 @@ from sild.core.tiles import (
 from sild.errors import (
     InvalidRequest,
     NotFound,
+    QuotaExceeded,
     RemoteError,
     ServiceUnavailable,
     SildError,
     TransportError,
+    Unauthorized,
 )
 from sild.ledger.service import Submission
+from sild.web.neterrors import describe_network_error
 
 __all__ = ["LedgerClient"]
 
@@ -52,9 +55,13 @@ class LedgerClient:
     """Submits imprints and fetches receipts and static files from one ledger."""
 
     def __init__(
-        self, url: str, *, session: aiohttp.ClientSession | None = None, timeout_s: float = 60.0
+        self, url: str, *, session: aiohttp.ClientSession | None = None, timeout_s: float = 60.0,
+        credential: str | None = None,
     ) -> None:
+        """``credential``: the API key ``<name>.<secret>`` the ledger's operator issued
+        (``sild ledger key add``), sent with submissions (docs/spec/ledger.md §8.1)."""
         self.url = url.rstrip("/")
+        self._auth = {"authorization": f"Bearer {credential}"} if credential else {}
         self._own = session is None
         self._session = session
         self.timeout_s = timeout_s
@@ -83,17 +90,21 @@ class LedgerClient:
     async def _request(
         self, method: str, path: str, *, data: bytes | None = None, ctype: str | None = None
     ) -> tuple[int, bytes]:
-        headers = {"content-type": ctype} if ctype else None
+        headers = {"content-type": ctype, **self._auth} if ctype else None
         try:
             async with self._s().request(
                 method, self.url + path, data=data, headers=headers
             ) as resp:
                 body = await resp.read()
                 status = resp.status
+                retry = resp.headers.get("retry-after", "")
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise TransportError(f"ledger {self.url} is unreachable: {e!r}") from e
+            raise TransportError(
+                f"ledger {self.url} is unreachable: {describe_network_error(e)}") from e
+        except ValueError as e:  # yarl: not a URL at all
+            raise InvalidRequest(f"{self.url!r} is not a ledger URL: {e}") from e
         if status >= 400:
-            raise _error(status, body)
+            raise _error(status, body, retry)
         return status, body
 
     async def add(self, imprints: Sequence[bytes]) -> Submission:
@@ -195,7 +206,7 @@ class LedgerClient:
         return (await self.fetch(wider.path()))[:want]
 
 
-def _error(status: int, body: bytes) -> SildError:
+def _error(status: int, body: bytes, retry_after: str = "") -> SildError:
     try:
         message = str(orjson.loads(body).get("message", ""))
     except (orjson.JSONDecodeError, AttributeError):
@@ -203,6 +214,11 @@ def _error(status: int, body: bytes) -> SildError:
     text = f"ledger answered {status}: {message}"
     if status == 404:
         return NotFound(text)
+    if status == 401:
+        return Unauthorized(text)
+    if status == 429:
+        wait = int(retry_after) if retry_after.isdigit() else 1
+        return QuotaExceeded(f"{text} (retry after {wait} s)", retry_after=wait)
     if status == 503:
         return ServiceUnavailable(text)
     if status in (400, 413, 422):

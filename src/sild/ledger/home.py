@@ -77,7 +77,9 @@ def read_signer(path: Path) -> Ed25519Signer:
     try:
         return parse_signer_key(path.read_text().strip())
     except OSError as e:
-        raise KeyFileError(f"cannot read {path}: {e}") from e
+        raise KeyFileError(f"cannot read {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise KeyFileError(f"{path} is not a ledger key (a binary file)") from e
     except LedgerFormatError as e:
         raise KeyFileError(f"{path}: {e}") from e
 

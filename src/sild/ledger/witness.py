@@ -65,6 +65,7 @@ from sild.ledger.settings import LedgerSettings
 from sild.store import make_engine, migrate
 from sild.store.ledger_tables import witness_logs
 from sild.web.errors import answer_for
+from sild.web.neterrors import describe_network_error
 from sild.web.shell import Shell, send_answer
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
 
 log = structlog.get_logger("sild.ledger.witness")
 
+MAX_STORED_SIZE = 2**63 - 1  # witness_logs.size is a signed 64-bit integer
 MAX_REQUEST = 64 * 1024  # tlog-witness: 63 proof lines and a checkpoint fit easily
 _OLD = re.compile(r"old (0|[1-9][0-9]{0,19})")
 
@@ -155,6 +157,8 @@ class Witness:
             raise BadLogSignature(f"checkpoint is not signed by {origin}: {e}") from e
         except LedgerFormatError as e:
             raise InvalidRequest(f"malformed checkpoint: {e}") from e
+        if cp.size > MAX_STORED_SIZE:  # a BIGINT column: refuse, do not overflow (issue 12)
+            raise InvalidRequest(f"checkpoint size {cp.size} is beyond 2^63 - 1")
         size, root = self.state(origin)
         # (3)
         if req.old > cp.size:
@@ -289,7 +293,8 @@ class WitnessCosigner:
                     answer = await resp.read()
                     status = resp.status
             except (aiohttp.ClientError, TimeoutError) as e:
-                log.warning("ledger.witness_unreachable", url=url, error=repr(e))
+                log.warning("ledger.witness_unreachable", url=url,
+                            error=describe_network_error(e))
                 return None
             if status == 409 and answer.strip().isdigit():
                 self.known[url] = int(answer.strip())

@@ -22,7 +22,7 @@ import contextlib
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Body, FastAPI, Request
+from fastapi import Body, FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -31,9 +31,14 @@ from sild.core.identifiers import GlobalGroupId, MemberId, SubsystemId, parse_cl
 from sild.errors import InvalidRequest, SildError
 from sild.registry.publisher import Publisher
 from sild.registry.requests import MAX_REQUEST_SIZE
-from sild.registry.service import Registry, Removal, RequestRow
+from sild.registry.service import MAX_REQUEST_ID, Registry, Removal, RequestRow
 from sild.registry.workflow import Action, State
 from sild.web.shell import Shell, install_fastapi_errors
+
+# A request id is a database row id, an INTEGER column: 1 .. 2^31 - 1 (PostgreSQL's
+# INTEGER). A larger number is a clear 400, not an overflow in the driver (issue 12; on
+# PostgreSQL 2^31 was a 500, on SQLite 2^63).
+RequestIdPath = Annotated[int, Path(ge=1, le=MAX_REQUEST_ID, description="a request id")]
 
 __all__ = ["create_app"]
 
@@ -125,7 +130,7 @@ def create_app(registry: Registry, publisher: Publisher, admin_token: str) -> Sh
         return _request_json(row)
 
     @app.get("/requests/{request_id}", tags=["public"])
-    def request_state(request_id: int) -> dict[str, Any]:
+    def request_state(request_id: RequestIdPath) -> dict[str, Any]:
         """The state of a request; the details are for administrators (/api/requests)."""
         r = registry.request(request_id)
         return {"id": r.id, "kind": r.kind, "state": r.state, "reason": r.reason}
@@ -190,11 +195,11 @@ def create_app(registry: Registry, publisher: Publisher, admin_token: str) -> Sh
         return [_request_json(r) for r in registry.requests(state)]
 
     @app.post("/api/requests/{request_id}/approve", tags=["requests"])
-    def approve(request_id: int) -> dict[str, Any]:
+    def approve(request_id: RequestIdPath) -> dict[str, Any]:
         return _request_json(registry.decide(request_id, Action.APPROVE))
 
     @app.post("/api/requests/{request_id}/reject", tags=["requests"])
-    def reject(request_id: int,
+    def reject(request_id: RequestIdPath,
                body: Annotated[DecisionIn | None, Body()] = None) -> dict[str, Any]:
         reason = body.reason if body else ""
         return _request_json(registry.decide(request_id, Action.REJECT, reason=reason))

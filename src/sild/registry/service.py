@@ -75,7 +75,9 @@ from sild.registry.requests import SignedRequest, parse_request
 from sild.registry.workflow import Action, State, next_state
 from sild.store import registry_tables as t
 
-__all__ = ["GatewayRow", "Registry", "Removal", "RequestRow"]
+__all__ = ["MAX_REQUEST_ID", "GatewayRow", "Registry", "Removal", "RequestRow"]
+
+MAX_REQUEST_ID = 2**31 - 1  # registration_requests.id is an INTEGER column (PostgreSQL)
 
 # A registration request older than this is stale; one dated in the future beyond
 # clock skew is refused (prevents replaying old signed requests much later).
@@ -323,6 +325,12 @@ class Registry:
     def _cas(self, conn: Connection) -> list[x509.Certificate]:
         return [load_certificate(pem.encode()) for (pem,) in
                 conn.execute(sa.select(t.cas.c.certificate_pem)).all()]
+
+    def revocations(self, ca_fingerprint: str) -> dict[str, tuple[datetime, str]]:
+        """``serial (hex) -> (revoked at, reason)`` of one CA's revoked certificates."""
+        q = sa.select(t.revocations).where(t.revocations.c.ca_fingerprint == ca_fingerprint)
+        with self.engine.connect() as conn:
+            return {r.serial: (r.revoked_at, r.reason) for r in conn.execute(q)}
 
     def revoke(self, ca_fingerprint: str, serial: str, *, reason: str = "") -> None:
         """Revoke a certificate by its serial (hex, any case, optional ``0x``)."""
@@ -573,6 +581,7 @@ class Registry:
 
     def decide(self, request_id: int, action: Action, *, reason: str = "") -> RequestRow:
         """Approve (and apply) or reject a submitted request."""
+        _check_request_id(request_id)
         with self._change() as conn:
             row = conn.execute(sa.select(t.registration_requests)
                                .where(t.registration_requests.c.id == request_id)
@@ -615,6 +624,7 @@ class Registry:
                                                        client_id=str(client)))
 
     def request(self, request_id: int) -> RequestRow:
+        _check_request_id(request_id)
         with self._read() as conn:
             row = conn.execute(sa.select(t.registration_requests)
                                .where(t.registration_requests.c.id == request_id)).first()
@@ -732,3 +742,10 @@ def _request_row(row: sa.Row[tuple[object, ...]]) -> RequestRow:
         decided_at=_aware(row.decided_at),
         reason=str(row.reason or ""),
     )
+
+
+def _check_request_id(request_id: int) -> None:
+    """A request id the database can hold (INTEGER), or :class:`NotFound` — never a
+    driver overflow (issue 12: ``2^63`` was a 500 on SQLite, ``2^31`` on PostgreSQL)."""
+    if not 1 <= request_id <= MAX_REQUEST_ID:
+        raise NotFound(f"no registration request {request_id}")

@@ -144,3 +144,48 @@ oidc_codes = sa.Table(
     sa.Column("expires_at", _ts, nullable=False),
     sa.Column("used_at", _ts, nullable=True),
 )
+
+# --- Passkeys (WebAuthn Level 3) and provider sessions (docs/spec/identity.md §7) -------
+
+# A person's passkey credentials. ``credential_id`` is the base64url of the raw id
+# (WebAuthn §4 "Credential ID", at most 1023 bytes → 1364 characters); ``public_key`` the
+# COSE_Key as the authenticator gave it; ``sign_count`` the last signature counter seen.
+passkeys = sa.Table(
+    "identity_passkeys",
+    metadata,
+    sa.Column("credential_id", sa.String(1400), primary_key=True),
+    sa.Column("person_code", sa.String(40), nullable=False, index=True),  # EE38001085718
+    sa.Column("user_handle", sa.String(64), nullable=False),  # base64url, random, no PII
+    sa.Column("public_key", sa.LargeBinary, nullable=False),
+    sa.Column("sign_count", sa.BigInteger, nullable=False),
+    sa.Column("transports", sa.Text, nullable=False),  # JSON list, as the browser said
+    sa.Column("aaguid", sa.String(36), nullable=False),
+    sa.Column("backed_up", sa.Boolean, nullable=False),  # a synced (multi-device) passkey
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("last_used_at", _ts, nullable=True),
+)
+
+# A browser session at the provider, opened by a certificate login; stored as SHA-256
+# of the cookie value. Only such a session may register a passkey.
+oidc_sessions = sa.Table(
+    "identity_oidc_sessions",
+    metadata,
+    sa.Column("session_sha256", sa.String(64), primary_key=True),
+    sa.Column("person_code", sa.String(40), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),  # JSON: names, birth date, amr
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("expires_at", _ts, nullable=False),
+    sa.Column("ended_at", _ts, nullable=True),
+)
+
+# Single-use WebAuthn registration challenges, bound to the session that asked.
+passkey_challenges = sa.Table(
+    "identity_passkey_challenges",
+    metadata,
+    sa.Column("challenge", sa.String(64), primary_key=True),  # base64url of 32 bytes
+    sa.Column("session_sha256", sa.String(64), nullable=False),
+    sa.Column("user_handle", sa.String(64), nullable=False),
+    sa.Column("created_at", _ts, nullable=False),
+    sa.Column("expires_at", _ts, nullable=False),
+    sa.Column("used_at", _ts, nullable=True),
+)

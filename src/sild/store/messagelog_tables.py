@@ -23,6 +23,7 @@ __all__ = [
            "usage_cutoffs",
            "usage_heads",
            "usage_log",
+           "usage_notify_marks",
            "usage_releases",
 ]
 
@@ -185,4 +186,14 @@ usage_cutoffs = sa.Table(
     sa.Column("subject", sa.String(32), primary_key=True),
     sa.Column("seq", sa.BigInteger, nullable=False),  # the last expired record
     sa.Column("chain", sa.LargeBinary(32), nullable=False),  # the chain value after it
+)
+
+# How far the gateway's notifier has sent usage records to the notification service
+# (docs/spec/notify.md §4): the last ``usage_log.id`` the service acknowledged.
+usage_notify_marks = sa.Table(
+    "usage_notify_marks",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("last_id", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", _ts, nullable=False),
 )

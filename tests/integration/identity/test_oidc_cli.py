@@ -171,7 +171,8 @@ def test_serve_and_log_in_as_an_operator_would(inst: Path, tmp_path: Path,
                                                  nonce="n-1")
         ch = requests.get(uri, headers={"Accept": "application/json"}, timeout=10).json()
         capsys.readouterr()
-        assert oidc("challenge", "--origin", ch["origin"], "--nonce", ch["nonce"]) == 0
+        # --nonce=…: a base64url nonce may start with "-" (argparse would take it for an option)
+        assert oidc("challenge", "--origin", ch["origin"], f"--nonce={ch['nonce']}") == 0
         hex_challenge = capsys.readouterr().out.strip()
         assert bytes.fromhex(hex_challenge) == challenge_data(ch["origin"], ch["nonce"])
         (tmp_path / "pin1").write_text("1234\n")

@@ -68,7 +68,7 @@ def test_serve_verify_extend(setup: tuple[Path, str, object]) -> None:
     with running("tsa", "serve", "--tsa", str(tmp_path / "tsa"), "--ledger", ledger_url,
                  "--ledger-key", vkey, "--listen", f"127.0.0.1:{port}", port=port) as p:
         _stamp(tmp_path, f"http://127.0.0.1:{port}")
-    assert p["code"] == 130
+    assert p["code"] == 0  # Ctrl-C stops a server gracefully (docs/operations.md)
     assert "Traceback" not in str(p["err"])
     out = subprocess.run(["openssl", "ts", "-verify", "-data", str(tmp_path / "data.txt"),
                           "-in", str(tmp_path / "r.tsr"),

@@ -16,10 +16,15 @@ from sild.testing.servers import free_port
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A ledger made by `sild ledger init`, served by `sild ledger serve` in a subprocess."""
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """A ledger made by `sild ledger init`, served by `sild ledger serve` in a subprocess;
+    `sild ledger submit` finds its API key through $SILD_LEDGER_CREDENTIAL."""
     folder = tmp_path / "ledger"
     assert main(["ledger", "init", str(folder), "--period-ms", "200"]) == 0
+    credential = tmp_path / "cli.credential"
+    assert main(["ledger", "key", "add", "cli", "--dir", str(folder),
+                 "--out", str(credential)]) == 0
+    monkeypatch.setenv("SILD_LEDGER_CREDENTIAL", str(credential))
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sild.cli", "ledger", "serve", "--dir", str(folder),

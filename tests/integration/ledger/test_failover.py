@@ -35,6 +35,7 @@ from sild.ledger.client import LedgerClient
 from sild.ledger.home import init_ledger, open_ledger
 from sild.ledger.service import NotWriter
 from sild.ledger.settings import LedgerSettings
+from sild.ledger.submitters import SUBMITTERS_FILE, add_key
 from sild.ledger.tilestore import TileStore
 from sild.store import make_engine
 from sild.store.ledger_tables import ledger_rounds
@@ -92,12 +93,13 @@ def nodes(tmp_path: Path, db_url: str) -> Iterator[Callable[[str], Path]]:
     init_ledger(first, origin="ledger.test/ha", period_ms=PERIOD_MS, database_url=db_url,
                 publication_every=10)
     open_ledger(first).close()
+    _CREDENTIAL[0] = add_key(first, "client")
 
     def make(name: str) -> Path:
         folder = tmp_path / name
         if not folder.exists():
             folder.mkdir()
-            for f in ("ledger.json", "ledger.key", "ledger.vkey"):
+            for f in ("ledger.json", "ledger.key", "ledger.vkey", SUBMITTERS_FILE):
                 shutil.copy2(first / f, folder / f)
             (folder / "tiles").mkdir()
         return folder
@@ -109,8 +111,11 @@ def _imprint(data: bytes) -> bytes:
     return Imprint.of(data, at=datetime.now(UTC)).to_bytes()
 
 
+_CREDENTIAL = [""]  # the nodes' one submitter key (each node's folder holds a copy)
+
+
 async def _submit(url: str, docs: list[bytes]) -> list[bytes]:
-    async with LedgerClient(url) as c:
+    async with LedgerClient(url, credential=_CREDENTIAL[0]) as c:
         return await c.submit([_imprint(d) for d in docs])
 
 

@@ -60,7 +60,7 @@ def test_the_parser_still_knows_every_command() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"init", "demo", "keys", "ca", "registry", "gateway", "conf",
                                 "ledger", "verify", "audit", "identity", "doc",
-                                "tracker", "consent"}
+                                "tracker", "consent", "embassy", "notify"}
 
 
 def test_spelled_out_defaults_agree_with_the_library() -> None:
@@ -69,6 +69,14 @@ def test_spelled_out_defaults_agree_with_the_library() -> None:
     from sild.gateway.serverconf import store as serverconf
 
     assert serverconf.DEFAULT_TIMEOUT == DEFAULT_TIMEOUT
+
+
+def test_notify_default_port_is_the_services() -> None:
+    """`sild notify serve`'s default listen port is the notification app's DEFAULT_PORT."""
+    from sild.cli.notify import DEFAULT_LISTEN
+    from sild.notify.app import DEFAULT_PORT
+
+    assert f"127.0.0.1:{DEFAULT_PORT}" == DEFAULT_LISTEN
 
 
 def test_key_and_certificate_kinds_are_the_library_enums() -> None:

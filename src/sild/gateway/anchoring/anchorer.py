@@ -235,10 +235,15 @@ class LedgerPort:
 
 
 class _HttpLedger(LedgerPort):
-    def __init__(self, url: str, timeout_s: float) -> None:
-        from sild.ledger.client import LedgerClient
+    def __init__(self, url: str, timeout_s: float, credential_file: str = "") -> None:
+        from pathlib import Path
 
-        self._client = LedgerClient(url, timeout_s=timeout_s)
+        from sild.ledger.client import LedgerClient
+        from sild.ledger.submitters import read_credential
+
+        # The gateway's API key for the ledger's POST /add (docs/spec/ledger.md §8.1).
+        credential = read_credential(Path(credential_file)) if credential_file else None
+        self._client = LedgerClient(url, timeout_s=timeout_s, credential=credential)
 
     async def add_roots(self, imprints: Sequence[bytes]) -> list[str]:
         return (await self._client.add(imprints)).ids()
@@ -268,7 +273,8 @@ class Anchorer:
         self.settings = settings
         self.limits = limits or AnchoringLimits()
         self._ledger = ledger or _HttpLedger(settings.ledger_url,
-                                             timeout_s=self.limits.receipt_wait + 30)
+                                             timeout_s=self.limits.receipt_wait + 30,
+                                             credential_file=settings.credential)
         self._clock = clock
         self._own_engine = own_engine
         self._executor: ThreadPoolExecutor | None = None

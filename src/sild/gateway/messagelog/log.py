@@ -31,7 +31,7 @@ import base64
 import hashlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -284,6 +284,8 @@ class MessageLog:
         # table name → (INSERT statement, column names, DateTime bind processors)
         self._prepared: dict[str, tuple[str, list[str], list[Any]]] = {}
         self._chains = UsageChains()  # used only in the executor's one thread
+        # called (in the loop) after a commit that held usage records: the notifier
+        self._usage_listeners: list[Callable[[], None]] = []
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -305,6 +307,12 @@ class MessageLog:
         if self._executor is not None:  # set together with _task
             await asyncio.get_running_loop().run_in_executor(self._executor, self._close_conn)
             self._executor.shutdown(wait=True)
+
+    def on_usage_committed(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after each commit that held usage records (the tracker
+        notifier wakes on it, docs/spec/notify.md §4.1); returns the way to remove it."""
+        self._usage_listeners.append(listener)
+        return lambda: self._usage_listeners.remove(listener)
 
     def stats(self) -> MessageLogStats:
         return MessageLogStats(self._commits, self._records, self._failed,
@@ -414,6 +422,11 @@ class MessageLog:
             failure = LoggingFailed(f"message log commit failed: {type(cause).__name__}")
             failure.__cause__ = error
             _fail(item, failure)
+        if self._usage_listeners and any(
+                error is None and any(isinstance(r, UsageRecord) for r in item.records)
+                for item, error in zip(batch, errors, strict=True)):
+            for listener in list(self._usage_listeners):
+                listener()
         failed = sum(1 for e in errors if e is not None)
         if failed:
             first = next(e for e in errors if e is not None)

@@ -28,12 +28,21 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 
 from sild.core.personal_code import parse as parse_code
-from sild.errors import CertificateError, InvalidIdentifier, SignatureError
+from sild.errors import (
+    CertificateError,
+    DuplicateEntry,
+    InvalidIdentifier,
+    SignatureError,
+)
+from sild.identity.assertion import DEFAULT_AUDIENCE, issue_subject_assertion
+from sild.identity.oidc import passkeys as webauthn
+from sild.identity.oidc.passkey_store import PasskeyStore, Session, StoredPasskey
 from sild.identity.oidc.store import CodeGrant, OidcStore, SpendError
 from sild.identity.oidc.webeid import LoginSubject, verify_login
 from sild.identity.status import StatusSource
 
-__all__ = ["LoginPage", "OAuthError", "Provider", "ProviderConfig"]
+__all__ = ["AccountPage", "LoginDone", "LoginPage", "OAuthError", "Provider",
+           "ProviderConfig"]
 
 log = logging.getLogger("sild.identity.oidc")
 
@@ -76,11 +85,25 @@ class ProviderConfig:
     token_ttl: timedelta = timedelta(minutes=10)
     demo: bool = False
     scopes: tuple[str, ...] = field(default=("openid",))
+    # Passkeys (docs/spec/identity.md §7). A session opened by a certificate login lives
+    # this long; it may register a passkey only this soon after that login; a WebAuthn
+    # registration challenge lives this long (WebAuthn §13.4.3: short-lived, single use).
+    session_ttl: timedelta = timedelta(minutes=30)
+    passkey_register_window: timedelta = timedelta(minutes=10)
+    passkey_challenge_ttl: timedelta = timedelta(minutes=2)
+    rp_id: str | None = None  # WebAuthn RP ID; default: the issuer's host name
+    # Sild-Subject-Assertion lifetime (≤ 5 minutes; sild.identity.assertion).
+    assertion_ttl: timedelta = timedelta(minutes=5)
 
     @property
     def origin(self) -> str:
         parts = urlsplit(self.issuer)
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def relying_party(self) -> webauthn.RelyingParty:
+        return webauthn.RelyingParty(self.rp_id or urlsplit(self.issuer).hostname or "",
+                                     self.origin)
 
 
 @dataclass(frozen=True)
@@ -93,17 +116,44 @@ class LoginPage:
     demo: bool
 
 
+@dataclass(frozen=True)
+class LoginDone:
+    """A finished login: where the browser goes next and, after a certificate login,
+    the new session's cookie value."""
+
+    location: str
+    session: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    """The passkey page of a logged-in person: who, their passkeys, and whether this
+    session may register one."""
+
+    person_code: str
+    given_name: str
+    family_name: str
+    passkeys: tuple[StoredPasskey, ...]
+    can_register: bool
+
+
+# acr as TARA reports levels of assurance (eIDAS low / substantial / high).
+_ACR = {"idcard": "high", "passkey": "substantial"}
+
+
 class Provider:
     """One provider: its key, its store, the person CA it trusts for logins."""
 
     def __init__(self, config: ProviderConfig, *, key: ECKey, store: OidcStore,
                  person_ca: x509.Certificate, status: StatusSource,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime],
+                 passkeys: PasskeyStore | None = None) -> None:
         if not key.kid:
             raise ValueError("the signing key needs a kid")
         self.config = config
         self._key = key
         self.store = store
+        self.passkeys = passkeys or PasskeyStore(store.engine, clock)
         self._person_ca = person_ca
         self._status = status
         self._clock = clock
@@ -119,6 +169,8 @@ class Provider:
             "token_endpoint": f"{i}/token",
             "userinfo_endpoint": f"{i}/userinfo",
             "jwks_uri": f"{i}/jwks",
+            # Sild's own: the Sild-Subject-Assertion endpoint (docs/spec/identity.md §8)
+            "sild_subject_assertion_endpoint": f"{i}/assertion",
             "scopes_supported": list(self.config.scopes),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
@@ -187,7 +239,8 @@ class Provider:
             raise OAuthError("invalid_request", f"login challenge {e.reason}") from e
         return ch.nonce, ch.request
 
-    def _finish(self, nonce: str, request: dict[str, Any], who: LoginSubject) -> str:
+    def _finish(self, nonce: str, request: dict[str, Any], who: LoginSubject,
+                also: Callable[[Any], None] | None = None) -> str:
         now = self._clock()
         claims = {"sub": who.sub, "given_name": who.given_name,
                   "family_name": who.family_name, "amr": [who.amr],
@@ -196,15 +249,19 @@ class Provider:
         grant = CodeGrant(request["client_id"], request["redirect_uri"],
                           request["code_challenge"], claims)
         try:
-            code = self.store.spend_challenge_for_code(nonce, grant, ttl=self.config.code_ttl)
+            code = self.store.spend_challenge_for_code(nonce, grant, ttl=self.config.code_ttl,
+                                                       also=also)
         except SpendError as e:
+            if e.reason.startswith("sign counter"):
+                raise OAuthError("access_denied", e.reason) from e
             raise OAuthError("invalid_request", "login challenge already used") from e
         params = {"code": code} | ({"state": request["state"]}
                                    if request["state"] is not None else {})
         return _with_query(request["redirect_uri"], params)
 
-    def login_certificate(self, form: Mapping[str, str]) -> str:
-        """Web eID-style login; returns the redirect back to the client (code or error)."""
+    def login_certificate(self, form: Mapping[str, str]) -> LoginDone:
+        """Web eID-style login; the redirect back to the client (code or error) and a new
+        session (in the same transaction as the code), which may register a passkey."""
         nonce, request = self._pending(form.get("nonce"))
         try:
             cert = _b64(form.get("certificate"), "certificate")
@@ -219,9 +276,16 @@ class Provider:
             log.info("certificate login refused: %s", e)
             raise OAuthError("access_denied", str(e), redirect_uri=request["redirect_uri"],
                              state=request["state"]) from e
-        return self._finish(nonce, request, who)
+        token = secrets.token_urlsafe(32)
+        row = PasskeyStore.session_row(token, who.sub, {
+            "given_name": who.given_name, "family_name": who.family_name,
+            "date_of_birth": who.date_of_birth, "amr": who.amr}, self._clock(),
+            self.config.session_ttl)
+        location = self._finish(nonce, request, who,
+                                also=lambda conn: PasskeyStore.insert_session(conn, row))
+        return LoginDone(location, token)
 
-    def login_demo(self, form: Mapping[str, str]) -> str:
+    def login_demo(self, form: Mapping[str, str]) -> LoginDone:
         """DEMO ONLY: log in as whoever the form names. Exists only in demo mode."""
         if not self.config.demo:
             raise OAuthError("invalid_request", "demo login is off", status=404)
@@ -235,7 +299,7 @@ class Provider:
         log.warning("DEMO LOGIN as %s: no authentication took place (demo mode)", code)
         who = LoginSubject(sub=code, given_name=(form.get("given_name") or "DEMO")[:40],
                            family_name=(form.get("family_name") or "DEMO")[:40], amr="demo")
-        return self._finish(nonce, request, who)
+        return LoginDone(self._finish(nonce, request, who))
 
     # --- token endpoint: RFC 6749 §4.1.3, §5; OIDC Core §3.1.3 -------------------------
 
@@ -285,7 +349,7 @@ class Provider:
         id_claims = {"iss": self.config.issuer, "aud": client_id, "sub": c["sub"],
                      "iat": now, "exp": exp, "auth_time": c["auth_time"], "amr": c["amr"],
                      "given_name": c["given_name"], "family_name": c["family_name"],
-                     "azp": client_id, "acr": "high" if c["amr"] == ["idcard"] else "low",
+                     "azp": client_id, "acr": _ACR.get(c["amr"][0], "low"),
                      # TARA's shape: the names and birth date again under profile_attributes
                      "profile_attributes": {"given_name": c["given_name"],
                                             "family_name": c["family_name"],
@@ -295,7 +359,8 @@ class Provider:
         at_claims = {"iss": self.config.issuer, "aud": self.config.issuer, "sub": c["sub"],
                      "client_id": client_id, "scope": c["scope"], "iat": now, "exp": exp,
                      "jti": secrets.token_urlsafe(16), "given_name": c["given_name"],
-                     "family_name": c["family_name"]}
+                     "family_name": c["family_name"], "amr": c["amr"],
+                     "acr": _ACR.get(c["amr"][0], "low"), "auth_time": c["auth_time"]}
         return {
             "access_token": jwt.encode(header | {"typ": "at+jwt"}, at_claims, self._key),
             "token_type": "Bearer",
@@ -307,6 +372,12 @@ class Provider:
     # --- userinfo: OIDC Core §5.3, RFC 6750 §2.1 / §3.1 -------------------------------
 
     def userinfo(self, authorization: str | None) -> dict[str, Any]:
+        c = self._access_token(authorization)
+        return {"sub": c["sub"], "given_name": c["given_name"],
+                "family_name": c["family_name"]}
+
+    def _access_token(self, authorization: str | None) -> dict[str, Any]:
+        """The claims of a valid Bearer access token of this provider (RFC 6750 §2.1)."""
         if not authorization or authorization[:7].lower() != "bearer ":
             raise OAuthError("invalid_request", "Bearer access token required", status=401)
         try:
@@ -321,8 +392,163 @@ class Provider:
                              status=401)
         if not isinstance(c.get("exp"), int) or c["exp"] <= self._clock().timestamp():
             raise OAuthError("invalid_token", "the access token has expired", status=401)
-        return {"sub": c["sub"], "given_name": c["given_name"],
-                "family_name": c["family_name"]}
+        return c
+
+    # --- passkeys: docs/spec/identity.md §7 ---------------------------------------------
+
+    def _session(self, token: str | None) -> Session:
+        session = self.passkeys.session(token)
+        if session is None:  # OIDC Core §3.1.2.6 login_required
+            raise OAuthError("login_required", "no session: log in with your certificate "
+                                               "first", status=401)
+        return session
+
+    def _registering(self, token: str | None) -> Session:
+        """A session that may register a passkey: opened by a certificate login (the
+        person proved who they are with their authentication key) only minutes ago."""
+        session = self._session(token)
+        if session.subject.get("amr") != "idcard":
+            raise OAuthError("login_required", "a passkey is registered only after a "
+                                               "certificate login", status=403)
+        if self._clock() - session.created_at > self.config.passkey_register_window:
+            raise OAuthError("login_required", "the certificate login is too old to "
+                                               "register a passkey; log in again",
+                             status=403)
+        return session
+
+    def account(self, token: str | None) -> AccountPage | None:
+        """The passkey page of the session's person, or None without a session."""
+        session = self.passkeys.session(token)
+        if session is None:
+            return None
+        s = session.subject
+        can = s.get("amr") == "idcard" and \
+            self._clock() - session.created_at <= self.config.passkey_register_window
+        return AccountPage(session.person_code, s.get("given_name", ""),
+                           s.get("family_name", ""),
+                           tuple(self.passkeys.passkeys(session.person_code)), can)
+
+    def passkey_registration_options(self, token: str | None) -> dict[str, Any]:
+        """WebAuthn §7.1 step 1: creation options with a fresh single-use challenge."""
+        session = self._registering(token)
+        existing = self.passkeys.passkeys(session.person_code)
+        # One user handle per person (random, no personal data: WebAuthn §14.6.1).
+        handle = existing[0].user_handle if existing else secrets.token_urlsafe(32)
+        challenge = self.passkeys.new_registration_challenge(
+            session, handle, self.config.passkey_challenge_ttl)
+        s = session.subject
+        return webauthn.registration_options(
+            rp=self.config.relying_party, challenge=challenge, user_handle=handle,
+            user_name=session.person_code,
+            display_name=f"{s.get('given_name', '')} {s.get('family_name', '')}".strip(),
+            exclude=existing)
+
+    def passkey_register(self, token: str | None, credential: object) -> StoredPasskey:
+        """WebAuthn §7.1 steps 5-27; the stored passkey. The challenge is spent either way;
+        the credential is stored in the same transaction that spends it."""
+        session = self._registering(token)
+        try:
+            challenge = webauthn.claimed_challenge(credential)
+        except webauthn.PasskeyRefused as e:
+            raise OAuthError("invalid_request", str(e)) from e
+        try:
+            handle = self.passkeys.registration_challenge(challenge, session)
+        except SpendError as e:
+            raise OAuthError("invalid_request", f"registration challenge {e.reason}") from e
+        try:
+            new = webauthn.verify_registration(rp=self.config.relying_party,
+                                               credential=credential, challenge=challenge)
+        except webauthn.PasskeyRefused as e:
+            with contextlib.suppress(SpendError):
+                self.passkeys.spend_registration_challenge(challenge)
+            log.info("passkey registration refused: %s", e)
+            raise OAuthError("access_denied", str(e)) from e
+        try:
+            stored = self.passkeys.add_passkey(challenge, session.person_code, handle, new)
+        except SpendError as e:
+            raise OAuthError("invalid_request", f"registration challenge {e.reason}") from e
+        except DuplicateEntry as e:
+            with contextlib.suppress(SpendError):  # single use, also when it fails
+                self.passkeys.spend_registration_challenge(challenge)
+            raise OAuthError("invalid_request", str(e)) from e
+        log.info("passkey registered for %s", session.person_code)
+        return stored
+
+    def logout(self, token: str | None) -> None:
+        self.passkeys.end_session(token)
+
+    def passkey_login_options(self, body: object) -> dict[str, Any]:
+        """WebAuthn §7.2 step 1 for a pending authorization request: the request's login
+        challenge (256 bits, single use, 5 minutes) is the WebAuthn challenge."""
+        nonce = body.get("nonce") if isinstance(body, Mapping) else None
+        nonce, _ = self._pending(nonce)
+        return webauthn.authentication_options(rp=self.config.relying_party,
+                                               challenge=nonce)
+
+    def login_passkey(self, body: object) -> LoginDone:
+        """WebAuthn §7.2 steps 5-24, then the code as after any login. A refused response
+        spends the challenge (single use, as for the certificate)."""
+        if not isinstance(body, Mapping):
+            raise OAuthError("invalid_request", "body must be a JSON object")
+        nonce, request = self._pending(body.get("nonce"))
+        credential = body.get("credential")
+
+        def refuse(reason: str) -> OAuthError:
+            with contextlib.suppress(SpendError):
+                self.store.spend_challenge(nonce)
+            log.info("passkey login refused: %s", reason)
+            return OAuthError("access_denied", reason)
+
+        cid = credential.get("id") if isinstance(credential, Mapping) else None
+        stored = self.passkeys.passkey(cid)
+        if stored is None:
+            raise refuse("unknown passkey")
+        try:
+            count = webauthn.verify_authentication(
+                rp=self.config.relying_party, credential=credential, challenge=nonce,
+                stored=stored)
+        except webauthn.PasskeyRefused as e:
+            raise refuse(str(e)) from e
+        person = self.passkeys.person(stored.person_code)
+        if person is None or not person.active:
+            raise refuse("the person holds no active identity (suspended, revoked or "
+                         "expired)")
+        who = LoginSubject(sub=stored.person_code, given_name=person.given_name,
+                           family_name=person.family_name, amr="passkey",
+                           date_of_birth=person.date_of_birth)
+        def move_counter(conn: Any) -> None:  # in the code's transaction
+            self.passkeys.use_passkey(conn, stored.credential_id, seen=stored.sign_count,
+                                      new=count)
+
+        return LoginDone(self._finish(nonce, request, who, also=move_counter))
+
+    # --- Sild-Subject-Assertion: docs/spec/identity.md §8 ------------------------------
+
+    def subject_assertion(self, authorization: str | None,
+                          form: Mapping[str, str]) -> dict[str, Any]:
+        """A short-lived assertion of who the portal's access token was issued for."""
+        c = self._access_token(authorization)
+        audience = form.get("audience") or DEFAULT_AUDIENCE
+        if len(audience) > 200 or not audience.isprintable() or " " in audience:
+            raise OAuthError("invalid_request", "malformed audience")
+        sub = str(c.get("sub", ""))
+        try:
+            subject = parse_code(sub[:2], sub[2:]).semantics_id()
+        except InvalidIdentifier as e:
+            raise OAuthError("invalid_token", "the token's subject is not a personal code",
+                             status=401) from e
+        now = self._clock()
+        left = timedelta(seconds=int(c["exp"] - now.timestamp()))
+        if left < timedelta(seconds=1):  # never outlive the access token
+            raise OAuthError("invalid_token", "the access token has expired", status=401)
+        lifetime = min(self.config.assertion_ttl, left)
+        amr = c.get("amr") or []
+        token = issue_subject_assertion(
+            key=self._key, issuer=self.config.issuer, subject=subject, now=now,
+            audience=audience, lifetime=lifetime, amr=amr,
+            acr=c.get("acr"), authorized_party=c.get("client_id"))
+        return {"assertion": token, "token_type": "Sild-Subject-Assertion",
+                "expires_in": int(lifetime.total_seconds()), "audience": audience}
 
 
 def _invalid_client(description: str) -> OAuthError:

@@ -82,6 +82,10 @@ class OidcStore:
         self._engine = engine
         self._clock = clock
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     def _run(self, work: Callable[[Connection], Any]) -> Any:
         try:
             with self._engine.begin() as conn:
@@ -191,9 +195,10 @@ class OidcStore:
         """Spend ``nonce`` without a login (a failed attempt): single use either way."""
         self._run(lambda c: self._spend_challenge(c, nonce))
 
-    def spend_challenge_for_code(self, nonce: str, grant: CodeGrant, *,
-                                 ttl: timedelta) -> str:
-        """In one transaction: spend the challenge and store a new authorization code."""
+    def spend_challenge_for_code(self, nonce: str, grant: CodeGrant, *, ttl: timedelta,
+                                 also: Callable[[Connection], None] | None = None) -> str:
+        """In one transaction: spend the challenge, store a new authorization code, and do
+        ``also`` (open a session, move a passkey's counter); all or nothing."""
         code = secrets.token_urlsafe(32)
         now = self._clock()
 
@@ -203,6 +208,8 @@ class OidcStore:
                 code_sha256=_sha256(code), client_id=grant.client_id,
                 redirect_uri=grant.redirect_uri, code_challenge=grant.code_challenge,
                 claims=json.dumps(grant.claims), created_at=now, expires_at=now + ttl))
+            if also is not None:
+                also(conn)
 
         self._run(work)
         return code
