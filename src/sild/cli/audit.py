@@ -97,5 +97,9 @@ def summary(report: AuditReport) -> str:
         parts.append(f"{report.unanchored_records} records not yet in a round")
     if report.purged_records:
         parts.append(f"{report.purged_records} archived records purged")
+    if report.mapped_heads or report.unmapped_heads:  # docs/spec/tracker.md §3.4.5
+        parts.append(f"{report.mapped_heads} usage heads match the anchored head map"
+                     + (f", {report.unmapped_heads} not mapped yet"
+                        if report.unmapped_heads else ""))
     verdict = "clean" if report.clean else f"{len(report.findings)} findings"
     return f"audit: {verdict}: " + "; ".join(parts)

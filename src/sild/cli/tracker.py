@@ -4,8 +4,9 @@
               gateway's usage records; register it as the service ``findUsage``;
 * ``find``    a person's usage records, as the operator sees them (sealed ones marked);
 * ``proof``   write a person's usage proof for a period (JSON), for ``verify``;
-* ``verify``  check a usage proof offline (exit 0 complete, 5 a record is missing,
-              altered, withheld or inserted — the message names it);
+* ``verify``  check a usage proof offline (sild.cli.tracker_verify: exit 0 complete, 5 a
+              record is missing, altered, withheld or inserted — the message names it —
+              4 when the head's anchoring in the ledger could not be shown);
 * ``sealed``  the sealed (covert) records not yet released;
 * ``unseal``  release a sealed record by a court decision (itself a usage record);
 * ``expire``  delete records past the retention period (proofs of later periods stay).
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sild.cli._common import _engines, console, table
+from sild.cli.tracker_verify import add_verify_parser
 
 if TYPE_CHECKING:
     from sild.gateway.config import GatewaySettings
@@ -51,14 +53,11 @@ def add_parser(sub: Any) -> None:
     _dir_arg(proof)
     _person_args(proof)
     proof.add_argument("--out", required=True, metavar="FILE", help="where to write it")
+    proof.add_argument("--anchor", action="store_true", help="with the anchored head and "
+                       "its ledger receipt (docs/spec/tracker.md §3.4)")
     proof.set_defaults(func=run_proof, log_level=None)
 
-    verify = a.add_parser("verify", help="check a usage proof offline: every record of "
-                                         "the period, none altered (exit 0 / 5)")
-    verify.add_argument("proof", metavar="PROOF.json", help="from findUsage's proof or "
-                                                            "`sild tracker proof`")
-    verify.add_argument("--json", action="store_true", help="the result as JSON")
-    verify.set_defaults(func=run_verify, log_level=None)
+    add_verify_parser(a)  # sild.cli.tracker_verify: the chain and the anchored head
 
     sealed = a.add_parser("sealed", help="sealed (covert) records not yet released")
     _dir_arg(sealed)
@@ -175,7 +174,7 @@ def run_proof(args: argparse.Namespace) -> int:
     _check_out(out)
     _, store = _open(args)
     register, subject, start, end = _person(args)
-    proof = usage_proof(store, register, subject, start=start, end=end)
+    proof = usage_proof(store, register, subject, start=start, end=end, anchor=args.anchor)
     atomic_write(out, json.dumps(proof, ensure_ascii=False, indent=1).encode())
     console.print(f"proof of {len(proof['records'])} records up to seq {proof['head']['seq']} "
                   f"written to {out}", markup=False)
@@ -189,34 +188,6 @@ def _check_out(out: Path) -> None:
         raise InvalidRequest(f"--out {out} is a folder; give a file name")
     if not out.parent.is_dir():
         raise InvalidRequest(f"--out {out}: the folder {out.parent} does not exist")
-
-
-def run_verify(args: argparse.Namespace) -> int:
-    from sild.cli._exit import Exit
-    from sild.core.usage_proof import verify_usage_proof
-    from sild.errors import InvalidRequest
-
-    path = Path(args.proof)
-    try:
-        data = json.loads(path.read_bytes())
-    except IsADirectoryError as e:
-        raise InvalidRequest(f"{path} is a folder, not a proof file") from e
-    except OSError as e:
-        raise InvalidRequest(f"cannot read {path}: {e.strerror}") from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InvalidRequest(f"{path} is not a JSON proof") from e
-    if not isinstance(data, dict):
-        raise InvalidRequest(f"{path} is not a JSON proof object")
-    result = verify_usage_proof(data)
-    if args.json:
-        print(json.dumps({"ok": result.ok, "records": result.records, "sealed": result.sealed,
-                          "complete_from": result.complete_from, "findings": [
-                              {"seq": f.seq, "problem": f.problem} for f in result.findings]}))
-    else:
-        verdict = "OK" if result.ok else "FAIL"
-        console.print(f"{verdict}: {data.get('subject')} in {data.get('register')}: "
-                      f"{result.summary()}", markup=False)
-    return int(Exit.OK if result.ok else Exit.FAILED)
 
 
 def run_sealed(args: argparse.Namespace) -> int:

@@ -96,6 +96,15 @@ def _int(request: Request, name: str, default: int, high: int) -> int:
     return int(text)
 
 
+def _flag(request: Request, name: str) -> bool:
+    text = _one(request, name)
+    if text is None or text in ("0", "false"):
+        return False
+    if text in ("1", "true"):
+        return True
+    raise InvalidRequest(f"{name} must be 1 or 0 (true or false)")
+
+
 def _register(request: Request) -> str:
     """The register asked about: the subsystem of the X-Road-Service the gateway set."""
     text = request.headers.get("x-road-service")
@@ -162,8 +171,9 @@ def create_tracker_app(store: UsageStore, *, retention_days: int,
     async def proof(request: Request) -> Response:
         try:
             q = _Query(request)
+            anchor = _flag(request, "anchor")  # §3.4: the anchored head and its proof
             body = await anyio.to_thread.run_sync(lambda: usage_proof(
-                store, q.register, q.subject, start=q.start, end=q.end))
+                store, q.register, q.subject, start=q.start, end=q.end, anchor=anchor))
         except SildError as e:
             return fail(e)
         return JSONResponse(body)

@@ -15,6 +15,7 @@ from typing import Any
 from sild.core.timefmt import format_micros
 from sild.core.usage import CHAIN_START
 from sild.core.usage_proof import PROOF_TYPE
+from sild.tracker.anchor_proof import anchored_head
 from sild.tracker.store import Usage, UsageStore
 
 __all__ = ["usage_proof"]
@@ -36,23 +37,32 @@ def _item(u: Usage, *, visible: bool) -> dict[str, Any]:
 
 
 def usage_proof(store: UsageStore, register: str, subject: str, *,
-                start: datetime | None = None, end: datetime | None = None
-                ) -> dict[str, Any]:
-    """The proof document for ``subject`` in ``register`` over [start, end]."""
+                start: datetime | None = None, end: datetime | None = None,
+                anchor: bool = False) -> dict[str, Any]:
+    """The proof document for ``subject`` in ``register`` over [start, end].
+
+    With ``anchor`` (§3.4) the head is the newest *anchored* one, proven by the
+    ``anchor`` section; records after it are listed under ``unanchored``.
+    """
+    anchored = anchored_head(store.engine, register, subject) if anchor else None
     head_seq, head_chain = store.head(register, subject)
     first = 1
     if start is not None:
         found = store.first_seq_from(register, subject, start)
         first = found if found is not None else head_seq + 1
     # Show the record before the period, and read the one before that for its chain.
-    rows = store.chain(register, subject, from_seq=max(first - 2, 1))
-    by_seq = {u.seq: u for u in rows}
     begin = max(first - 1, 1)
+    if anchored is not None and anchored.seq < begin - 1:
+        begin = anchored.seq + 1  # the period starts after the anchored head: list from it
+    rows = store.chain(register, subject, from_seq=max(begin - 1, 1))
+    by_seq = {u.seq: u for u in rows}
     base_seq, base_chain = begin - 1, CHAIN_START
     expired = False
     cut = store.cutoff(register, subject)
     if cut is not None and begin <= cut[0]:  # the period reaches into expired records
         base_seq, base_chain, expired = cut[0], cut[1], True
+    elif anchored is not None and base_seq == anchored.seq:
+        base_chain = anchored.chain
     elif base_seq > 0:
         before = by_seq.get(base_seq)
         if before is not None:
@@ -63,7 +73,7 @@ def usage_proof(store: UsageStore, register: str, subject: str, *,
     listed = [u for u in rows if u.seq > base_seq]
     records = [_item(u, visible=(s is None or format_micros(u.logged_at) >= s)
                      and (e is None or format_micros(u.logged_at) <= e)) for u in listed]
-    return {
+    doc: dict[str, Any] = {
         "type": PROOF_TYPE, "register": register, "subject": subject,
         "periodStart": s, "periodEnd": e,
         "from": {"seq": base_seq, "chain": _b64(base_chain)},
@@ -71,3 +81,14 @@ def usage_proof(store: UsageStore, register: str, subject: str, *,
         "head": {"seq": head_seq, "chain": _b64(head_chain)},
         "expired": expired,
     }
+    if anchor:  # §3.4: the head is the anchored one; later records are not anchored yet
+        if anchored is None:
+            doc["anchor"] = None
+            doc["unanchored"] = []
+        else:
+            upto = sum(1 for u in listed if u.seq <= anchored.seq)
+            doc["records"], doc["unanchored"] = records[:upto], records[upto:]
+            doc["head"] = {"seq": anchored.seq, "chain": _b64(anchored.chain)}
+            doc["anchor"] = anchored.section
+        doc["current"] = {"seq": head_seq, "chain": _b64(head_chain)}
+    return doc

@@ -37,6 +37,7 @@ import structlog
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from sild.core.headmap import map_leaf
 from sild.core.ledger_errors import LedgerFormatError, ProofError
 from sild.core.merkle import LeafHash, MerkleTree, RootHash, leaf_hash
 from sild.core.receipt import check_receipt
@@ -46,6 +47,7 @@ from sild.errors import (
     StorageError,
     TimestampingFailed,  # re-exported
 )
+from sild.gateway.anchoring.headmap import HeadMap, MapPlan
 from sild.gateway.config import AnchoringSettings
 from sild.store import make_engine, migrate
 from sild.store.anchoring_tables import anchor_records, anchor_rounds
@@ -130,6 +132,7 @@ class RoundClosed:
     size: int
     root: RootHash
     created_at: datetime
+    map_plan: MapPlan | None = None  # the head map's change, when the round carries one
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +150,15 @@ class AnchoringStatus:
 
 
 def close_round(conn: Connection, *, now: datetime, limits: AnchoringLimits,
-                gaps: dict[int, float], monotonic: float) -> RoundClosed | None:
+                gaps: dict[int, float], monotonic: float,
+                headmap: HeadMap | None = None) -> RoundClosed | None:
     """§3 steps 1–5 on an open transaction; None when there is nothing new.
 
     ``gaps`` maps an id gap's first missing id to the monotonic time it was first seen
-    (kept by the caller between rounds).
+    (kept by the caller between rounds). With a ``headmap`` the round also carries the
+    map of usage-chain heads when it changed (docs/spec/tracker.md §3.4): its root is
+    the round tree's last leaf, and a round is closed for it even without new rows.
+    The caller hands the returned ``map_plan`` to :meth:`HeadMap.committed` after commit.
     """
     # (1) where the last round ended
     last_round, watermark = conn.execute(sa.select(
@@ -175,20 +182,38 @@ def close_round(conn: Connection, *, now: datetime, limits: AnchoringLimits,
         take += 1
         expected = row.id + 1
     rows = rows[:take]
-    if not rows:
+    plan = (headmap.plan(conn, gaps=gaps, monotonic=monotonic, gap_wait=limits.gap_wait)
+            if headmap is not None else None)
+    if not rows and plan is None:
         return None
-    # (4) the round tree over the records' leaves (§2.1), and each record's path
-    tree = MerkleTree([record_leaf(bytes(r.record_hash)) for r in rows])
+    # (4) the round tree over the records' leaves (§2.1), the map leaf last, and paths
+    leaves = [record_leaf(bytes(r.record_hash)) for r in rows]
+    if plan is not None:
+        leaves.append(map_leaf(plan.update.root, plan.entries))
+    tree = MerkleTree(leaves)
     root = tree.root()
     round_id = last_round + 1
+    if rows:
+        first_id, last_id = int(rows[0].id), int(rows[-1].id)
+        last_logged = max(aware(r.logged_at) for r in rows)
+    else:  # only the map changed (e.g. a release by `sild tracker unseal`): no ids
+        first_id, last_id, last_logged = (watermark or 0) + 1, watermark or 0, now
     # (5) the round and every record's proof, in the caller's single transaction
+    values: dict[str, object] = {}
+    if plan is not None:
+        values = {"map_root": plan.update.root, "map_entries": plan.entries,
+                  "map_through": plan.through,
+                  "map_path": b"".join(tree.inclusion_proof(len(leaves) - 1))}
     conn.execute(anchor_rounds.insert().values(
-        id=round_id, created_at=now, first_record_id=rows[0].id, last_record_id=rows[-1].id,
-        last_logged_at=max(aware(r.logged_at) for r in rows), size=len(rows), root=root))
-    conn.execute(anchor_records.insert(), [
-        {"record_id": r.id, "round_id": round_id, "leaf_index": i,
-         "path": b"".join(tree.inclusion_proof(i))} for i, r in enumerate(rows)])
-    return RoundClosed(round_id, rows[0].id, rows[-1].id, len(rows), root, now)
+        id=round_id, created_at=now, first_record_id=first_id, last_record_id=last_id,
+        last_logged_at=last_logged, size=len(leaves), root=root, **values))
+    if rows:
+        conn.execute(anchor_records.insert(), [
+            {"record_id": r.id, "round_id": round_id, "leaf_index": i,
+             "path": b"".join(tree.inclusion_proof(i))} for i, r in enumerate(rows)])
+    if plan is not None and headmap is not None:
+        headmap.write(conn, round_id, plan)
+    return RoundClosed(round_id, first_id, last_id, len(rows), root, now, plan)
 
 
 # -- the ledger, as the submitter sees it -------------------------------------------------
@@ -258,6 +283,7 @@ class Anchorer:
         self._tasks: list[asyncio.Task[None]] = []
         self._gaps: dict[int, float] = {}
         self._oldest_pending: float | None = None  # epoch seconds of the oldest pending round
+        self.headmap: HeadMap | None = None  # docs/spec/tracker.md §3.4, loaded at start
         self.last_error: str | None = None
 
     @classmethod
@@ -272,6 +298,7 @@ class Anchorer:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sild-anchoring")
         await self._db(lambda: migrate(self.engine, "anchoring"))
         await self._db(self._refresh_pending)
+        await self._db(self._load_map)
         self._tasks = [asyncio.create_task(self._close_loop(), name="sild-anchoring-closer"),
                        asyncio.create_task(self._submit_loop(), name="sild-anchoring-submitter")]
 
@@ -325,10 +352,15 @@ class Anchorer:
         def work() -> RoundClosed | None:
             try:
                 with self.engine.begin() as conn:
-                    return close_round(conn, now=self._clock(), limits=self.limits,
-                                       gaps=self._gaps, monotonic=time.monotonic())
+                    closed = close_round(conn, now=self._clock(), limits=self.limits,
+                                         gaps=self._gaps, monotonic=time.monotonic(),
+                                         headmap=self.headmap)
             except IntegrityError as e:  # another anchorer made this round first
+                self._load_map()
                 raise StorageError(f"anchoring round lost a race: {e.orig}") from e
+            if closed is not None and closed.map_plan is not None and self.headmap:
+                self.headmap.committed(closed.map_plan)
+            return closed
         closed = await self._db(work)
         if closed is not None:
             if self._oldest_pending is None:
@@ -440,6 +472,16 @@ class Anchorer:
                 conn.execute(anchor_rounds.update().where(r.id == round_id)
                              .values(ledger_id=None))
         self._refresh_pending()
+
+    def _load_map(self) -> None:
+        """The head map's tree from its stored buckets (tracker.md §3.4)."""
+        if not HeadMap.available(self.engine):
+            self.headmap = None
+            return
+        headmap = HeadMap()
+        with self.engine.connect() as conn:
+            headmap.load(conn)
+        self.headmap = headmap
 
     def _refresh_pending(self) -> None:
         with self.engine.connect() as conn:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from sild.core.headmap import map_leaf
 from sild.core.ledger_errors import ProofError
 from sild.core.merkle import HASH_SIZE, inclusion_proof_length, root_from_inclusion_proof
 from sild.core.verification import ReceiptVerifier, Status
@@ -26,6 +27,7 @@ __all__ = [
     "StoredRound",
     "StoredRow",
     "check_leaf_coverage",
+    "check_map_leaf",
     "check_proof",
     "check_receipt_of",
     "check_row",
@@ -85,6 +87,14 @@ class StoredRound:
     root: bytes
     receipt: bytes | None
     last_logged_at: datetime
+    map_root: bytes | None = None  # the head map's root, the tree's last leaf (tracker.md §3.4)
+    map_entries: int | None = None
+    map_path: bytes | None = None
+
+    @property
+    def records(self) -> int:
+        """Leaves that are message-log records (all but the map leaf)."""
+        return self.size - (1 if self.map_root is not None else 0)
 
 
 def recompute_hash(row: StoredRow) -> bytes | None:
@@ -143,7 +153,7 @@ def check_leaf_coverage(rnd: StoredRound, leaves: Iterable[tuple[int, int]]) -> 
     out: list[Finding] = []
     by_index: dict[int, int] = {}
     for index, record_id in leaves:
-        if not 0 <= index < rnd.size:
+        if not 0 <= index < rnd.records:
             out.append(Finding("inserted", f"proof names leaf {index} of a round of "
                                f"{rnd.size}", record_id, rnd.id))
         else:
@@ -152,7 +162,7 @@ def check_leaf_coverage(rnd: StoredRound, leaves: Iterable[tuple[int, int]]) -> 
     if ids != sorted(ids):
         out.append(Finding("round", "proofs are not in record-id order (rows renumbered)",
                            round_id=rnd.id))
-    for index in range(rnd.size):
+    for index in range(rnd.records):
         if index not in by_index:
             before = max((r for i, r in by_index.items() if i < index), default=None)
             after = min((r for i, r in by_index.items() if i > index), default=None)
@@ -160,6 +170,25 @@ def check_leaf_coverage(rnd: StoredRound, leaves: Iterable[tuple[int, int]]) -> 
             out.append(Finding("deleted", f"leaf {index} has neither a row nor a proof"
                                f"{around}", round_id=rnd.id))
     return out
+
+
+def check_map_leaf(rnd: StoredRound) -> Finding | None:
+    """tracker.md §3.4: the round's map root is its tree's last leaf (stored path)."""
+    if rnd.map_root is None:
+        return None
+    path = rnd.map_path or b""
+    try:
+        if len(path) % HASH_SIZE or rnd.map_entries is None:
+            raise ProofError("stored map path or entry count is malformed")
+        hashes = [path[i:i + HASH_SIZE] for i in range(0, len(path), HASH_SIZE)]
+        root = root_from_inclusion_proof(leaf=map_leaf(bytes(rnd.map_root), rnd.map_entries),
+                                         index=rnd.size - 1, size=rnd.size, proof=hashes)
+    except (ProofError, ValueError) as e:
+        return Finding("round", f"head map leaf: {e}", round_id=rnd.id)
+    if root != rnd.root:
+        return Finding("round", "head map root does not lead to the round root",
+                       round_id=rnd.id)
+    return None
 
 
 def check_receipt_of(rnd: StoredRound, verifier: ReceiptVerifier,

@@ -22,10 +22,12 @@ from sild.gateway.anchoring.audit import (
     StoredRound,
     StoredRow,
     check_leaf_coverage,
+    check_map_leaf,
     check_proof,
     check_receipt_of,
     check_row,
 )
+from sild.gateway.anchoring.audit_map import audit_head_map
 from sild.store.anchoring_tables import anchor_records, anchor_rounds
 from sild.store.messagelog_tables import log_archives, message_log
 
@@ -48,6 +50,8 @@ class AuditReport:
     unanchored_records: int = 0  # newer than the last round: only their hashes are checked
     purged_records: int = 0  # proofs of rows that an archive purge removed
     keyed: bool = False  # receipts checked against a ledger key (else internally only)
+    mapped_heads: int = 0  # usage-chain heads found in the newest head map (tracker.md §3.4)
+    unmapped_heads: int = 0  # heads changed after the newest map: not anchored yet
 
     @property
     def clean(self) -> bool:
@@ -73,6 +77,9 @@ def audit_database(engine: Engine, *, policy: TrustPolicy, at: datetime) -> Audi
             archived_until = aware(archived_until) if archived_until is not None else None
             watermark = _audit_rounds(conn, report, verifier, at, archived_until)
             _audit_unproven(conn, report, watermark)
+            mapped = audit_head_map(conn)
+            report.findings.extend(mapped.findings)
+            report.mapped_heads, report.unmapped_heads = mapped.mapped, mapped.unmapped
     except SQLAlchemyError as e:
         raise StorageError(f"cannot read the message log: {e}") from e
     return report
@@ -91,11 +98,18 @@ def _audit_rounds(conn: Connection, report: AuditReport, verifier: ReceiptVerifi
                 "round", f"rounds {expected}..{round_id - 1} are missing", round_id=round_id))
         expected = round_id + 1
         row = conn.execute(sa.select(r.id, r.first_record_id, r.last_record_id, r.size, r.root,
-                                     r.receipt, r.last_logged_at).where(r.id == round_id)).one()
+                                     r.receipt, r.last_logged_at, r.map_root, r.map_entries,
+                                     r.map_path).where(r.id == round_id)).one()
         rnd = StoredRound(int(row.id), int(row.first_record_id), int(row.last_record_id),
                           int(row.size), bytes(row.root),
                           None if row.receipt is None else bytes(row.receipt),
-                          aware(row.last_logged_at))
+                          aware(row.last_logged_at),
+                          None if row.map_root is None else bytes(row.map_root),
+                          None if row.map_entries is None else int(row.map_entries),
+                          None if row.map_path is None else bytes(row.map_path))
+        bad_map = check_map_leaf(rnd)
+        if bad_map is not None:
+            report.findings.append(bad_map)
         if rnd.first_record_id <= watermark:
             report.findings.append(Finding("round", f"overlaps the previous round (starts at "
                                            f"row {rnd.first_record_id})", round_id=rnd.id))
