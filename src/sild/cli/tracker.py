@@ -131,7 +131,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     host, port = parse_listen(args.listen)
     settings, store = _open(args)
-    app = create_tracker_app(store, retention_days=settings.tracker.retention_days)
+    app = create_tracker_app(store, retention_days=settings.tracker.retention_for)
     asyncio.run(serve_app(app, host, port, started=lambda url: console.print(
         f"findUsage v2 for {settings.server} on {url} — register it as the service "
         f"findUsage of each register's subsystem (OpenAPI: {url}/openapi.yaml)",
@@ -218,8 +218,14 @@ def run_expire(args: argparse.Namespace) -> int:
     from sild.clock import utc_now
 
     settings, store = _open(args)
-    days = settings.tracker.retention_days
-    deleted = store.expire(utc_now() - timedelta(days=days))
+    now, t = utc_now(), settings.tracker
+    days = t.retention_days
+    own = tuple(register for register, _ in t.register_retention)
+    deleted = store.expire(now - timedelta(days=days), except_registers=own)
     console.print(f"{deleted} usage records older than {days} days deleted; "
                   f"chain heads and cut-offs kept for later proofs", markup=False)
+    for register, kept in t.register_retention:  # [tracker.retention] (§5.3)
+        n = store.expire(now - timedelta(days=kept), register=register)
+        console.print(f"{register}: {n} usage records older than {kept} days deleted",
+                      markup=False)
     return 0

@@ -65,6 +65,9 @@
     retention_days = 365              # usage records older than this are expired
     assertion_issuer = ""             # OpenID provider whose Sild-Subject-Assertion is accepted
     assertion_jwks = ""               # its JWKS (file, relative to the gateway folder)
+
+    [tracker.retention]               # per register, overriding retention_days
+    "EE/GOV/70000001/rr" = 730
     notify = ""                       # notification service id (or URL); "" = no events
     notify_client = ""                # X-Road-Client the notifier sends usage events as
     notify_interval = 0.2             # seconds between looks at new usage records
@@ -78,7 +81,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sild.core.identifiers import MemberId, ServerId, ServiceId, parse_client
+from sild.core.identifiers import MemberId, ServerId, ServiceId, SubsystemId, parse_client
 from sild.errors import ConfigurationError, InvalidIdentifier, SildError
 from sild.gateway.admission import AdmissionSettings, Quota
 from sild.instance import parse_listen
@@ -150,6 +153,13 @@ class TrackerSettings:
     # provider whose assertions say the person asked, and its JWKS file; "" = not accepted.
     assertion_issuer: str = ""
     assertion_jwks: str = ""
+    # Retention per register (provider subsystem id → days), [tracker.retention]; the
+    # others keep retention_days (docs/spec/tracker.md §5.3).
+    register_retention: tuple[tuple[str, int], ...] = ()
+
+    def retention_for(self, register: str | None) -> int:
+        """Days the usage records of ``register`` are kept."""
+        return dict(self.register_retention).get(register or "", self.retention_days)
 
     @classmethod
     def from_toml(cls, data: dict[str, Any]) -> TrackerSettings:
@@ -166,7 +176,9 @@ class TrackerSettings:
             notify_client=str(data.get("notify_client", d.notify_client)),
             notify_interval=float(data.get("notify_interval", d.notify_interval)),
             assertion_issuer=str(data.get("assertion_issuer", d.assertion_issuer)),
-            assertion_jwks=str(data.get("assertion_jwks", d.assertion_jwks)))
+            assertion_jwks=str(data.get("assertion_jwks", d.assertion_jwks)),
+            register_retention=tuple(sorted(
+                (str(k), int(v)) for k, v in dict(data.get("retention", {})).items())))
 
     def toml(self) -> str:
         q = json.dumps
@@ -182,7 +194,10 @@ class TrackerSettings:
                 f"notify_client = {q(self.notify_client)}\n"
                 f"notify_interval = {self.notify_interval}\n"
                 f"assertion_issuer = {q(self.assertion_issuer)}\n"
-                f"assertion_jwks = {q(self.assertion_jwks)}\n")
+                f"assertion_jwks = {q(self.assertion_jwks)}\n"
+                + ("\n[tracker.retention]\n" + "".join(
+                    f"{q(k)} = {v}\n" for k, v in self.register_retention)
+                   if self.register_retention else ""))
 
     def validate(self) -> None:
         from sild.core.identifiers import GlobalGroupId, parse_client
@@ -203,6 +218,14 @@ class TrackerSettings:
             raise ConfigurationError(
                 "[tracker] consent_cache must be 0-3600 s and retention_days at least 1")
         self._validate_notify()
+        for register, days in self.register_retention:
+            try:
+                SubsystemId.parse(register)
+            except InvalidIdentifier as e:
+                raise ConfigurationError(f"[tracker.retention] {register!r}: {e.message}") \
+                    from e
+            if days < 1:
+                raise ConfigurationError(f"[tracker.retention] {register}: at least 1 day")
         if bool(self.assertion_issuer) != bool(self.assertion_jwks):
             raise ConfigurationError(
                 "[tracker] assertion_issuer and assertion_jwks are set together")

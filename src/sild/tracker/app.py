@@ -25,6 +25,7 @@ plain HTTP status codes (§6.1.5) with an X-Road-style JSON body.
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,7 +138,7 @@ class _Query:
         self.register = _register(request)
 
 
-def create_tracker_app(store: UsageStore, *, retention_days: int,
+def create_tracker_app(store: UsageStore, *, retention_days: int | Callable[[str | None], int],
                        clock: Clock = utc_now) -> Starlette:
     def fail(e: SildError) -> Response:
         answer = answer_for(e, component="Tracker")
@@ -178,13 +179,17 @@ def create_tracker_app(store: UsageStore, *, retention_days: int,
             return fail(e)
         return JSONResponse(body)
 
-    async def usage_period(_: Request) -> Response:
+    def days_for(register: str | None) -> int:
+        return retention_days(register) if callable(retention_days) else retention_days
+
+    async def usage_period(request: Request) -> Response:
         now = clock()
-        try:
-            oldest = await anyio.to_thread.run_sync(store.oldest)
+        try:  # the register asked about, when the exchange names it (§5.2)
+            register = _register(request) if request.headers.get("x-road-service") else None
+            oldest = await anyio.to_thread.run_sync(lambda: store.oldest(register))
         except SildError as e:
             return fail(e)
-        kept_from = now - _days(retention_days)
+        kept_from = now - _days(days_for(register))
         start = max(kept_from, oldest) if oldest is not None else kept_from
         return JSONResponse({"periodStart": logtime(start)})
 

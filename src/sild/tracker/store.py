@@ -222,9 +222,11 @@ class UsageStore:
 
     # -- §5.2 usagePeriod ------------------------------------------------------------
 
-    def oldest(self) -> datetime | None:
-        found = self._run(lambda conn: conn.execute(
-            sa.select(sa.func.min(usage_log.c.logged_at))).scalar())
+    def oldest(self, register: str | None = None) -> datetime | None:
+        q = sa.select(sa.func.min(usage_log.c.logged_at))
+        if register is not None:
+            q = q.where(usage_log.c.register == register)
+        found = self._run(lambda conn: conn.execute(q).scalar())
         return _aware(found) if found is not None else None
 
     def ping(self) -> None:
@@ -232,15 +234,22 @@ class UsageStore:
 
     # -- §5.3 expiry ------------------------------------------------------------------
 
-    def expire(self, before: datetime) -> int:
-        """Delete records logged before ``before``; chain heads stay, so the chains and
-        their proofs go on (§3.2). Returns the number of rows deleted."""
+    def expire(self, before: datetime, *, register: str | None = None,
+               except_registers: tuple[str, ...] = ()) -> int:
+        """Delete records logged before ``before`` (of one register, or of all but
+        ``except_registers``); chain heads stay, so the chains and their proofs go on
+        (§3.2). Returns the number of rows deleted."""
         u = usage_log.c
+        scope: list[Any] = [u.logged_at < before]
+        if register is not None:
+            scope.append(u.register == register)
+        if except_registers:
+            scope.append(u.register.not_in(except_registers))
         try:
             with self.engine.begin() as conn:
                 # The last expired record of each chain, for proofs after it (§5.3).
                 last = sa.select(u.register, u.subject, sa.func.max(u.seq).label("seq")).where(
-                    u.logged_at < before).group_by(u.register, u.subject).subquery()
+                    *scope).group_by(u.register, u.subject).subquery()
                 ends = conn.execute(sa.select(u.register, u.subject, u.seq, u.chain).join(
                     last, sa.and_(last.c.register == u.register, last.c.subject == u.subject,
                                   last.c.seq == u.seq))).all()
@@ -250,10 +259,9 @@ class UsageStore:
                         c.register == r.register, c.subject == r.subject))
                     conn.execute(usage_cutoffs.insert().values(
                         register=r.register, subject=r.subject, seq=r.seq, chain=r.chain))
-                old = sa.select(usage_log.c.id).where(usage_log.c.logged_at < before)
+                old = sa.select(usage_log.c.id).where(*scope)
                 conn.execute(usage_releases.delete().where(usage_releases.c.usage_id.in_(old)))
-                deleted = conn.execute(usage_log.delete().where(
-                    usage_log.c.logged_at < before)).rowcount
+                deleted = conn.execute(usage_log.delete().where(*scope)).rowcount
         except SQLAlchemyError as e:
             raise StorageError(f"usage log unavailable: {type(e).__name__}") from e
         return int(deleted or 0)

@@ -124,3 +124,15 @@ def test_declaring_a_personal_data_service(gwdir: Path, capsys: pytest.CaptureFi
         assert sild("gateway", "service", "personal", "--dir", d, f"{REG}/person", *bad) == 2
         assert message in capsys.readouterr().err
     assert sild("gateway", "service", "personal", "--dir", d, f"{REG}/person", "--none") == 0
+
+
+def test_retention_per_register(gwdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """[tracker.retention] overrides retention_days for one register (§5.3)."""
+    toml = gwdir / "gateway.toml"
+    toml.write_text(toml.read_text() + f'\n[tracker.retention]\n"{REG}" = 20\n')
+    assert sild("tracker", "expire", "--dir", str(gwdir)) == 0
+    out = capsys.readouterr().out
+    assert "0 usage records older than 365 days deleted" in out
+    assert f"{REG}: 2 usage records older than 20 days deleted" in out
+    assert sild("tracker", "find", "--dir", str(gwdir), REG, ANN, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["totalUsages"] == 1  # the sealed one hidden

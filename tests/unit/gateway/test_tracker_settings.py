@@ -20,9 +20,27 @@ def _settings(root: Path, tracker: TrackerSettings) -> GatewaySettings:
 def test_tracker_settings_round_trip(tmp_path: Path) -> None:
     t = TrackerSettings(covert_group="secret-services", consent_url="http://127.0.0.1:8080/r1/x",
                         consent_client="EE/GOV/70000001/rr", consent_cache=2.5,
-                        retention_days=30)
+                        retention_days=30,
+                        register_retention=(("EE/GOV/70000001/rr", 730),))
     _settings(tmp_path, t).write()
-    assert GatewaySettings.load(tmp_path).tracker == t
+    back = GatewaySettings.load(tmp_path).tracker
+    assert back == t
+    assert back.retention_for("EE/GOV/70000001/rr") == 730
+    assert back.retention_for("EE/GOV/70000001/other") == 30
+    assert back.retention_for(None) == 30
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('"not-a-subsystem" = 10', "tracker.retention"),
+    ('"EE/GOV/70000001/rr" = 0', "at least 1 day"),
+    ('"EE/GOV/70000001/rr" = "long"', "malformed"),
+])
+def test_bad_register_retention(tmp_path: Path, table: str, message: str) -> None:
+    _settings(tmp_path, TrackerSettings()).write()
+    path = tmp_path / "gateway.toml"
+    path.write_text(path.read_text() + f"\n[tracker.retention]\n{table}\n")
+    with pytest.raises(ConfigurationError, match=message):
+        GatewaySettings.load(tmp_path)
 
 
 @pytest.mark.parametrize(("text", "message"), [
