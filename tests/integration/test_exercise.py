@@ -85,10 +85,11 @@ def test_exercise_against_the_demo(tmp_path: Path) -> None:
     assert report["passed"] is True
     assert report["counts"]["undetected"] == 0
     assert report["counts"]["skipped"] == 0, results
-    assert len(results) >= 13
+    assert len(results) >= 14
     # Each attack was stopped or detected, by what it should have been, with evidence.
     expected = {
         "peer.unregistered-certificate": "SslAuthenticationFailed",
+        "peer.expired-sign-certificate": "is not valid at",
         "peer.replayed-envelope": "replay",
         "peer.re-signed-foreign-key": "Client.CertValidation",
         "peer.tampered-body": "Client.InvalidSignatureValue",
@@ -108,6 +109,6 @@ def test_exercise_against_the_demo(tmp_path: Path) -> None:
                                             "logs.usage-log-tampering")} == {"detected"}
     # The table form, and the network left as found: the edited rows were restored.
     assert table.returncode == 0, table.stderr
-    assert "OK: 10 attacks, none succeeded undetected" in table.stdout
+    assert "OK: 11 attacks, none succeeded undetected" in table.stdout
     assert audit.returncode == 0, (audit.stdout, audit.stderr)
     assert "audit: clean" in audit.stdout

@@ -139,6 +139,24 @@ async def foreign_key(t: Target) -> Result:
                     "approved CA)")
 
 
+async def expired_sign_cert(t: Target) -> Result:
+    """A header signed with a key whose sign certificate, from the instance's own CA and
+    for the right member, expired yesterday (a leaked old key)."""
+    from datetime import timedelta
+
+    a = EXPIRED
+    ca = CertificateAuthority.load(t.instance.ca_dir)
+    key = generate_key(KeyType.P256)
+    cert = ca.issue(build_csr(key, str(t.member)), purpose=CertPurpose.SIGN,
+                    identity=str(t.member), at=utc_now() - timedelta(days=2), days=1)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    enc = _header(t).encode()
+    sig = sign(key=key, data=RequestHeader.signed_bytes(enc))
+    status, body = await _post(t, (enc, sig, cert.public_bytes(Encoding.DER)))
+    return _refused(a, status, body, "signer certificate validity")
+
+
 async def tampered_body(t: Target) -> Result:
     """A correctly signed header with a body that does not match its signed digest."""
     a = TAMPERED
@@ -154,6 +172,9 @@ REPLAY = Attack("peer.replayed-envelope", "envelopes",
                 "a captured signed request frame sent again", replay)
 FOREIGN_KEY = Attack("peer.re-signed-foreign-key", "envelopes",
                      "header re-signed with a foreign member key", foreign_key)
+EXPIRED = Attack("peer.expired-sign-certificate", "certificates",
+                 "header signed with an expired sign certificate of the right member",
+                 expired_sign_cert)
 TAMPERED = Attack("peer.tampered-body", "envelopes",
                   "signed header, body changed in transit", tampered_body)
-ATTACKS = (FORGED_CA, UNREGISTERED, REPLAY, FOREIGN_KEY, TAMPERED)
+ATTACKS = (FORGED_CA, UNREGISTERED, EXPIRED, REPLAY, FOREIGN_KEY, TAMPERED)
