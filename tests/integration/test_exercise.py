@@ -85,7 +85,7 @@ def test_exercise_against_the_demo(tmp_path: Path) -> None:
     assert report["passed"] is True
     assert report["counts"]["undetected"] == 0
     assert report["counts"]["skipped"] == 0, results
-    assert len(results) >= 14
+    assert len(results) >= 15
     # Each attack was stopped or detected, by what it should have been, with evidence.
     expected = {
         "peer.unregistered-certificate": "SslAuthenticationFailed",
@@ -99,6 +99,7 @@ def test_exercise_against_the_demo(tmp_path: Path) -> None:
         "consent.locked-without-break-glass": "AccessDenied",
         "consent.break-glass-outside-group": "EmergencyNotPermitted",
         "logs.message-log-tampering": "edited",
+        "logs.message-log-rehashed": "anchored round root",
         "logs.usage-log-tampering": "FAIL",
         "flood.one-client": "20/20 served",
     }
@@ -106,6 +107,7 @@ def test_exercise_against_the_demo(tmp_path: Path) -> None:
         assert evidence in results[name]["evidence"], results[name]
     assert results["peer.forged-certificate"]["outcome"] == "stopped"
     assert {results[n]["outcome"] for n in ("logs.message-log-tampering",
+                                            "logs.message-log-rehashed",
                                             "logs.usage-log-tampering")} == {"detected"}
     # The table form, and the network left as found: the edited rows were restored.
     assert table.returncode == 0, table.stderr

@@ -27,17 +27,27 @@ EVIL = "DEMO/COM/66666666/evil"
 
 
 @contextmanager
-def _edited(engine: sa.Engine, table: sa.Table, column: str, row_id: int) -> Iterator[None]:
-    """``column`` of row ``row_id`` set to :data:`EVIL`, restored on leaving."""
-    col = table.c[column]
+def _edited(engine: sa.Engine, table: sa.Table, column: str, row_id: int, *,
+            rehash: bool = False) -> Iterator[None]:
+    """``column`` of row ``row_id`` set to :data:`EVIL` (and, with ``rehash``, the
+    message-log row's ``record_hash`` recomputed to match), restored on leaving."""
+    from sild.gateway.anchoring.audit import StoredRow, recompute_hash
+
     with engine.begin() as conn:
-        before = conn.execute(sa.select(col).where(table.c.id == row_id)).scalar_one()
-        conn.execute(sa.update(table).where(table.c.id == row_id).values({column: EVIL}))
+        row = conn.execute(sa.select(table).where(table.c.id == row_id)).one()._mapping
+        before = {column: row[column]}
+        values: dict[str, Any] = {column: EVIL}
+        if rehash:
+            fields = {f: row[f] for f in StoredRow.__dataclass_fields__}
+            fields[column] = EVIL
+            before["record_hash"] = row["record_hash"]
+            values["record_hash"] = recompute_hash(StoredRow(**fields))
+        conn.execute(sa.update(table).where(table.c.id == row_id).values(values))
     try:
         yield
     finally:
         with engine.begin() as conn:
-            conn.execute(sa.update(table).where(table.c.id == row_id).values({column: before}))
+            conn.execute(sa.update(table).where(table.c.id == row_id).values(before))
 
 
 def _policy(t: Target) -> Any:
@@ -51,10 +61,10 @@ def _policy(t: Target) -> Any:
     return TrustPolicy(log_keys=(key,))
 
 
-def _message_log(t: Target) -> Result:
+def _message_log(t: Target, *, rehash: bool) -> Result:
     from sild.gateway.anchoring.audit_store import audit_database
 
-    a = MESSAGE_LOG
+    a = MESSAGE_LOG_REHASHED if rehash else MESSAGE_LOG
     engine = make_engine(t.provider.database_url)
     try:
         before = audit_database(engine, policy=_policy(t), at=datetime.now(UTC))
@@ -65,7 +75,7 @@ def _message_log(t: Target) -> Result:
             row_id = conn.execute(sa.select(sa.func.min(message_log.c.id))).scalar()
         if row_id is None or not before.anchored_rounds:
             return a.result(Outcome.SKIPPED, "—", "no anchored message-log row yet")
-        with _edited(engine, message_log, "client_id", int(row_id)):
+        with _edited(engine, message_log, "client_id", int(row_id), rehash=rehash):
             report = audit_database(engine, policy=_policy(t), at=datetime.now(UTC))
         mine = [f for f in report.findings if f.record_id == row_id] or report.findings
         if not mine:
@@ -107,7 +117,13 @@ def _usage_log(t: Target) -> Result:
 
 
 async def message_log_tampering(t: Target) -> Result:
-    return await asyncio.to_thread(_message_log, t)
+    return await asyncio.to_thread(_message_log, t, rehash=False)
+
+
+async def message_log_rehashed(t: Target) -> Result:
+    """The edit of :func:`message_log_tampering` with the row's ``record_hash`` rewritten
+    to match: only the anchoring proof (row → round root → ledger) can tell."""
+    return await asyncio.to_thread(_message_log, t, rehash=True)
 
 
 async def usage_log_tampering(t: Target) -> Result:
@@ -117,7 +133,10 @@ async def usage_log_tampering(t: Target) -> Result:
 MESSAGE_LOG = Attack("logs.message-log-tampering", "integrity",
                      "an anchored message-log row edited in the gateway's database",
                      message_log_tampering)
+MESSAGE_LOG_REHASHED = Attack("logs.message-log-rehashed", "integrity",
+                              "a message-log row edited and its record hash recomputed",
+                              message_log_rehashed)
 USAGE_LOG = Attack("logs.usage-log-tampering", "integrity",
                    "a usage record edited in the register gateway's database",
                    usage_log_tampering)
-ATTACKS = (MESSAGE_LOG, USAGE_LOG)
+ATTACKS = (MESSAGE_LOG, MESSAGE_LOG_REHASHED, USAGE_LOG)
