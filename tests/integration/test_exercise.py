@@ -81,6 +81,12 @@ def test_exercise_against_the_demo(tmp_path: Path) -> None:
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(60)
+    # A network that is not running is neither a passed nor a failed drill: exit 3.
+    stopped = _run("exercise", "--demo-dir", str(demo))
+    assert stopped.returncode == 3, (stopped.stdout, stopped.stderr)
+    assert stopped.stderr.startswith("sild: error:")
+    assert "is the network running?" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
     results = {r["attack"]: r for r in report["attacks"]}
     assert report["passed"] is True
     assert report["counts"]["undetected"] == 0

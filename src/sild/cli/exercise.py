@@ -3,7 +3,7 @@ Shields-style drill against a live network (issue #12; sild/exercise/).
 
 Every attack is reported with what stopped or detected it and the evidence. Exit codes
 (sild/cli/_exit.py): 0 every attack stopped or detected, 5 (FAILED) one or more
-succeeded undetected, 1/2/3 the drill could not start (no such folder, …).
+succeeded undetected, 1 not a demo folder, 3 the network does not answer.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def run_exercise(args: argparse.Namespace) -> int:
     import asyncio
 
     from sild.exercise import ATTACKS, Target, exit_code, run_attacks
+    from sild.exercise.run import preflight
 
     if args.list:
         for a in ATTACKS:
@@ -87,6 +88,11 @@ def run_exercise(args: argparse.Namespace) -> int:
         return 0
     attacks = _chosen(ATTACKS, args.only, args.skip)
     target = Target.of_demo(Path(args.demo_dir))
-    results = asyncio.run(run_attacks(target, attacks))
+
+    async def drill() -> list[Result]:
+        await preflight(target)
+        return await run_attacks(target, attacks)
+
+    results = asyncio.run(drill())
     report(results, as_json=args.json)
     return exit_code(results)

@@ -49,7 +49,7 @@ async def _flood(t: Target, stats: Counter[str], stop: asyncio.Event) -> None:
         await asyncio.gather(*(one(session) for _ in range(FLOOD_CONNECTIONS)))
 
 
-async def _victim(t: Target) -> tuple[list[float], list[str]]:
+async def _victim(t: Target, n: int = VICTIM_REQUESTS) -> tuple[list[float], list[str]]:
     bank = t.bank or t.consumer
     client = f"{bank.server.owner}/bank" if t.bank is not None else str(t.client)
     service = f"{t.provider.server.owner}/rr/person" if t.bank is not None else \
@@ -58,7 +58,7 @@ async def _victim(t: Target) -> tuple[list[float], list[str]]:
     times: list[float] = []
     failures: list[str] = []
     async with aiohttp.ClientSession() as session:
-        for _ in range(VICTIM_REQUESTS):
+        for _ in range(n):
             started = time.monotonic()
             try:
                 async with session.get(url, headers={
@@ -80,6 +80,7 @@ async def flood(t: Target) -> Result:
     a = FLOOD
     stats: Counter[str] = Counter()
     stop = asyncio.Event()
+    unloaded, _ = await _victim(t, 10)  # the baseline, in the same run
     flooding = asyncio.create_task(_flood(t, stats, stop))
     await asyncio.sleep(0.3)  # let the flood build up
     times, failures = await _victim(t)
@@ -88,8 +89,9 @@ async def flood(t: Target) -> Result:
     refused = {k: v for k, v in stats.items() if k.startswith(("429", "503"))}
     served = "; ".join(f"{k}: {v}" for k, v in sorted(stats.items()))
     worst = max(times) * 1000 if times else 0.0
+    base = sorted(unloaded)[len(unloaded) // 2] * 1000 if unloaded else 0.0
     victim = (f"the other client: {len(times) - len(failures)}/{len(times)} served, "
-              f"slowest {worst:.0f} ms")
+              f"slowest {worst:.0f} ms (median {base:.0f} ms unloaded)")
     bad = [k for k in stats if not k.startswith(("200", "429+", "503+"))]
     if failures or bad:
         return a.result(Outcome.UNDETECTED, "nothing",
