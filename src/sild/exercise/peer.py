@@ -6,6 +6,7 @@ replayed envelope, an envelope re-signed with a foreign key, a tampered body.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import tempfile
 import uuid
@@ -157,6 +158,60 @@ async def expired_sign_cert(t: Target) -> Result:
     return _refused(a, status, body, "signer certificate validity")
 
 
+REVOCATION_WAIT = 150.0  # seconds: gateways learn revocations with their next refresh
+
+
+async def revoked_sign_cert(t: Target) -> Result:
+    """A stolen member key: first served (the control), then revoked by the operator;
+    once the revocation reaches the provider's global configuration, it is refused.
+
+    Leaves a revoked throwaway certificate in the CA's list and the registry.
+    """
+    import time
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sild.crypto.certs import fingerprint, serial_hex
+    from sild.registry.service import Registry
+    from sild.store import make_engine
+
+    a = REVOKED
+    ca = CertificateAuthority.load(t.instance.ca_dir)
+    key = generate_key(KeyType.P256)
+    cert = ca.issue(build_csr(key, str(t.member)), purpose=CertPurpose.SIGN,
+                    identity=str(t.member), at=utc_now())
+    der = cert.public_bytes(Encoding.DER)
+
+    async def send() -> tuple[int, bytes]:
+        enc = _header(t).encode()
+        return await _post(t, (enc, sign(key=key, data=RequestHeader.signed_bytes(enc)), der))
+
+    status, body = await send()
+    if status != 200:
+        return a.result(Outcome.SKIPPED, "—", "a valid stolen-key certificate was not "
+                        f"served before its revocation either: {error_text(status, body)}")
+    engine = make_engine(t.instance.database_url)
+    try:
+        Registry(engine, t.instance.instance_id).revoke(
+            fingerprint(ca.certificate), serial_hex(cert), reason="sild exercise")
+    finally:
+        engine.dispose()
+    revoked_at = time.monotonic()
+    while time.monotonic() - revoked_at < REVOCATION_WAIT:
+        await asyncio.sleep(2)
+        status, body = await send()
+        if status != 200:
+            waited = time.monotonic() - revoked_at
+            result = _refused(a, status, body, "revocation list in the global configuration")
+            if result.outcome is Outcome.STOPPED:
+                return a.result(Outcome.STOPPED, result.by,
+                                f"served before, refused {waited:.0f} s after the revocation: "
+                                + result.evidence)
+            return result
+    return a.result(Outcome.UNDETECTED, "nothing", f"still served {REVOCATION_WAIT:.0f} s "
+                    "after its certificate was revoked")
+
+
 async def tampered_body(t: Target) -> Result:
     """A correctly signed header with a body that does not match its signed digest."""
     a = TAMPERED
@@ -175,6 +230,9 @@ FOREIGN_KEY = Attack("peer.re-signed-foreign-key", "envelopes",
 EXPIRED = Attack("peer.expired-sign-certificate", "certificates",
                  "header signed with an expired sign certificate of the right member",
                  expired_sign_cert)
+REVOKED = Attack("peer.revoked-sign-certificate", "certificates",
+                 "a stolen member key, served until its certificate is revoked",
+                 revoked_sign_cert)
 TAMPERED = Attack("peer.tampered-body", "envelopes",
                   "signed header, body changed in transit", tampered_body)
-ATTACKS = (FORGED_CA, UNREGISTERED, EXPIRED, REPLAY, FOREIGN_KEY, TAMPERED)
+ATTACKS = (FORGED_CA, UNREGISTERED, EXPIRED, REPLAY, FOREIGN_KEY, TAMPERED, REVOKED)
