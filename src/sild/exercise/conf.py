@@ -15,12 +15,14 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from sild.clock import utc_now
 from sild.confclient.client import ConfClient
 from sild.core.anchor import parse_anchor
 from sild.core.globalconf import sign_globalconf, verify_globalconf
 from sild.crypto.keys import load_private_key
-from sild.errors import GlobalConfError
+from sild.errors import ConfigurationError, GlobalConfError
 from sild.exercise.model import Attack, Outcome, Result
 from sild.exercise.target import Target
 
@@ -44,18 +46,23 @@ async def rollback(t: Target) -> Result:
         client = ConfClient(anchor, Path(tmp))
         live = await client.refresh()  # from the anchor's sources: the live registry
         conf = live.conf
-        keys = []
+        keys: list[Ed25519PrivateKey] = []
         for k in conf.signing_keys:
             key = load_private_key(t.instance.config_keys_dir / f"{k.key_id}.key",
                                    passphrase=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ConfigurationError(f"configuration key {k.key_id} is not Ed25519")
             keys.append(key)
         older = replace(conf, version=max(conf.version - 1, 0),
                         issued_at=conf.issued_at - timedelta(minutes=5))
-        raw = sign_globalconf(older, keys)  # type: ignore[arg-type]
+        raw = sign_globalconf(older, keys)
         # It is a genuine document: alone, it verifies against the anchor.
         verify_globalconf(raw, trusted_keys=anchor.trusted_keys, instance=anchor.instance,
                           at=utc_now(), last=None)
-        client._fetcher = _Serve(raw)  # the attacker's mirror
+        # The client restarts from its cache (the rollback floor persists, §4 step 7) and
+        # now reaches the attacker's mirror instead of the registry.
+        client = ConfClient(anchor, Path(tmp), fetcher=_Serve(raw))
+        client.load_cached()
         try:
             got = await client.refresh()
         except GlobalConfError as e:
