@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         conf,
         demo,
         embassy,
+        exercise,
         gateway,
         init,
         keys,
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in (init, demo, keys, ca, registry, gateway, conf, ledger, verify, audit,
-                   identity_cli, doc_cli, tracker_cli, consent_cli, embassy, notify_cli):
+                   identity_cli, doc_cli, tracker_cli, consent_cli, embassy, notify_cli,
+                   exercise):
         module.add_parser(sub)
     return parser
 

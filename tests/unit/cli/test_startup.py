@@ -60,7 +60,7 @@ def test_the_parser_still_knows_every_command() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"init", "demo", "keys", "ca", "registry", "gateway", "conf",
                                 "ledger", "verify", "audit", "identity", "doc",
-                                "tracker", "consent", "embassy", "notify"}
+                                "tracker", "consent", "embassy", "notify", "exercise"}
 
 
 def test_spelled_out_defaults_agree_with_the_library() -> None:
