@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sild.cli import doc as doc_cli
     from sild.cli import identity as identity_cli
     from sild.cli import notify as notify_cli
+    from sild.cli import registers as registers_cli
     from sild.cli import tracker as tracker_cli
 
     parser = _Parser(prog="sild", description="Sild: a secure data exchange layer.")
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in (init, demo, keys, ca, registry, gateway, conf, ledger, verify, audit,
-                   identity_cli, doc_cli, tracker_cli, consent_cli, embassy, notify_cli):
+                   identity_cli, doc_cli, tracker_cli, consent_cli, embassy, notify_cli,
+                   registers_cli):
         module.add_parser(sub)
     return parser
 
