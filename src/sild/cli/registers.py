@@ -3,7 +3,8 @@
 ``generate`` fills the registers' database deterministically from a seed and a size;
 ``serve`` runs the registers' information systems over HTTP (default port 8486), one
 service URL per register (``…/population``, ``…/health``, ``…/business``, ``…/tax``).
-The database URL is kept in ``DIR/registers.toml``. Heavy imports wait inside the
+The database URL is kept in ``DIR/registers.toml``, each register's OpenAPI description
+in ``DIR/openapi/<register>.json``. Heavy imports wait inside the
 commands.
 """
 
@@ -72,6 +73,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from sild.cli._common import _engines, console
     from sild.errors import InvalidStateTransition
     from sild.registers.generate import generate, write
+    from sild.registers.openapi import REGISTERS, openapi_json
     from sild.store import make_engine, migrate
 
     folder = Path(args.dir)
@@ -85,6 +87,9 @@ def run_generate(args: argparse.Namespace) -> int:
     _engines.append(engine)
     migrate(engine, "registers")
     write(engine, data)
+    (folder / "openapi").mkdir(exist_ok=True)
+    for register in REGISTERS:  # for `sild gateway service add … --openapi FILE`
+        (folder / "openapi" / f"{register}.json").write_bytes(openapi_json(register))
     _config(folder).write_text(f"[registers]\ndatabase = {json.dumps(url)}\n"
                                f"seed = {args.seed}\nsize = {json.dumps(args.size)}\n")
     counts = ", ".join(f"{len(rows)} {name}" for name, rows in data.items())

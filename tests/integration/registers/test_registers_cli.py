@@ -11,6 +11,7 @@ import pytest
 
 from sild.embedded import free_port
 from sild.registers.generate import generate
+from sild.registers.openapi import openapi_json
 from sild.testing.cli import running, sild
 
 
@@ -30,6 +31,7 @@ def test_generate_then_serve(db_url: str, tmp_path: Path,
     assert "100 pop_persons" in capsys.readouterr().out
     conf = tomllib.loads((folder / "registers.toml").read_text())["registers"]
     assert (conf["seed"], conf["size"]) == (9, "small")
+    assert (folder / "openapi" / "tax.json").read_bytes() == openapi_json("tax")
     assert sild("registers", "generate", "--dir", str(folder), "--seed", "10") == 2
     assert "already holds registers" in capsys.readouterr().err
     person = generate(seed=9, size="small")["pop_persons"][5]

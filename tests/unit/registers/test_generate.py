@@ -81,3 +81,11 @@ def test_an_unknown_size_is_refused() -> None:
     """A size that is not small, medium or large is bad input."""
     with pytest.raises(InvalidRequest, match="size must be one of"):
         generate(seed=1, size="huge")
+
+
+def test_the_guides_example_persons_are_in_seed_2014() -> None:
+    """docs/guide.md §14 fetches a mother, her child and the child's income: they exist."""
+    data = generate(seed=2014, size="small")
+    assert {"parent": "EE46708104103", "child": "EE49205209387"} in data["pop_relations"]
+    assert any(r["person"] == "EE49205209387" and r["year"] == 2024
+               for r in data["tax_income"])
