@@ -2,8 +2,8 @@
 
 One Starlette app per register, each reading only its own tables, and
 :func:`create_registers_app` mounting them under ``/population``, ``/health``,
-``/business`` and ``/tax`` — each register is one service URL for a gateway
-(``http://host:8486/health``) with its description at ``…/openapi.json``.
+``/business``, ``/tax``, ``/vehicles`` and ``/land`` — each register is one service URL
+for a gateway (``http://host:8486/health``) with its description at ``…/openapi.json``.
 
 A personal-data endpoint takes the person in the path as ``CC<code>``
 (``EE38001085718``; a bare 11-digit code is read as Estonian). Not a valid personal
@@ -168,6 +168,33 @@ def _income(conn: Connection, request: Request) -> dict[str, Any]:
          "withheld": _money(r.withheld_cents)} for r in rows if year in (None, r.year)]}
 
 
+# -- vehicles and land ------------------------------------------------------------------
+
+def _vehicles(conn: Connection, request: Request) -> dict[str, Any]:
+    code = person_code(request)
+    v = t.veh_vehicles
+    rows = conn.execute(sa.select(v).where(v.c.owner == code)
+                        .order_by(v.c.registered, v.c.plate)).all()
+    if not rows:
+        raise NotFound("this person owns no vehicles in the vehicle register")
+    return {"personalCode": code, "vehicles": [
+        {"plate": r.plate, "vin": r.vin, "make": r.make, "model": r.model, "year": r.year,
+         "registered": _day(r.registered)} for r in rows]}
+
+
+def _properties(conn: Connection, request: Request) -> dict[str, Any]:
+    code = person_code(request)
+    o, p = t.land_owners, t.land_properties
+    rows = conn.execute(sa.select(p, o.c.share).join(o, o.c.part_number == p.c.part_number)
+                        .where(o.c.person == code).order_by(p.c.part_number)).all()
+    if not rows:
+        raise NotFound("this person owns no property in the land register")
+    return {"personalCode": code, "properties": [
+        {"partNumber": r.part_number, "cadastralCode": r.cadastral_code,
+         "areaM2": r.area_m2, "purpose": r.purpose, "address": r.address, "share": r.share}
+        for r in rows]}
+
+
 _HANDLERS: dict[str, dict[str, Handler]] = {
     "population": {"/persons/{code}": _person,
                    "/persons/{code}/children": _relatives("parent", "child"),
@@ -175,6 +202,8 @@ _HANDLERS: dict[str, dict[str, Handler]] = {
     "health": {"/visits/{code}": _visits, "/prescriptions/{code}": _prescriptions},
     "business": {"/companies/{regCode}": _company, "/roles/{code}": _roles},
     "tax": {"/income/{code}": _income},
+    "vehicles": {"/vehicles/{code}": _vehicles},
+    "land": {"/properties/{code}": _properties},
 }
 assert all(set(_HANDLERS[r]) == {e[0] for e in ENDPOINTS[r]} for r in REGISTERS)
 

@@ -45,6 +45,12 @@ _COMPANY_WORDS = ("Põhja", "Lõuna", "Mere", "Metsa", "Kivi", "Tuule", "Valge",
 _COMPANY_KINDS = ("Tehnoloogia", "Ehitus", "Logistika", "Konsultatsioon", "Disain", "Kaubandus",
                   "Tarkvara", "Energia")
 _TAX_YEARS = (2023, 2024, 2025)
+_CARS = (("Toyota", "Corolla"), ("Toyota", "RAV4"), ("Škoda", "Octavia"), ("Volkswagen", "Golf"),
+         ("Volvo", "XC60"), ("BMW", "320d"), ("Nissan", "Leaf"), ("Honda", "Civic"),
+         ("Mazda", "CX-5"), ("Tesla", "Model 3"))
+_VIN_CHARS = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"  # ISO 3779: no I, O, Q
+_PLATE_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+_LAND_PURPOSES = ("residential", "commercial", "profit-yielding land", "forest", "industrial")
 _TODAY = dt.date(2026, 1, 1)  # the registers' "now": generation never reads the clock
 
 
@@ -171,6 +177,61 @@ def _income(rng: random.Random, persons: list[dict[str, Any]],
     return rows
 
 
+def _vehicles(rng: random.Random, persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cars owned by adult residents: plates ``123 ABC``, VINs of ISO 3779's alphabet."""
+    rows: list[dict[str, Any]] = []
+    plates: set[str] = set()
+    vins: set[str] = set()
+    adult = _years_before(_TODAY, 18)
+    for p in persons:
+        if p["residency"] != "resident" or p["birth_date"] > adult or rng.random() > 0.4:
+            continue
+        for _ in range(rng.randrange(1, 3)):
+            plate = (f"{rng.randrange(1000):03d} "
+                     + "".join(rng.choice(_PLATE_LETTERS) for _ in range(3)))
+            vin = "".join(rng.choice(_VIN_CHARS) for _ in range(17))
+            if plate in plates or vin in vins:
+                continue
+            plates.add(plate)
+            vins.add(vin)
+            make, model = rng.choice(_CARS)
+            year = rng.randrange(2000, 2026)
+            rows.append({"plate": plate, "vin": vin, "make": make, "model": model,
+                         "year": year, "owner": p["code"],
+                         "registered": dt.date(year, 1, 1)
+                         + dt.timedelta(days=rng.randrange(365))})
+    return rows
+
+
+def _land(rng: random.Random, persons: list[dict[str, Any]]
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Land-register parts (Kinnistusraamat, research/citizen.md §4) with one or two owners."""
+    adults = [p for p in persons if p["birth_date"] <= _years_before(_TODAY, 18)]
+    properties: list[dict[str, Any]] = []
+    owners: list[dict[str, Any]] = []
+    parts: set[str] = set()
+    cadastrals: set[str] = set()
+    for _ in range(max(2, len(persons) // 5)):
+        part = f"{rng.randrange(10**7, 10**8)}"
+        cadastral = (f"{rng.randrange(10000, 100000)}:{rng.randrange(1000):03d}:"
+                     f"{rng.randrange(10000):04d}")
+        if part in parts or cadastral in cadastrals:
+            continue
+        parts.add(part)
+        cadastrals.add(cadastral)
+        properties.append({"part_number": part, "cadastral_code": cadastral,
+                           "area_m2": rng.randrange(300, 200_000),
+                           "purpose": rng.choice(_LAND_PURPOSES),
+                           "address": f"{rng.choice(_STREETS)} {rng.randrange(1, 120)}, "
+                                      f"{rng.choice(_CITIES)}, Estonia"})
+        first = rng.choice(adults)["code"]
+        second = rng.choice(adults)["code"] if rng.random() < 0.3 else first
+        for person in dict.fromkeys((first, second)):
+            owners.append({"part_number": part, "person": person,
+                           "share": "1/1" if first == second else "1/2"})
+    return properties, owners
+
+
 def generate(*, seed: int, size: str) -> Dataset:
     """Every register's rows for ``seed`` and ``size`` (``small``, ``medium``, ``large``)."""
     if size not in SIZES:
@@ -184,9 +245,12 @@ def generate(*, seed: int, size: str) -> Dataset:
     visits, prescriptions = _health(rng, persons)
     companies, board = _business(rng, persons)
     income = _income(rng, persons, companies)
+    vehicles = _vehicles(rng, persons)  # after the others: adding a register kept their rows
+    properties, owners = _land(rng, persons)
     return {"pop_persons": persons, "pop_relations": relations, "health_visits": visits,
             "health_prescriptions": prescriptions, "biz_companies": companies,
-            "biz_board": board, "tax_income": income}
+            "biz_board": board, "tax_income": income, "veh_vehicles": vehicles,
+            "land_properties": properties, "land_owners": owners}
 
 
 def write(engine: Any, data: Dataset, *, chunk: int = 2000) -> None:

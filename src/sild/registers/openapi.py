@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["ENDPOINTS", "REGISTERS", "openapi_document", "openapi_json"]
 
-REGISTERS = ("population", "health", "business", "tax")
+REGISTERS = ("population", "health", "business", "tax", "vehicles", "land")
 
 # register → (path, summary, extra query parameters, response schema name)
 ENDPOINTS: dict[str, tuple[tuple[str, str, tuple[str, ...], str], ...]] = {
@@ -35,12 +35,18 @@ ENDPOINTS: dict[str, tuple[tuple[str, str, tuple[str, ...], str], ...]] = {
         ("/income/{code}", "Income employers reported for a person, by year", ("year",),
          "Income"),
     ),
+    "vehicles": (
+        ("/vehicles/{code}", "Vehicles a person owns", (), "Vehicles"),
+    ),
+    "land": (
+        ("/properties/{code}", "Land-register parts a person owns, with shares", (),
+         "Properties"),
+    ),
 }
 
 _TITLES = {"population": "Population register", "health": "Health information system",
-           "business": "Business register", "tax": "Tax register (employers' reports)"}
-_PERSONAL = {"population": "population", "health": "health", "business": "business",
-             "tax": "tax"}
+           "business": "Business register", "tax": "Tax register (employers' reports)",
+           "vehicles": "Vehicle register", "land": "Land register"}
 
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
@@ -85,6 +91,16 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
                         "withheld": _MONEY}),
         "Income": _obj({"personalCode": _STR, "income": _arr("Report")}),
     },
+    "vehicles": {
+        "Vehicle": _obj({"plate": _STR, "vin": _STR, "make": _STR, "model": _STR,
+                         "year": _INT, "registered": _DATE}),
+        "Vehicles": _obj({"personalCode": _STR, "vehicles": _arr("Vehicle")}),
+    },
+    "land": {
+        "Property": _obj({"partNumber": _STR, "cadastralCode": _STR, "areaM2": _INT,
+                          "purpose": _STR, "address": _STR, "share": _STR}),
+        "Properties": _obj({"personalCode": _STR, "properties": _arr("Property")}),
+    },
 }
 _ERROR = _obj({"type": _STR, "message": _STR, "detail": _STR})
 
@@ -126,7 +142,7 @@ def openapi_document(register: str) -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {"title": f"Sild demo: {_TITLES[register]}", "version": "1",
                  "description": f"A base registry behind its organisation's gateway. "
-                                f"Personal data of category '{_PERSONAL[register]}': "
+                                f"Personal data of category '{register}': "
                                 f"call it through the exchange with Sild-Data-Subject "
                                 f"and Sild-Purpose (docs/spec/registers.md)."},
         "paths": paths,

@@ -1,9 +1,9 @@
 """The base registries' store (docs/spec/registers.md §2).
 
 One Alembic component, ``registers``, with a table prefix per register: ``pop_``
-(population), ``health_``, ``biz_`` (business) and ``tax_``. Each register reads only
-its own tables; a deployment may give each register its own database (the same
-migration, only that register's tables filled) or share one.
+(population), ``health_``, ``biz_`` (business), ``tax_``, ``veh_`` (vehicles) and
+``land_``. Each register reads only its own tables; a deployment may give each register
+its own database (the same migration, only that register's tables filled) or share one.
 
 Personal codes are stored as ``CC<code>`` (``EE38001085718``, ``JP…``), the form of
 ``Sild-Data-Subject``.
@@ -14,7 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = ["REGISTER_TABLES", "biz_board", "biz_companies", "health_prescriptions",
-           "health_visits", "metadata", "pop_persons", "pop_relations", "tax_income"]
+           "health_visits", "land_owners", "land_properties", "metadata", "pop_persons",
+           "pop_relations", "tax_income", "veh_vehicles"]
 
 metadata = sa.MetaData()
 _code = sa.String(16)  # CC + up to 12 digits
@@ -87,10 +88,42 @@ tax_income = sa.Table(
 )
 sa.Index("ix_tax_income_person", tax_income.c.person, tax_income.c.year)
 
+veh_vehicles = sa.Table(
+    "veh_vehicles", metadata,
+    sa.Column("plate", sa.String(10), primary_key=True),
+    sa.Column("vin", sa.String(17), nullable=False, unique=True),
+    sa.Column("make", sa.String(40), nullable=False),
+    sa.Column("model", sa.String(40), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("owner", _code, nullable=False),
+    sa.Column("registered", sa.Date, nullable=False),
+)
+sa.Index("ix_veh_vehicles_owner", veh_vehicles.c.owner)
+
+land_properties = sa.Table(
+    "land_properties", metadata,
+    sa.Column("part_number", sa.String(12), primary_key=True),  # registriosa number
+    sa.Column("cadastral_code", sa.String(20), nullable=False, unique=True),
+    sa.Column("area_m2", sa.Integer, nullable=False),
+    sa.Column("purpose", sa.String(40), nullable=False),
+    sa.Column("address", sa.String(300), nullable=False),
+)
+
+land_owners = sa.Table(
+    "land_owners", metadata,
+    sa.Column("part_number", sa.String(12), sa.ForeignKey("land_properties.part_number"),
+              primary_key=True),
+    sa.Column("person", _code, primary_key=True),
+    sa.Column("share", sa.String(10), nullable=False),  # "1/1", "1/2"
+)
+sa.Index("ix_land_owners_person", land_owners.c.person)
+
 # register → its tables, in insertion order (parents before children)
 REGISTER_TABLES: dict[str, tuple[sa.Table, ...]] = {
     "population": (pop_persons, pop_relations),
     "health": (health_visits, health_prescriptions),
     "business": (biz_companies, biz_board),
     "tax": (tax_income,),
+    "vehicles": (veh_vehicles,),
+    "land": (land_properties, land_owners),
 }

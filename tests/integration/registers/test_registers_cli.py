@@ -41,8 +41,8 @@ def test_generate_then_serve(db_url: str, tmp_path: Path,
         body = _get(f"http://127.0.0.1:{port}/population/persons/{person['code']}")
         assert body["givenName"] == person["given_name"]
         index = _get(f"http://127.0.0.1:{port}/")
-        assert set(index["registers"]) == {"population", "health", "business",  # type: ignore[arg-type]
-                                           "tax"}
+        assert set(index["registers"]) == {  # type: ignore[arg-type]
+            "population", "health", "business", "tax", "vehicles", "land"}
     assert done["code"] == 130, done["err"]  # Ctrl-C (sild/cli/_exit.py)
     assert "Traceback" not in str(done["err"])
 

@@ -116,6 +116,22 @@ def test_tax_income_by_year(served: tuple[str, Any], data: Dataset) -> None:
         assert (status, body["type"]) == (400, "Client.InvalidRequest"), bad
 
 
+def test_vehicles_and_land(served: tuple[str, Any], data: Dataset) -> None:
+    """GET /vehicles/{code} and /properties/{code}: what the person owns, with shares."""
+    url, _ = served
+    owner = _has(data, "veh_vehicles", "owner")
+    status, body = _get(f"{url}/vehicles/vehicles/{owner}")
+    assert status == 200
+    assert {v["plate"] for v in body["vehicles"]} == {
+        v["plate"] for v in data["veh_vehicles"] if v["owner"] == owner}
+    shared = next((o for o in data["land_owners"] if o["share"] == "1/2"),
+                  data["land_owners"][0])
+    status, body = _get(f"{url}/land/properties/{shared['person']}")
+    assert status == 200
+    mine = {p["partNumber"]: p["share"] for p in body["properties"]}
+    assert mine[shared["part_number"]] == shared["share"]
+
+
 _PERSONAL = [(r, path) for r in REGISTERS for path, *_ in ENDPOINTS[r] if "{code}" in path]
 
 

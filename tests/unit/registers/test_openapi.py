@@ -16,6 +16,8 @@ EXPECTED = {
     "health": {"/visits/*", "/prescriptions/*"},
     "business": {"/companies/*", "/roles/*"},
     "tax": {"/income/*"},
+    "vehicles": {"/vehicles/*"},
+    "land": {"/properties/*"},
 }
 
 
