@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from sild.core.usage import parse_subject
+from sild.core.usage import SUBJECT_HEADER, parse_subject
 from sild.errors import InvalidRequest, NotFound, SildError
 from sild.registers.openapi import ENDPOINTS, REGISTERS, openapi_json
 from sild.store import registers_tables as t
@@ -229,10 +229,29 @@ async def _http_error(request: Request, e: Exception) -> Response:
                     headers={"X-Road-Error": a.code})
 
 
+def _subjects(answer: Any, found: dict[str, None]) -> dict[str, None]:
+    """Every ``personalCode`` in ``answer``, in order, once each."""
+    if isinstance(answer, dict):
+        for key, value in answer.items():
+            if key == "personalCode" and isinstance(value, str):
+                found[value] = None
+            else:
+                _subjects(value, found)
+    elif isinstance(answer, list):
+        for item in answer:
+            _subjects(item, found)
+    return found
+
+
 def _route(engine: Engine, path: str, handler: Handler) -> Route:
     def endpoint(request: Request) -> Response:  # sync: Starlette runs it in a thread
         with engine.connect() as conn:
-            return JSONResponse(handler(conn, request))
+            answer = handler(conn, request)
+        # Name every person whose data the answer holds (a parent's children, a board):
+        # the provider gateway records and consent-checks them too and strips the header
+        # (docs/spec/tracker.md, "subjects named by the provider"; registers.md §5).
+        named = ",".join(_subjects(answer, {}))
+        return JSONResponse(answer, headers={SUBJECT_HEADER: named} if named else None)
     return Route(path, endpoint, methods=["GET"])
 
 

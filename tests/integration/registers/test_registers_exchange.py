@@ -117,3 +117,31 @@ def test_list_methods_shows_the_registers_endpoints(net: tuple[LocalNet, Dataset
     status, doc = _fetch(ln, POP.subsystem, "/getOpenAPI?serviceCode=health")
     assert status == 200
     assert doc["openapi"].startswith("3.")
+
+
+def test_children_named_by_the_register_are_recorded_too(
+        net: tuple[LocalNet, Dataset]) -> None:
+    """A parent's /children answer names each child in Sild-Data-Subject: the provider
+    gateway records a use of every child's data (flag named-by-provider) and strips the
+    header before the consumer sees the answer (docs/spec/tracker.md (5))."""
+    ln, data = net
+    parent = str(data["pop_relations"][0]["parent"])
+    children = [r["child"] for r in data["pop_relations"] if r["parent"] == parent]
+    status, headers, body = call(
+        f"{ln.is_url_of(CONSUMER.server)}/r1/{POP.path()}/persons/{parent}/children",
+        headers={"X-Road-Client": str(CLIENT), "Sild-Data-Subject": parent,
+                 "Sild-Purpose": "Acting for a child"})
+    assert status == 200, body
+    assert "sild-data-subject" not in headers
+    assert sorted(p["personalCode"] for p in json.loads(body)["persons"]) == sorted(children)
+    engine = make_engine(ln.gateway_settings[PROVIDER.server].database_url)
+    try:
+        store = UsageStore(engine)
+        for child in children:
+            total, usages = store.find(REG, child)
+            assert total == 1, child
+            assert "named-by-provider" in usages[0].flags
+            assert usages[0].action == "Acting for a child"
+        assert store.find(REG, parent)[0] == 1
+    finally:
+        engine.dispose()

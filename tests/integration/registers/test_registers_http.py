@@ -53,8 +53,12 @@ def test_person_and_relatives(served: tuple[str, Any], data: Dataset) -> None:
                     "residency": person["residency"]}
     parent = _parent_with_children(data)
     children = sorted(r["child"] for r in data["pop_relations"] if r["parent"] == parent)
-    status, body = _get(f"{url}/population/persons/{parent}/children")
+    status, headers, raw = call(f"{url}/population/persons/{parent}/children")
+    body = json.loads(raw)
     assert status == 200
+    # the register names every person in the answer for the provider gateway (§5)
+    assert headers["sild-data-subject"].split(",") == [parent] + [
+        p["personalCode"] for p in body["persons"]]
     assert sorted(p["personalCode"] for p in body["persons"]) == children
     status, body = _get(f"{url}/population/persons/{children[0]}/parents")
     assert parent in {p["personalCode"] for p in body["persons"]}
