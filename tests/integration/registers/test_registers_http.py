@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sild.gateway.serverconf.openapi import parse_openapi
 from sild.registers.generate import Dataset, generate, write
@@ -214,3 +217,19 @@ def test_writing_twice_is_refused_and_leaves_the_rows(db_url: str) -> None:
             metadata.tables["pop_persons"])).scalar_one()
     engine.dispose()
     assert n == len(data["pop_persons"])
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(min_size=1, max_size=60))
+def test_any_path_text_is_a_json_error_or_an_answer(served: tuple[str, Any], text: str) -> None:
+    """Whatever a stranger puts where the code goes: 200, 400 or 404 JSON, never a 500."""
+    url, _ = served
+    quoted = quote(text, safe="")
+    for register, path in (("population", "/persons/{code}/children"),
+                           ("tax", "/income/{code}"), ("business", "/companies/{regCode}")):
+        status, headers, body = call(
+            f"{url}/{register}{path.replace('{code}', quoted).replace('{regCode}', quoted)}")
+        assert status in (200, 400, 404), (text, status, body)
+        assert headers["content-type"].startswith("application/json")
+        json.loads(body)
