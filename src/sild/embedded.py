@@ -55,7 +55,11 @@ async def start_embedded(app: Any, host: str, port: int, *,
                          ) -> tuple[EmbeddedServer, asyncio.Task[None]]:
     """Start serving ``app``; returns once it listens (``server.should_exit = True`` stops)."""
     # Bind here, so that a busy port is our clear error, not uvicorn's sys.exit(3).
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says
+    # TCP, and accepted sockets inherit this one's. With proto 0 Nagle stays on and each
+    # keep-alive response (headers, then body) waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                         socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

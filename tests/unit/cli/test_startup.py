@@ -60,7 +60,8 @@ def test_the_parser_still_knows_every_command() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == {"init", "demo", "keys", "ca", "registry", "gateway", "conf",
                                 "ledger", "verify", "audit", "identity", "doc",
-                                "tracker", "consent", "embassy", "notify", "exercise"}
+                                "tracker", "consent", "embassy", "notify", "exercise",
+                                "registers"}
 
 
 def test_spelled_out_defaults_agree_with_the_library() -> None:
@@ -160,3 +161,13 @@ def test_the_lazy_console_is_a_real_console_once_used() -> None:
     c.print("x" * 40)
     assert c.width == 33
     assert out.getvalue().splitlines()[0] == "x" * 33
+
+
+def test_registers_spelled_out_defaults_agree_with_the_library() -> None:
+    """`sild registers`' default port and sizes are the registers' own."""
+    from sild.cli.registers import _SIZES, DEFAULT_LISTEN
+    from sild.registers.app import DEFAULT_PORT
+    from sild.registers.generate import SIZES
+
+    assert f"127.0.0.1:{DEFAULT_PORT}" == DEFAULT_LISTEN
+    assert tuple(SIZES) == _SIZES
