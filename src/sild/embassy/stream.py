@@ -59,14 +59,17 @@ class ChunkWriter(io.RawIOBase):
         return len(b)
 
     def _emit(self, plain: bytes) -> None:
+        # Everything up to recording the chunk is inside the guard: a Ctrl-C that lands
+        # just after the chunk was written must not let tarfile's flush write the same
+        # chunk number again (it did: "File exists" instead of "interrupted").
         try:
             sealed = pyrage.encrypt(plain, self._recipients)
             self._out.put_chunk(len(self.chunks), sealed)
+            self.chunks.append(Chunk(hashlib.sha256(sealed).hexdigest(), len(sealed)))
+            self.plain_bytes += len(plain)
         except BaseException:
             self._failed = True
             raise
-        self.chunks.append(Chunk(hashlib.sha256(sealed).hexdigest(), len(sealed)))
-        self.plain_bytes += len(plain)
 
     def finish(self) -> list[Chunk]:
         if self._failed:

@@ -48,7 +48,9 @@ def running(*argv: str, port: int, timeout: float = 20) -> Iterator[dict[str, ob
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
         try:
-            out, err = proc.communicate(timeout=10)
+            # Graceful shutdown may wait up to 10 s for open connections and workers
+            # (sild.embedded); a loaded CI machine needs more than that to finish.
+            out, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
