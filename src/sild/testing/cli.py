@@ -16,7 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
-__all__ = ["running", "sild"]
+__all__ = ["default_sigint", "running", "sild"]
 
 
 def sild(*argv: str) -> int:
@@ -26,12 +26,20 @@ def sild(*argv: str) -> int:
     return main(list(argv))
 
 
+def default_sigint() -> None:
+    """In a child before exec: Ctrl-C acts as in a terminal. A test run started in the
+    background by a non-interactive shell inherits SIGINT *ignored*, and Python then
+    installs no KeyboardInterrupt handler, so the child would never see the test's
+    SIGINT (seen in CI: serve commands killed after the wait, exit -9)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def running(*argv: str, port: int, timeout: float = 20) -> Iterator[dict[str, object]]:
     """``sild ARGV…`` in a child process until SIGINT; after the block the yielded dict
     holds its exit ``code``, ``out`` and ``err``."""
     proc = subprocess.Popen([sys.executable, "-m", "sild.cli", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     done: dict[str, object] = {}
     deadline = time.monotonic() + timeout
     try:

@@ -14,6 +14,7 @@ import pytest
 
 from sild.cli import main
 from sild.embassy.site import FolderSite, SnapshotWriter
+from sild.testing.cli import default_sigint
 
 from .conftest import Site
 
@@ -73,7 +74,8 @@ def test_sigint_to_a_running_backup_leaves_nothing(gateway: Path, site: Site) ->
     _big(gateway, 48)
     site.folder.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "sild.cli", *_argv(gateway, site)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint)
     _wait_for_chunk(site.folder, proc)
     # Freeze it, then Ctrl-C, then let it go: the SIGINT is pending when it resumes, so
     # a quiet machine cannot finish the backup before the signal lands (was flaky).
