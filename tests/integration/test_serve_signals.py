@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from sild.ca import CertificateAuthority
-from sild.testing.cli import sild
+from sild.testing.cli import default_sigint, sild
 from sild.testing.servers import free_port
 
 
 def _serve_then_signal(argv: list[str], port: int, sig: int) -> tuple[int, str]:
     proc = subprocess.Popen([sys.executable, "-m", "sild.cli", *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -49,7 +50,8 @@ def test_witness_registry_and_ocsp_stop_gracefully(tmp_path: Path, sig: int) -> 
     # a witness answers /healthz with 404 (only /add-checkpoint): it is up once it answers
     proc = subprocess.Popen([sys.executable, "-m", "sild.cli", "ledger", "witness", "serve",
                              "--dir", str(tmp_path / "w")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     deadline = time.monotonic() + 20
     while True:
         try:

@@ -184,12 +184,14 @@ def serve_until_signal(app: Any, host: str, port: int, *, lifespan: bool = True)
     from sild.embedded import start_embedded
 
     async def serve() -> None:
-        server, task = await start_embedded(app, host, port,
-                                             lifespan="on" if lifespan else "off")
+        # Handlers first: a signal that lands once the port answers but before they
+        # were installed killed the process (-15) or read as Ctrl-C at start-up (130).
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        server, task = await start_embedded(app, host, port,
+                                             lifespan="on" if lifespan else "off")
         waiter = asyncio.ensure_future(stop.wait())
         await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()

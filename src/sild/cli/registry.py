@@ -160,13 +160,15 @@ def run_serve(args: argparse.Namespace) -> int:
     app = create_app(registry, publisher, inst.admin_token())
 
     async def serve() -> None:
-        server, task = await start_embedded(app, host, port)
-        console.print(f"registry for {inst.instance_id} on http://{host}:{port} "
-                      f"(global configuration at /globalconf, admin API docs at /docs)")
+        # Handlers before the port answers (a signal in between killed it, or read as
+        # Ctrl-C during start-up).
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        server, task = await start_embedded(app, host, port)
+        console.print(f"registry for {inst.instance_id} on http://{host}:{port} "
+                      f"(global configuration at /globalconf, admin API docs at /docs)")
         await asyncio.wait([asyncio.ensure_future(stop.wait()), task],
                            return_when=asyncio.FIRST_COMPLETED)
         server.should_exit = True
