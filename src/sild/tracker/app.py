@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib.resources
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -189,7 +189,7 @@ def create_tracker_app(store: UsageStore, *, retention_days: int | Callable[[str
             oldest = await anyio.to_thread.run_sync(lambda: store.oldest(register))
         except SildError as e:
             return fail(e)
-        kept_from = now - _days(days_for(register))
+        kept_from = now - timedelta(days=days_for(register))
         start = max(kept_from, oldest) if oldest is not None else kept_from
         return JSONResponse({"periodStart": logtime(start)})
 
@@ -211,7 +211,3 @@ def create_tracker_app(store: UsageStore, *, retention_days: int | Callable[[str
         Route("/openapi.yaml", openapi, methods=["GET"]),
     ])
 
-
-def _days(days: int) -> Any:
-    from datetime import timedelta
-    return timedelta(days=days)

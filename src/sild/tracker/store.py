@@ -9,7 +9,7 @@ record by a court decision (§4), which is itself a usage record in the subject'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -325,6 +325,3 @@ class UsageStore:
         result: list[Usage] = self._run(q)
         return result
 
-
-def retention_start(now: datetime, days: int) -> datetime:
-    return now - timedelta(days=days)
