@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -149,20 +148,29 @@ def sealed_from_proof(label: str, proof: Mapping[str, Any]) -> list[Entry]:
 def mark_included(entries: Sequence[Entry], proof: Mapping[str, Any]) -> list[Entry]:
     """Mark the entries that a record with content in ``proof`` accounts for: same
     second, purpose, receiver code and system, each record used once (portal-usage.md
-    §3.2). The caller shows the marks only when the proof verified."""
-    available: Counter[tuple[str, str, str, str]] = Counter()
+    §3.2), and give them the record's time to the microsecond, so usages of one second
+    in different registers merge in their true order. The caller shows the marks only
+    when the proof verified."""
+    available: dict[tuple[str, str, str, str], list[str]] = {}
     for item in _proof_records(proof):
         content = item.get("content") if isinstance(item, dict) else None
         if not isinstance(content, dict):
             continue
-        at = str(item.get("logged_at", ""))[:19] + "Z"
+        at = str(item.get("logged_at", ""))
         code, system = _receiver_parts(str(content.get("receiver", "")))
-        available[(at, str(content.get("action", "")), code, system)] += 1
+        key = (at[:19] + "Z", str(content.get("action", "")), code, system)
+        available.setdefault(key, []).append(at)
+    for texts in available.values():
+        texts.sort()  # oldest first: pop() takes the newest, as findUsage lists them
     out = []
     for e in entries:
-        if available[e.key] > 0:
-            available[e.key] -= 1
-            out.append(Entry(e.register, e.at, e.action, e.receiver_code, e.receiver_name,
+        found = available.get(e.key)
+        if found:
+            try:
+                when = _time(found.pop())
+            except ValueError:
+                when = e.at
+            out.append(Entry(e.register, when, e.action, e.receiver_code, e.receiver_name,
                              e.receiver_system, e.sealed, e.record_hash, included=True))
         else:
             out.append(e)

@@ -161,3 +161,11 @@ def test_query_keeps_filters_for_page_links() -> None:
     f = parse(register="health", purpose="Visit")
     assert f.query(page=2) == {"register": "health", "purpose": "Visit", "page": "2"}
     assert f.query(page=1) == {"register": "health", "purpose": "Visit"}
+
+
+def test_mark_included_takes_the_records_microseconds() -> None:
+    """An included entry gets the proof's exact time, so one second's usages order truly."""
+    proof = {"records": [{"logged_at": "2026-12-01T10:00:00.250000Z",
+                          "content": _content("Lookup", "EE/COM/10000001/his")}]}
+    (got,) = mark_included([entry("population", 0)], proof)
+    assert got.at == T0.replace(microsecond=250000)
