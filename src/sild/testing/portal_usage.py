@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sild.portal.usage import usage_routes
+from sild.portal.usage_proofs import ProofChecker
 from sild.portal.usage_source import UsageSource
 
 __all__ = ["BASE_HTML", "Person", "translations", "usage_test_app"]
@@ -51,7 +52,8 @@ def translations(lang: str) -> dict[str, str]:
 
 
 def usage_test_app(source: UsageSource, person: Person,
-                   on_close: Callable[[], Awaitable[None]] | None = None) -> Starlette:
+                   on_close: Callable[[], Awaitable[None]] | None = None,
+                   checker: ProofChecker | None = None) -> Starlette:
     """The usage routes behind a stand-in login: every request is ``person``;
     ``?lang=et`` or ``ja`` switches the language."""
     env = jinja2.Environment(
@@ -83,6 +85,6 @@ def usage_test_app(source: UsageSource, person: Person,
                 scope.setdefault("state", {})["person"] = person
             await self.app(scope, receive, send)
 
-    return Starlette(routes=[*usage_routes(source, templates=templates),
+    return Starlette(routes=[*usage_routes(source, templates=templates, checker=checker),
                              Mount("/static", StaticFiles(directory=PORTAL / "static"))],
                      middleware=[Middleware(Login)], lifespan=lifespan)
