@@ -20,6 +20,7 @@ Pages are rendered with the portal's :class:`starlette.templating.Jinja2Template
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -103,10 +104,16 @@ def usage_routes(source: UsageSource, *, templates: Jinja2Templates | None = Non
                                     registers=source.labels)
         except InvalidRequest as e:
             return bad(request, e.message)
+        started = time.perf_counter()
         try:
-            answers, badges = await gather(request)
+            code, user, _ = _person(request)
+            answers = await source.answers(subject=code, user=user)
         except InvalidPersonalCode as e:
             return bad(request, e.message)
+        fetched = time.perf_counter()
+        badges = {a.label: proofs.check(a.proof, a.proof_raw) for a in answers
+                  if a.error is None}
+        verified = time.perf_counter()
         lists: list[list[Entry]] = []
         views = []
         for a in answers:
@@ -118,8 +125,12 @@ def usage_routes(source: UsageSource, *, templates: Jinja2Templates | None = Non
             lists.append(entries)
             views.append(_register_view(a, badge, len(a.entries)))
         shown = timeline(merge(lists), filters)
+        done = time.perf_counter()
         log.info("usage_timeline", registers=len(answers), entries=shown.matching,
-                 failed=[a.label for a in answers if a.error])
+                 failed=[a.label for a in answers if a.error],
+                 fetch_ms=round((fetched - started) * 1000, 1),
+                 verify_ms=round((verified - fetched) * 1000, 1),
+                 merge_ms=round((done - verified) * 1000, 1))
 
         def url(**change: Any) -> str:
             query = urlencode(filters.query(**change))
