@@ -132,15 +132,19 @@ class HttpUsageSource:
         session = await self._http()
         try:
             async with session.get(url, headers={"X-Road-UserId": user}) as resp:
-                body: bytes = await resp.content.read(MAX_ANSWER + 1)
+                chunks, size = [], 0
+                async for chunk in resp.content.iter_chunked(256 * 1024):
+                    size += len(chunk)
+                    if size > MAX_ANSWER:
+                        raise _NoAnswer("the answer is too large")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
                 if resp.status != 200:
                     raise _NoAnswer(_why(resp.status, body))
+        except TimeoutError as e:  # before OSError: TimeoutError is one
+            raise _NoAnswer(f"no answer within {self.timeout:g} s") from e
         except (aiohttp.ClientError, OSError) as e:
             raise _NoAnswer(f"cannot reach the gateway ({type(e).__name__})") from e
-        except TimeoutError as e:
-            raise _NoAnswer(f"no answer within {self.timeout:g} s") from e
-        if len(body) > MAX_ANSWER:
-            raise _NoAnswer("the answer is too large")
         return body
 
     async def _find(self, label: str, subject: str, user: str) -> tuple[int, list[Any]]:
