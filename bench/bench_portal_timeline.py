@@ -34,6 +34,7 @@ import asyncio
 import http.client
 import os
 import random
+import re
 import secrets
 import shutil
 import statistics
@@ -206,7 +207,9 @@ def main() -> int:
                             resp = conns[kind].getresponse()
                             body = resp.read()
                             assert resp.status == 200, body[:300]
-                            assert body.count(b"Verified: complete") == len(names), body[:2000]
+                            assert body.count(b"Verified: complete") == len(names), \
+                                re.findall(rb'data-register="(\w+)".*?class="badge [^"]*"[^>]*>'
+                                           rb'([^<]*)<.*?(?:usage-why">([^<]*))?', body, re.S)
                             sizes[kind] = len(body)
                         if i >= 10:
                             series[kind].append((time.perf_counter() - t) * 1000)

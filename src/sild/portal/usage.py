@@ -139,7 +139,6 @@ def usage_routes(source: UsageSource, *, templates: Jinja2Templates | None = Non
         return render(request, "usage/timeline.html", {
             "page": shown, "filters": filters, "registers": views,
             "labels": source.labels, "page_url": url,
-            "badges": {k: v for k, v in badges.items()},
         })
 
     async def how(request: Request) -> Response:
