@@ -679,7 +679,7 @@ class InvalidWsdl(InvalidRequest):
     code = "InvalidWsdl"
 
 
-class WsdlDownloadFailed(RemoteError):
+class WsdlDownloadFailed(TransportError):
     """The WSDL's URL could not be read: unreachable, not 200, too slow or too large
     (X-Road ``WsdlDownloadFailed``; docs/spec/wsdl.md §2)."""
 

@@ -75,6 +75,8 @@ def safe_xml(raw: bytes, *, what: str = "WSDL") -> etree._Element:
         raise InvalidWsdl(f"{what} is larger than {MAX_WSDL_BYTES} bytes")
     if not raw.strip():
         raise InvalidWsdl(f"{what} is empty")
+    if b"<!DOCTYPE" in raw:  # refused before libxml2 sees it (UTF-16: checked below)
+        raise InvalidWsdl(f"{what} has a DOCTYPE; DTDs and entities are refused")
     try:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as e:
