@@ -74,7 +74,7 @@ def wsdl_server() -> Iterator[str]:
     """A plain HTTP server on loopback: /rr.wsdl is the sample WSDL, anything else 404."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             if self.path != "/rr.wsdl":
                 self.send_error(404)
                 return
@@ -83,7 +83,7 @@ def wsdl_server() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(SAMPLE_WSDL)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -117,7 +117,8 @@ def test_each_operation_becomes_a_service(gwdir: str, wsdl_file: Path, sc: Serve
     """--wsdl FILE adds getPerson (version v1) and listPersons at the WSDL's address."""
     assert sild("gateway", "service", "add", SUB, "--wsdl", str(wsdl_file), "--dir", gwdir) == 0
     out = capsys.readouterr().out
-    assert "added 2 SOAP services" in out and f"{GET_PERSON} (version v1)" in out
+    assert "added 2 SOAP services" in out
+    assert f"{GET_PERSON} (version v1)" in out
     services = {d.id: d for d in sc.services(SUBSYSTEM)}
     assert set(services) == {GET_PERSON, LIST_PERSONS}
     assert services[GET_PERSON].service_version == "v1"
@@ -133,7 +134,8 @@ def test_list_shows_the_version_and_type(gwdir: str, wsdl_file: Path,
     capsys.readouterr()
     assert sild("gateway", "service", "list", SUB, "--dir", gwdir) == 0
     out = capsys.readouterr().out
-    assert "getPerson (version v1)" in out and "WSDL" in out
+    assert "getPerson (version v1)" in out
+    assert "WSDL" in out
 
 
 def test_url_option_overrides_the_address(gwdir: str, wsdl_file: Path, sc: ServerConf) -> None:
@@ -165,7 +167,8 @@ def test_get_wsdl_serves_the_rewritten_document(gwdir: str, wsdl_file: Path,
     """getWsdl answers with the WSDL, its address rewritten to the X-Road endpoint."""
     assert sild("gateway", "service", "add", SUB, "--wsdl", str(wsdl_file), "--dir", gwdir) == 0
     served = sc.wsdl(SUBSYSTEM, "getPerson", "v1")
-    assert b"is.example" not in served and XROAD_ENDPOINT.encode() in served
+    assert b"is.example" not in served
+    assert XROAD_ENDPOINT.encode() in served
     assert parse_wsdl(served).operations == parse_wsdl(wsdl_file.read_bytes()).operations
 
 
@@ -201,7 +204,7 @@ def _bad(tmp_path: Path, name: str, data: bytes) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("make, code, message", [
+@pytest.mark.parametrize(("make", "code", "message"), [
     (lambda p, u: str(p / "missing.wsdl"), 1, "No such file"),
     (lambda p, u: str(p), 1, "is a folder"),
     (lambda p, u: _bad(p, "bin.wsdl", bytes(range(256))), 2, "not well-formed"),
@@ -221,8 +224,10 @@ def test_bad_wsdl_is_one_line_and_stores_nothing(
     source = make(tmp_path, wsdl_server)  # type: ignore[operator]
     assert sild("gateway", "service", "add", SUB, "--wsdl", source, "--dir", gwdir) == code
     err = capsys.readouterr().err
-    assert err.startswith("sild: error:") and message in err, err
-    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("sild: error:")
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
     assert (_count(sc, t.sc_services), _count(sc, t.sc_wsdls)) == (0, 0)
 
 
@@ -246,7 +251,7 @@ def test_wsdl_without_address_needs_url(gwdir: str, tmp_path: Path, sc: ServerCo
     assert _count(sc, t.sc_services) == 0
 
 
-@pytest.mark.parametrize("argv, message", [
+@pytest.mark.parametrize(("argv", "message"), [
     (["getPerson", "--wsdl", "x.wsdl"], "give no CODE or URL"),
     (["--wsdl", "x.wsdl", "--openapi", "o.json"], "exclude each other"),
     ([], "give CODE and URL"),

@@ -47,7 +47,7 @@ def test_rewrite_sets_every_address_to_the_xroad_endpoint() -> None:
     assert parse_wsdl(out).operations == parse_wsdl(SAMPLE_WSDL).operations
 
 
-@pytest.mark.parametrize("raw, message", [
+@pytest.mark.parametrize(("raw", "message"), [
     (b"", "empty"),
     (b"\x00\x01\x02\xff\xfe binary", "not well-formed"),
     (b"{\"openapi\": \"3.0.0\"}", "not well-formed"),
@@ -112,7 +112,7 @@ def test_no_soap11_binding_is_refused() -> None:
     """A WSDL with only SOAP 1.2 (or no) bindings registers nothing."""
     raw = SAMPLE_WSDL.replace(b"http://schemas.xmlsoap.org/wsdl/soap/",
                               b"http://schemas.xmlsoap.org/wsdl/soap12/")
-    with pytest.raises(InvalidWsdl, match="no SOAP 1.1 binding"):
+    with pytest.raises(InvalidWsdl, match=r"no SOAP 1\.1 binding"):
         parse_wsdl(raw)
 
 
