@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import zeep
 from lxml import etree
 
@@ -19,6 +20,7 @@ from sild.cli import main
 from sild.core.identifiers import ServiceId
 from sild.localnet import LocalNet
 from sild.soap.wsdl import XROAD_ENDPOINT
+from sild.store import make_engine
 from sild.testing.exchange import CONSUMER, PROVIDER, call
 from sild.testing.netthread import NetThread
 
@@ -118,6 +120,41 @@ def test_wsdl_errors_are_xroad_soap_faults(running: LocalNet, params: dict[str, 
     got, detail = _fault(body)
     assert got.startswith(code), got
     assert detail
+
+
+def test_wsdl_call_is_logged_as_the_owner_member(running: LocalNet) -> None:
+    """The getWsdl exchange is in both message logs, the client the consumer's owner."""
+    status, _, _ = call(_wsdl_url(running))
+    assert status == 200
+    for server in (CONSUMER.server, PROVIDER.server):
+        engine = make_engine(running.gateway_settings[server].database_url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text(
+                    "SELECT client_id, kind FROM message_log WHERE service_id = :s"),
+                    {"s": f"{SUB}/getWsdl"}).all()
+        finally:
+            engine.dispose()
+        assert {r.client_id for r in rows} == {str(CONSUMER.member)}
+        assert {r.kind for r in rows} == {"request", "response"}
+
+
+def test_rest_get_wsdl_metaservice(running: LocalNet) -> None:
+    """REST clients get the same rewritten WSDL from /r1/…/getWsdl?serviceCode=."""
+    url = f"{running.is_url_of(CONSUMER.server)}/r1/{SUB.path()}/getWsdl?serviceCode=double"
+    status, headers, body = call(url, headers={"X-Road-Client": str(CONSUMER.member)})
+    assert status == 200
+    assert headers["content-type"].startswith("text/xml")
+    assert XROAD_ENDPOINT.encode() in body
+
+
+def test_repeated_or_malformed_parameters_are_faults(running: LocalNet) -> None:
+    """A repeated parameter or a malformed identifier is a Client.* fault."""
+    status, _, body = call(_wsdl_url(running) + "&serviceCode=double")
+    assert status == 200
+    assert _fault(body)[0] == "Client.InvalidRequest"
+    status, _, body = call(_wsdl_url(running, memberCode="a/b"))
+    assert _fault(body)[0] == "Client.InvalidClientIdentifier"
 
 
 @pytest.mark.postgres
