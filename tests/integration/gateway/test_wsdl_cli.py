@@ -262,3 +262,13 @@ def test_wrong_argument_combinations(gwdir: str, capsys: pytest.CaptureFixture[s
     """CODE/URL with --wsdl, --wsdl with --openapi, nothing, --url without --wsdl: refused."""
     assert sild("gateway", "service", "add", SUB, *argv, "--dir", gwdir) == 1
     assert message in capsys.readouterr().err
+
+
+def test_list_methods_names_type_and_version(gwdir: str, wsdl_file: Path,
+                                             sc: ServerConf) -> None:
+    """listMethods shows the operations as WSDL services, with service_version if any."""
+    assert sild("gateway", "service", "add", SUB, "--wsdl", str(wsdl_file), "--dir", gwdir) == 0
+    listed = {s["service_code"]: s for s in sc.list_methods(SUBSYSTEM)["service"]}
+    assert listed["getPerson"]["service_type"] == "WSDL"
+    assert listed["getPerson"]["service_version"] == "v1"
+    assert "service_version" not in listed["listPersons"]

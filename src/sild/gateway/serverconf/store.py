@@ -566,7 +566,8 @@ class ServerConf:
     @staticmethod
     def _service_json(desc: ServiceDescription, endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
         sub = desc.id.subsystem
-        return {
+        version = {"service_version": desc.service_version} if desc.service_version else {}
+        return version | {
             "member_class": sub.member.member_class,
             "member_code": sub.member.member_code,
             "object_type": "SERVICE",
