@@ -49,13 +49,18 @@ async def _fetch(url: str, seconds: float) -> bytes:
             if r.status != 200:
                 raise WsdlDownloadFailed(f"cannot download the WSDL from {url}: "
                                          f"HTTP {r.status}")
-            data = await r.content.read(MAX_WSDL_BYTES + 1)
+            chunks, size = [], 0
+            async for chunk in r.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > MAX_WSDL_BYTES:
+                    break  # not read further
+                chunks.append(chunk)
     except (aiohttp.ClientError, ValueError) as e:
         raise WsdlDownloadFailed(f"cannot download the WSDL from {url}: "
                                  f"{e or type(e).__name__}") from e
     except TimeoutError as e:
         raise WsdlDownloadFailed(f"cannot download the WSDL from {url}: "
                                  f"no answer within {seconds:g} s") from e
-    if len(data) > MAX_WSDL_BYTES:
+    if size > MAX_WSDL_BYTES:
         raise WsdlDownloadFailed(f"the WSDL at {url} is larger than {MAX_WSDL_BYTES} bytes")
-    return data
+    return b"".join(chunks)

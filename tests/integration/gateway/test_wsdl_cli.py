@@ -4,6 +4,7 @@ and PostgreSQL; every bad input is one line and stores nothing (docs/spec/wsdl.m
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +15,17 @@ import sqlalchemy as sa
 from sild.cli import main
 from sild.core.globalconf import GlobalConf
 from sild.core.identifiers import ServerId, ServiceId, SubsystemId
-from sild.errors import AccessDenied, InvalidServiceType, UnknownService
+from sild.errors import (
+    AccessDenied,
+    ConfigurationError,
+    InvalidServiceType,
+    UnknownService,
+    WsdlDownloadFailed,
+)
 from sild.gateway.config import GatewaySettings
 from sild.gateway.serverconf.store import ServerConf
-from sild.soap.wsdl import XROAD_ENDPOINT, parse_wsdl
+from sild.soap.wsdl import MAX_WSDL_BYTES, XROAD_ENDPOINT, parse_wsdl
+from sild.soap.wsdl_source import read_wsdl
 from sild.store import make_engine, migrate
 from sild.store import serverconf_tables as t
 from sild.testing.wsdl import SAMPLE_WSDL, sample_wsdl
@@ -75,6 +83,11 @@ def wsdl_server() -> Iterator[str]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/big.wsdl":
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b" " * (MAX_WSDL_BYTES + 1))
+                return
             if self.path != "/rr.wsdl":
                 self.send_error(404)
                 return
@@ -87,6 +100,7 @@ def wsdl_server() -> Iterator[str]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.handle_error = lambda *args: None  # type: ignore[method-assign]  # client gave up
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -272,3 +286,26 @@ def test_list_methods_names_type_and_version(gwdir: str, wsdl_file: Path,
     assert listed["getPerson"]["service_type"] == "WSDL"
     assert listed["getPerson"]["service_version"] == "v1"
     assert "service_version" not in listed["listPersons"]
+
+
+def test_oversized_file_is_refused(tmp_path: Path) -> None:
+    """A WSDL file over the size limit is refused before it is read."""
+    big = tmp_path / "big.wsdl"
+    with big.open("wb") as f:
+        f.truncate(MAX_WSDL_BYTES + 1)
+    with pytest.raises(ConfigurationError, match="larger than"):
+        read_wsdl(str(big))
+
+
+def test_oversized_download_is_refused(wsdl_server: str) -> None:
+    """A download past the size limit is refused without reading further."""
+    with pytest.raises(WsdlDownloadFailed, match="larger than"):
+        read_wsdl(f"{wsdl_server}/big.wsdl")
+
+
+def test_silent_server_times_out() -> None:
+    """A server that accepts and never answers is WsdlDownloadFailed after the timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        with pytest.raises(WsdlDownloadFailed, match="no answer within"):
+            read_wsdl(f"http://127.0.0.1:{port}/rr.wsdl", timeout=0.3)
