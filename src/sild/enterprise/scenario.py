@@ -259,7 +259,8 @@ async def _start_and_wait(root: Path, *, port: int, wait: bool, say: Callable[[s
     n_gw = len(GATEWAYS)
     try:
         await ent.start_systems()  # the company's systems run before Sild joins them
-        plan = steps(sild, registry=net.registry_url, ports=ports, systems=ent.urls)
+        plan = steps(sild, registry=f"http://{net.instance.registry_listen}", ports=ports,
+                     systems=ent.urls)
         total = len(plan) + 2
         for n, step in enumerate(plan[:2 + n_gw], 1):  # (1) done by LocalNet.create
             _print_step(say, n, total, step, t0)
