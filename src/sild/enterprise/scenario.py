@@ -238,7 +238,8 @@ def _print_step(say: Callable[[str], None], n: int, total: int, step: Step, t0: 
 
 
 async def _start_and_wait(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
-                          fixed_ports: bool, sild: str, signals: _Signals) -> None:
+                          fixed_ports: bool, sild: str, signals: _Signals,
+                          database_url: Callable[[str], str] | None) -> None:
     t0 = time.monotonic()
     _prepare_folder(root)
     say(f"Kask & Partners joins its HR, payroll, CRM and accounting systems and its partner "
@@ -247,9 +248,10 @@ async def _start_and_wait(root: Path, *, port: int, wait: bool, say: Callable[[s
         "(by hand: docs/guide.md, \"Adopting Sild in a company\"):")
     say("Setting up: instance, CA, ledger, members, gateway keys, certificates and "
         "registrations …")
-    net = await asyncio.to_thread(
-        LocalNet.create, root, list(GATEWAYS), instance_id=INSTANCE, registry_port=port,
-        fixed_ports=fixed_ports, ledger=True)
+    # In the loop's thread, like `sild demo`: a Ctrl-C meanwhile cancels at the next await,
+    # after the folder is complete (and marked, so the next run may recreate it).
+    net = LocalNet.create(root, list(GATEWAYS), instance_id=INSTANCE, registry_port=port,
+                          fixed_ports=fixed_ports, ledger=True, database_url=database_url)
     (root / MARKER).write_text("created by `sild demo --scenario enterprise`; safe to delete\n")
     company = make_company()
     featured = company.account_managers[0]
@@ -341,14 +343,20 @@ def _tour(net: LocalNet, ent: Enterprise, featured: Employee, say: Callable[[str
 
 
 def run_enterprise(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
-                   fixed_ports: bool = True, sild: str = "sild") -> int:
-    """Set up, start and (unless ``wait`` is false) run the scenario until Ctrl-C."""
+                   fixed_ports: bool = True, sild: str = "sild",
+                   database_url: Callable[[str], str] | None = None) -> int:
+    """Set up, start and (unless ``wait`` is false) run the scenario until Ctrl-C.
+
+    ``database_url`` maps a store's name (``registry``, ``ledger``, ``gateway-gw1``, …)
+    to its database URL; default SQLite files in ``root``.
+    """
 
     async def main() -> None:
         signals = _Signals()
         try:
             await _start_and_wait(root, port=port, wait=wait, say=say,
-                                  fixed_ports=fixed_ports, sild=sild, signals=signals)
+                                  fixed_ports=fixed_ports, sild=sild, signals=signals,
+                                  database_url=database_url)
         except asyncio.CancelledError:
             if signals.stop.is_set() and not signals.started:
                 raise _Interrupted from None

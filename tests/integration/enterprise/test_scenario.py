@@ -173,3 +173,31 @@ def test_the_steps_come_with_progress_and_the_portal_url(run: Run) -> None:
     assert len(numbered) >= 9
     assert numbered[-1].startswith(f"[{len(numbered)}/")
     assert any(line.startswith("Company portal: http://127.0.0.1:") for line in run.printed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("after", "rerun"), [("Setting up:", True),
+                                              ("… starting the registry", False)])
+def test_ctrl_c_during_start_up_stops_cleanly(tmp_path: Path, after: str, rerun: bool) -> None:
+    """Ctrl-C while it starts: exit 130, `interrupted`, no traceback, the folder reusable."""
+    env = _env_without_venv()
+    folder = tmp_path / "kask-demo"
+    argv = [STARTED_AS, "demo", "--scenario", "enterprise", "--dir", str(folder),
+            "--free-ports", "--no-wait"]
+    with subprocess.Popen(argv, cwd=HERE, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True,
+                          preexec_fn=default_sigint) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if after in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted" in err, err
+    assert "Traceback" not in err, err
+    if not rerun:
+        return
+    again = subprocess.run(argv, cwd=HERE, env=env, capture_output=True, text=True,
+                           timeout=180, check=False)  # the marked folder is recreated
+    assert again.returncode == 0, again.stderr
