@@ -14,6 +14,7 @@ import os
 import queue
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -201,3 +202,43 @@ def test_ctrl_c_during_start_up_stops_cleanly(tmp_path: Path, after: str, rerun:
     again = subprocess.run(argv, cwd=HERE, env=env, capture_output=True, text=True,
                            timeout=180, check=False)  # the marked folder is recreated
     assert again.returncode == 0, again.stderr
+
+
+def test_a_folder_that_is_not_a_demos_is_refused(tmp_path: Path) -> None:
+    """--dir naming someone's folder: exit 1, one line, the folder untouched."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("keep me")
+    done = subprocess.run([STARTED_AS, "demo", "--scenario", "enterprise", "--dir",
+                           str(mine), "--free-ports", "--no-wait"], cwd=HERE,
+                          env=_env_without_venv(), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "is not a demo folder" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (mine / "thesis.txt").read_text() == "keep me"
+
+
+def test_an_unknown_scenario_is_a_usage_error() -> None:
+    """--scenario town: argparse's usage error, exit 2."""
+    done = subprocess.run([STARTED_AS, "demo", "--scenario", "town"], cwd=HERE,
+                          env=_env_without_venv(), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    assert "invalid choice: 'town'" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_busy_registry_port_is_one_line_naming_the_ports(tmp_path: Path) -> None:
+    """The registry port taken: exit 1 and a hint to --free-ports, no traceback."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([STARTED_AS, "demo", "--scenario", "enterprise", "--dir",
+                               str(tmp_path / "k"), "--free-ports", "--port", str(port),
+                               "--no-wait"], cwd=HERE, env=_env_without_venv(),
+                              capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "--free-ports" in done.stderr
+    assert "Traceback" not in done.stderr
