@@ -141,9 +141,11 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             raise _BadInput(400, f"unknown system; known: {', '.join(config.holders)}")
         systems = wanted or list(config.holders)
         rows, errors = await _usages(config, employee.code, systems)
-        return _page("me.html", employee=employee, rows=rows, errors=errors,
-                     systems=list(config.holders), labels=config.labels,
-                     csrf=csrf_of(request))
+        token = csrf_of(request) or secrets.token_urlsafe(32)
+        resp = _page("me.html", employee=employee, rows=rows, errors=errors,
+                     systems=list(config.holders), labels=config.labels, csrf=token)
+        resp.set_cookie("csrf", token, httponly=True, samesite="strict")  # for logout
+        return resp
 
     async def css(_request: Request) -> Response:
         return Response(CSS, media_type="text/css", headers=_HEADERS)

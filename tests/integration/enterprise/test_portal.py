@@ -219,3 +219,16 @@ def test_a_gateway_that_does_not_answer_is_shown_not_a_crash() -> None:
         r = Site(url, company, []).login().get(url + "/me", timeout=10)
     assert r.status_code == 200
     assert "did not answer" in r.text
+
+
+def test_logout_works_after_the_csrf_cookie_was_lost(site: Site) -> None:
+    """/me gives a fresh CSRF token when the cookie is gone; logout with it ends the session."""
+    s = site.login()
+    del s.cookies["csrf"]
+    page = s.get(site.url + "/me", timeout=10)
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    r = s.post(site.url + "/logout", data={"csrf": token.group(1)}, allow_redirects=False,
+               timeout=10)
+    assert r.status_code == 303
+    assert s.get(site.url + "/me", allow_redirects=False, timeout=10).status_code == 303
