@@ -16,12 +16,13 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
@@ -122,12 +123,14 @@ class LoginRoutes:
     async def _redeem(self, code: str, pending: dict[str, Any]) -> dict[str, Any]:
         oidc = self.config.oidc
         assert oidc is not None
-        auth = aiohttp.BasicAuth(oidc.client_id, oidc.client_secret or "")
+        # HTTP Basic with the form-encoded id and secret (RFC 6749 §2.3.1)
+        pair = f"{quote(oidc.client_id, safe='')}:{quote(oidc.client_secret or '', safe='')}"
+        auth = {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
         form = {"grant_type": "authorization_code", "code": code,
                 "redirect_uri": self.redirect_uri, "code_verifier": pending["verifier"]}
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-                async with http.post(f"{oidc.issuer}/token", data=form, auth=auth) as resp:
+                async with http.post(f"{oidc.issuer}/token", data=form, headers=auth) as resp:
                     tokens = await resp.json(content_type=None)
                     if resp.status != 200 or not isinstance(tokens, dict):
                         raise LoginFailed(f"token endpoint answered {resp.status}")
