@@ -31,10 +31,14 @@ class Documents:
 
     async def verify(self, request: Request) -> Response:
         form = await checked_form(request, max_size=MAX_UPLOAD)
-        upload = form.get("container")
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise BadInput("choose a signed container (.asice) to verify")
-        data = await upload.read(MAX_UPLOAD + 1)
+        try:
+            upload = form.get("container")
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise BadInput("choose a signed container (.asice) to verify")
+            name = upload.filename[-100:]
+            data = await upload.read(MAX_UPLOAD + 1)
+        finally:
+            await form.close()
         if len(data) > MAX_UPLOAD:
             raise BadInput(f"the container is larger than {MAX_UPLOAD // (1024 * 1024)} MiB")
         try:
@@ -42,7 +46,6 @@ class Documents:
                 lambda: verify_container(data, trust=self.trust))
         except SildError as e:
             raise BadInput(f"not a signed container: {e.message}") from e
-        name = (upload.filename or "document.asice")[-100:]
         return self.render(request, "documents.html", {
             "report": report, "name": name,
             "download": "data:application/vnd.etsi.asic-e+zip;base64,"

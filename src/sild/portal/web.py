@@ -124,6 +124,7 @@ async def checked_form(request: Request, *, max_size: int = MAX_FORM) -> FormDat
     session: Session | None = request.state.session
     form = await request.form(max_files=1, max_fields=50, max_part_size=max_size)
     if session is None or not session.csrf_ok(form.get("csrf_token")):
+        await form.close()
         raise Forbidden("This form has expired or did not come from this portal "
                         "(CSRF token missing or wrong). Reload the page and try again.")
     return form
