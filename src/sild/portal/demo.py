@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from sild.core.identifiers import ServiceId, SubsystemId
@@ -21,7 +22,7 @@ from sild.embedded import EmbeddedServer, free_port, start_embedded
 from sild.portal.app import create_portal_app
 from sild.portal.config import DemoPerson, Link, OidcSettings, PortalConfig, ServiceApi
 
-__all__ = ["PortalCountry", "RunningPortal", "config_of", "start"]
+__all__ = ["PortalCountry", "RunningPortal", "config_of", "from_demo_country", "start"]
 
 
 class PortalCountry(Protocol):
@@ -59,6 +60,47 @@ class RunningPortal:
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(self._task, 10)
 
+    async def __call__(self) -> None:
+        """The demo's stop handle (``sild.demo_start.stop_portal`` calls it)."""
+        await self.stop()
+
+
+@dataclass(frozen=True)
+class _FromDemo:
+    """A :class:`PortalCountry` read off the demo's ``DemoCountry`` (sild.demo_country:
+    plain strings; the consent and notification admin tokens from the instance folder)."""
+
+    portal_gateway_url: str
+    portal_client: SubsystemId
+    register_services: Mapping[str, ServiceId]
+    tracker_services: Mapping[str, ServiceId]
+    consent_api: tuple[str, str]
+    notify_api: tuple[str, str]
+    demo_persons: Sequence[tuple[str, str]]
+    doctors: Sequence[tuple[str, SubsystemId]]
+    eservices: Sequence[tuple[str, str]]
+
+
+def from_demo_country(country: Any) -> PortalCountry:
+    """Adapt the demo's ``DemoCountry`` (duck-typed: this module imports nothing of it)."""
+    from sild.consent.home import ConsentHome
+    from sild.instance import Instance
+    from sild.notify.home import NotifyHome
+
+    instance = Instance.load(Path(country.root) / "registry")
+    subs = country.subsystems
+    return _FromDemo(
+        portal_gateway_url=country.is_url_for("portal"),
+        portal_client=SubsystemId.parse(subs["portal"]),
+        register_services={k: ServiceId.parse(v) for k, v in country.services.items()},
+        tracker_services={k: ServiceId.parse(v) for k, v in country.find_usage.items()},
+        consent_api=(country.consent_url, ConsentHome.load(instance).admin_token()),
+        notify_api=(country.notify_url, NotifyHome.load(instance).admin_token()),
+        demo_persons=[(p.code, f"{p.given_name} {p.surname}") for p in country.persons],
+        doctors=[("Clinic — the family doctor", SubsystemId.parse(subs["doctor"]))]
+        if "doctor" in subs else [],
+        eservices=sorted(country.eservice_urls.items()))
+
 
 def config_of(country: PortalCountry, *, listen: str,
               oidc: OidcSettings | None = None) -> PortalConfig:
@@ -74,9 +116,13 @@ def config_of(country: PortalCountry, *, listen: str,
         demo_persons=tuple(DemoPerson(code, name) for code, name in country.demo_persons))
 
 
-async def start(country: PortalCountry, *, host: str = "127.0.0.1", port: int = 0,
+async def start(country: Any, *, host: str = "127.0.0.1", port: int = 0,
                 oidc: OidcSettings | None = None, **_: Any) -> RunningPortal:
-    """Serve the demo portal on ``host:port`` (0: a free port) until ``stop()``."""
+    """Serve the demo portal on ``host:port`` (0: a free port) until ``stop()``.
+
+    ``country`` is a :class:`PortalCountry` or the demo's ``DemoCountry``."""
+    if not hasattr(country, "portal_gateway_url"):
+        country = from_demo_country(country)
     port = port or free_port()
     config = config_of(country, listen=f"{host}:{port}", oidc=oidc)
     server, task = await start_embedded(create_portal_app(config), host, port, lifespan="on")
