@@ -10,7 +10,8 @@
 ``GET /locks``; ``POST /locks``,                locks and consents (§5)
 ``POST /consents``, ``POST /consents/{id}/revoke``
 ``GET /notifications``, ``GET /notifications/feed``  the person's inbox (§5)
-``GET /documents``, ``POST /documents/verify``  documents (sild.doc) (§5)
+``GET /documents``, ``POST /documents/verify``,  documents (sild.doc) (§5)
+``POST /documents/sign``
 ``GET /eservices``                              e-services
 ``/usage…``                                     who used my data (the timeline's routes)
 ``GET /static/…``                               CSS and the one script
@@ -35,12 +36,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from sild.doc.trust import TrustList
 from sild.portal.config import PortalConfig
 from sild.portal.documents import Documents
 from sild.portal.exchange import GatewayClient, ManagementClient
 from sild.portal.i18n import Translations
 from sild.portal.login import LoginRoutes
 from sild.portal.session import SessionStore
+from sild.portal.signing import PersonSigner, TokenSigner
 from sild.portal.views import Views
 from sild.portal.web import (
     BadInput,
@@ -77,15 +80,25 @@ def _mount_usage(app: Starlette, config: PortalConfig) -> bool:
     return True
 
 
-def create_portal_app(config: PortalConfig, *, sessions: SessionStore | None = None
-                      ) -> PortalMiddleware:
+def _signer(config: PortalConfig) -> PersonSigner | None:
+    s = config.signing
+    if s is None:
+        return None
+    return TokenSigner(s.tokens_dir, tsa_url=s.tsa_url, ocsp_url=s.ocsp_url,
+                       ca_files=list(s.ca_files))
+
+
+def create_portal_app(config: PortalConfig, *, sessions: SessionStore | None = None,
+                      signer: PersonSigner | None = None) -> PortalMiddleware:
+    """The portal; ``signer`` overrides the one ``[signing]`` configures."""
     gateway = GatewayClient(config.gateway_url, config.client)
     consent = ManagementClient(config.consent) if config.consent else None
     notify = ManagementClient(config.notify) if config.notify else None
     render = Renderer(Translations(), demo=config.demo)
     views = Views(config, gateway, consent, notify, render)
     login = LoginRoutes(config)
-    documents = Documents(render)
+    documents = Documents(render, TrustList.from_paths(config.trust_files),
+                          signer or _signer(config))
 
     async def home(request: Request) -> Response:
         if request.state.person is not None:
@@ -134,6 +147,7 @@ def create_portal_app(config: PortalConfig, *, sessions: SessionStore | None = N
         Route("/notifications/feed", need(views.feed), methods=["GET"]),
         Route("/documents", need(documents.page), methods=["GET"]),
         Route("/documents/verify", need(documents.verify), methods=["POST"]),
+        Route("/documents/sign", need(documents.sign), methods=["POST"]),
         Route("/eservices", need(views.eservices), methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]

@@ -38,6 +38,14 @@ url = "http://127.0.0.1:8490/"
 [[demo_persons]]                         # only with demo = true
 code = "EE38001085718"
 name = "Mari Maasikas"
+
+trust_files = ["root-ca.pem"]            # anchors for verifying documents
+
+[signing]                                # signing with the person's soft token + PIN2
+tokens_dir = "tokens"                    # <CC code>.token per person
+tsa_url = "http://127.0.0.1:8489/tsa"
+ocsp_url = "http://127.0.0.1:8488/ocsp"
+ca_files = ["person-ca.pem", "root-ca.pem"]
 ```
 
 Relative file names are read next to the configuration file. Everything is checked
@@ -57,7 +65,7 @@ from sild.core.usage import parse_subject
 from sild.errors import ConfigurationError, SildError
 
 __all__ = ["DEFAULT_PORT", "REGISTER_LABELS", "DemoPerson", "Link", "PortalConfig",
-           "ServiceApi", "load_config"]
+           "ServiceApi", "SigningSettings", "load_config"]
 
 DEFAULT_PORT = 8487
 # The base registries the "My data" page knows how to show (docs/spec/registers.md §4).
@@ -92,6 +100,14 @@ class OidcSettings:
 
 
 @dataclass(frozen=True)
+class SigningSettings:
+    tokens_dir: Path  # <CC code>.token per person
+    tsa_url: str
+    ocsp_url: str
+    ca_files: tuple[Path, ...]  # the signing certificates' chain (person CA, root)
+
+
+@dataclass(frozen=True)
 class PortalConfig:
     gateway_url: str
     client: SubsystemId
@@ -106,6 +122,8 @@ class PortalConfig:
     doctors: tuple[Link, ...] = ()
     eservices: tuple[Link, ...] = ()
     demo_persons: tuple[DemoPerson, ...] = ()
+    signing: SigningSettings | None = None
+    trust_files: tuple[Path, ...] = ()  # anchors for verifying documents (root CAs)
 
     @property
     def secure_cookies(self) -> bool:
@@ -201,10 +219,33 @@ def _demo_persons(data: dict[str, Any]) -> tuple[DemoPerson, ...]:
     return tuple(out)
 
 
+def _paths(base: Path, value: object, what: str) -> tuple[Path, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(f"{what} must be a list of file names")
+    paths = tuple(base / v for v in value)
+    for p in paths:
+        if not p.is_file():
+            raise ConfigurationError(f"{what}: {p} is not a file")
+    return paths
+
+
+def _signing(base: Path, data: dict[str, Any]) -> SigningSettings | None:
+    if "signing" not in data:
+        return None
+    t = _table(data, "signing")
+    tokens = base / _text(t.get("tokens_dir"), "[signing] tokens_dir", 500)
+    if not tokens.is_dir():
+        raise ConfigurationError(f"[signing] tokens_dir: {tokens} is not a folder")
+    return SigningSettings(tokens, _url(t.get("tsa_url"), "[signing] tsa_url"),
+                           _url(t.get("ocsp_url"), "[signing] ocsp_url"),
+                           _paths(base, t.get("ca_files", []), "[signing] ca_files"))
+
+
 def parse_config(data: dict[str, Any], base: Path) -> PortalConfig:
     """The configuration from a parsed TOML document; files relative to ``base``."""
     known = {"listen", "public_url", "gateway_url", "client", "demo", "registers", "trackers",
-             "consent", "notify", "oidc", "doctors", "eservices", "demo_persons"}
+             "consent", "notify", "oidc", "doctors", "eservices", "demo_persons", "signing",
+             "trust_files"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigurationError(f"unknown setting {unknown[0][:40]!r}")
@@ -238,7 +279,8 @@ def parse_config(data: dict[str, Any], base: Path) -> PortalConfig:
         trackers=_services(data, "trackers"), consent=_api(base, data, "consent"),
         notify=_api(base, data, "notify"), oidc=oidc,
         doctors=_links(data, "doctors", "client"), eservices=_links(data, "eservices", "url"),
-        demo_persons=persons)
+        demo_persons=persons, signing=_signing(base, data),
+        trust_files=_paths(base, data.get("trust_files", []), "trust_files"))
 
 
 def load_config(path: Path) -> PortalConfig:

@@ -21,6 +21,7 @@ from sild.core.identifiers import ServiceId, SubsystemId
 from sild.embedded import EmbeddedServer, free_port, start_embedded
 from sild.portal.app import create_portal_app
 from sild.portal.config import DemoPerson, Link, OidcSettings, PortalConfig, ServiceApi
+from sild.portal.signing import PersonSigner
 
 __all__ = ["PortalCountry", "RunningPortal", "config_of", "from_demo_country", "start"]
 
@@ -117,7 +118,8 @@ def config_of(country: PortalCountry, *, listen: str,
 
 
 async def start(country: Any, *, host: str = "127.0.0.1", port: int = 0,
-                oidc: OidcSettings | None = None, **_: Any) -> RunningPortal:
+                oidc: OidcSettings | None = None, signer: PersonSigner | None = None,
+                **_: Any) -> RunningPortal:
     """Serve the demo portal on ``host:port`` (0: a free port) until ``stop()``.
 
     ``country`` is a :class:`PortalCountry` or the demo's ``DemoCountry``."""
@@ -125,5 +127,6 @@ async def start(country: Any, *, host: str = "127.0.0.1", port: int = 0,
         country = from_demo_country(country)
     port = port or free_port()
     config = config_of(country, listen=f"{host}:{port}", oidc=oidc)
-    server, task = await start_embedded(create_portal_app(config), host, port, lifespan="on")
+    server, task = await start_embedded(create_portal_app(config, signer=signer), host, port,
+                                        lifespan="on")
     return RunningPortal(f"http://{host}:{port}", config, server, task)
