@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from sild.errors import PinError
 from sild.portal.app import create_portal_app
 from sild.portal.demo import config_of
+from sild.portal.signing import SignerKit
+from sild.testing.documents import DocWorld
 from sild.testing.portal_country import Country, portal_country
 from sild.testing.servers import serve_asgi
 
@@ -34,31 +37,59 @@ def country(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Country]:
         yield c
 
 
+class _WorldSigner:
+    """The test kit's signing world as every person's signer (PIN2 12345)."""
+
+    def __init__(self, world: DocWorld) -> None:
+        self.world = world
+
+    def kit(self, code: str, pin2: str) -> SignerKit:
+        if pin2 != "12345":
+            raise PinError("wrong PIN2; 2 tries left", tries_left=2)
+        w = self.world
+        return SignerKit(w.certificate, w.chain, w.sign, w.services())
+
+
 @pytest.fixture(scope="module")
-def portal_url(country: Country) -> Iterator[str]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> DocWorld:
+    return DocWorld(tmp_path_factory.mktemp("docworld"))
+
+
+@pytest.fixture(scope="module")
+def portal_url(country: Country, world: DocWorld) -> Iterator[str]:
     config = config_of(country, listen="127.0.0.1:8487")
-    with serve_asgi(create_portal_app(config), lifespan="on") as url:
+    with serve_asgi(create_portal_app(config, signer=_WorldSigner(world)),
+                    lifespan="on") as url:
         yield url
 
 
-@pytest.fixture
-def page(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh browser page; on failure its screenshot goes to test-artifacts/."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
-            pg = browser.new_context().new_page()
-            pg.set_default_timeout(15_000)
-            errors: list[str] = []
-            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            pg.csp_errors = errors
-            yield pg
-            failed = getattr(request.node, "rep_call", None)
-            if failed is not None and failed.failed:
-                ARTIFACTS.mkdir(exist_ok=True)
-                pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser context and page; on failure its screenshot goes to test-artifacts/."""
+    context = browser.new_context(accept_downloads=True)
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(15_000)
+        errors: list[str] = []
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.csp_errors = errors
+        yield pg
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    finally:
+        context.close()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import requests
 
+from sild.doc.report import Indication
+from sild.doc.verify import verify_container
+from sild.testing.documents import DocWorld
 from sild.testing.portal_country import DOCTOR, Country
 
 
@@ -105,3 +109,20 @@ def test_verify_a_document(page: Any, portal_url: str, country: Country) -> None
     page.wait_for_selector("#indication")
     text = page.text_content("main")
     assert "letter.txt" in text or "not a signed container" in text
+
+
+def test_sign_a_document(page: Any, portal_url: str, country: Country,
+                         world: DocWorld) -> None:
+    """Choose a file, type PIN2, Sign → the browser downloads an ASiC-E that verifies."""
+    _login(page, portal_url, country.patient())
+    page.goto(portal_url + "/documents")
+    page.set_input_files("#sign-file", files=[{"name": "contract.txt",
+                                               "mimeType": "text/plain",
+                                               "buffer": b"I agree."}])
+    page.fill("#pin2", "12345")
+    with page.expect_download() as info:
+        page.click("#sign")
+    download = info.value
+    assert download.suggested_filename == "contract.asice"
+    report = verify_container(Path(download.path()).read_bytes(), trust=world.trust)
+    assert report.indication is Indication.VALID
