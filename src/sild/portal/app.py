@@ -76,7 +76,11 @@ def _mount_usage(app: Starlette, config: PortalConfig) -> bool:
     trackers = [usage.TrackerRef(label, str(service))
                 for label, service in config.trackers.items()]
     source = usage.HttpUsageSource(config.gateway_url, str(config.client), trackers)
-    app.router.routes.append(Mount("", app=guard(Starlette(routes=usage.usage_routes(source)))))
+    timeline = Starlette(routes=usage.usage_routes(source))
+    timeline.state.templates = app.state.templates
+    # The timeline's paths are absolute (/usage, /usage/how, /usage/proof/…): mounted at
+    # the root, last, so every other route matches first; only /usage… needs the login.
+    app.router.routes.append(Mount("", app=guard(timeline, prefix="/usage")))
     return True
 
 
@@ -163,7 +167,8 @@ def create_portal_app(config: PortalConfig, *, sessions: SessionStore | None = N
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         Forbidden: forbidden, BadInput: bad_input, HTTPException: http_error})
-    app.state.render = render  # for the timeline's pages (portal_iface)
+    app.state.render = render
+    app.state.templates = render.templates  # for the timeline's pages (portal_iface)
     _mount_usage(app, config)
     return PortalMiddleware(app, sessions=sessions or SessionStore(),
                             secure=config.secure_cookies)

@@ -19,6 +19,7 @@ import jinja2
 from starlette.datastructures import FormData, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sild.portal.i18n import LANGUAGES, Translations, choose_language
@@ -157,14 +158,25 @@ class Renderer:
         self.env.globals["demo"] = demo
         self.translations = translations
 
-    def __call__(self, request: Request, name: str, context: dict[str, Any] | None = None,
-                 *, status: int = 200) -> HTMLResponse:
+    def context(self, request: Request) -> dict[str, Any]:
+        """What every page gets besides its own context."""
         lang: str = request.state.lang
         session: Session | None = request.state.session
-        ctx = {"request": request, "lang": lang, "_": self.translations.gettext(lang),
-               "csrf_token": session.csrf if session else "",
-               "person": request.state.person, **(context or {})}
+        return {"request": request, "lang": lang, "_": self.translations.gettext(lang),
+                "csrf_token": session.csrf if session else "",
+                "person": request.state.person}
+
+    def __call__(self, request: Request, name: str, context: dict[str, Any] | None = None,
+                 *, status: int = 200) -> HTMLResponse:
+        ctx = self.context(request) | (context or {})
         return HTMLResponse(self.env.get_template(name).render(ctx), status_code=status)
+
+    @property
+    def templates(self) -> Jinja2Templates:
+        """The same environment as Starlette templates (``app.state.templates``), for
+        pages mounted from other modules (the timeline): same ``_``, ``lang``,
+        ``csrf_token`` and ``person``."""
+        return Jinja2Templates(env=self.env, context_processors=[self.context])
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -179,10 +191,12 @@ def login_required(fn: Endpoint) -> Endpoint:
     return endpoint
 
 
-def guard(app: ASGIApp) -> ASGIApp:
-    """An ASGI app only logged-in persons reach (the timeline's mount)."""
+def guard(app: ASGIApp, *, prefix: str = "/") -> ASGIApp:
+    """``app`` behind the login: a request under ``prefix`` without a logged-in person
+    → 303 to the login page (the timeline's mount)."""
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("state", {}).get("person") is None:
+        if scope["type"] == "http" and scope["path"].startswith(prefix) \
+                and scope.get("state", {}).get("person") is None:
             await RedirectResponse("/", status_code=303)(scope, receive, send)
             return
         await app(scope, receive, send)
