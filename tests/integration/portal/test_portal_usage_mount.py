@@ -11,7 +11,7 @@ import sys
 import types
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import pytest
 from starlette.requests import Request
@@ -35,7 +35,7 @@ class _Ref(NamedTuple):
 
 
 class _Source:
-    made: list[tuple[str, str, list[Any]]] = []
+    made: ClassVar[list[tuple[str, str, list[Any]]]] = []
 
     def __init__(self, gateway_url: str, client: str, trackers: list[Any]) -> None:
         self.made.append((gateway_url, client, list(trackers)))
