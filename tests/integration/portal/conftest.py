@@ -1,6 +1,6 @@
 """The portal against a small real country (sild.testing.portal_country): real gateways,
 registers, consent and notification services on loopback, SQLite (module-scoped, so the
-network starts once per file); tests that change stored state use their own persons."""
+network starts once for the whole folder); tests that change stored state use their own persons."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ PAGE = object()  # post(): take the CSRF token from a page of the session
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def country(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Country]:
     root = tmp_path_factory.mktemp("country")
     with portal_country(root, lambda name: f"sqlite:///{root}/{name}.db") as c:
@@ -72,14 +72,14 @@ class Browser:
         return r
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def portal(country: Country) -> Iterator[Portal]:
     config = config_of(country, listen="127.0.0.1:8487")
     with serve_asgi(create_portal_app(config), lifespan="on") as url:
         yield Portal(url, config)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def plain_portal(country: Country) -> Iterator[Portal]:
     """The same portal NOT in demo mode."""
     config = replace(config_of(country, listen="127.0.0.1:8487"), demo=False, demo_persons=())
