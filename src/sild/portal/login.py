@@ -48,6 +48,7 @@ from sild.portal.web import (
 __all__ = ["LoginRoutes"]
 
 log = logging.getLogger("sild.portal")
+LOGIN_TTL = 600  # seconds from /login/oidc to the callback (the provider's page lives 5 min)
 
 
 class LoginFailed(Exception):
@@ -102,6 +103,8 @@ class LoginRoutes:
         if oidc is None or session is None or not session.login:
             raise Forbidden("This login was not started here (or it expired). Log in again.")
         pending, session.login = session.login, {}
+        if time.time() - pending["at"] > LOGIN_TTL:
+            raise Forbidden("This login took too long. Log in again.")
         state = request.query_params.get("state", "")
         if not hmac.compare_digest(state.encode()[:200], pending["state"].encode()):
             raise Forbidden("The login answer does not belong to this session (state).")
