@@ -64,8 +64,17 @@ from sild.core.identifiers import ServiceId, SubsystemId
 from sild.core.usage import parse_subject
 from sild.errors import ConfigurationError, SildError
 
-__all__ = ["DEFAULT_PORT", "REGISTER_LABELS", "DemoPerson", "Link", "PortalConfig",
-           "OidcSettings", "ServiceApi", "SigningSettings", "load_config"]
+__all__ = [
+    "DEFAULT_PORT",
+    "REGISTER_LABELS",
+    "DemoPerson",
+    "Link",
+    "OidcSettings",
+    "PortalConfig",
+    "ServiceApi",
+    "SigningSettings",
+    "load_config",
+]
 
 DEFAULT_PORT = 8487
 # The base registries the "My data" page knows how to show (docs/spec/registers.md §4).
