@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 from starlette.datastructures import FormData, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -195,8 +196,9 @@ def guard(app: ASGIApp, *, prefix: str = "/") -> ASGIApp:
     """``app`` behind the login: a request under ``prefix`` without a logged-in person
     → 303 to the login page (the timeline's mount)."""
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(prefix) \
-                and scope.get("state", {}).get("person") is None:
+        if scope["type"] == "http" and not scope["path"].startswith(prefix):
+            raise HTTPException(status_code=404)  # the portal's own 404 page
+        if scope["type"] == "http" and scope.get("state", {}).get("person") is None:
             await RedirectResponse("/", status_code=303)(scope, receive, send)
             return
         await app(scope, receive, send)

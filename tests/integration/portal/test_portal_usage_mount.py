@@ -103,7 +103,9 @@ def test_the_timeline_renders_with_the_portals_templates(
 
 def test_other_unknown_paths_are_still_404(country: Country,
                                            timeline_portal: Portal) -> None:
-    """The root mount does not swallow other paths: /nowhere → 404."""
+    """The root mount does not swallow other paths: /nowhere → the portal's 404 page."""
     b = timeline_portal.client()
     b.demo_login(country.patient())
-    assert b.get("/nowhere").status_code == 404
+    r = b.get("/nowhere")
+    assert r.status_code == 404
+    assert 'id="error-message"' in r.text
