@@ -97,7 +97,9 @@ def from_demo_country(country: Any) -> PortalCountry:
         tracker_services={k: ServiceId.parse(v) for k, v in country.find_usage.items()},
         consent_api=(country.consent_url, ConsentHome.load(instance).admin_token()),
         notify_api=(country.notify_url, NotifyHome.load(instance).admin_token()),
-        demo_persons=[(p.code, f"{p.given_name} {p.surname}") for p in country.persons],
+        demo_persons=[(p.code, f"{p.given_name} {p.surname} — "
+                               f"{getattr(p, 'note', '') or getattr(p, 'role', '')}".rstrip(" —"))
+                      for p in country.persons],
         doctors=[("Clinic — the family doctor", SubsystemId.parse(subs["doctor"]))]
         if "doctor" in subs else [],
         eservices=sorted(country.eservice_urls.items()))

@@ -91,6 +91,8 @@ def test_start_takes_the_demos_country(country: Country) -> None:
     assert adapted.consent_api == country.consent_api
     assert adapted.notify_api == country.notify_api
     assert adapted.eservices == [("company", "http://127.0.0.1:9/company")]
+    p = like.persons[0]
+    assert adapted.demo_persons == [(p.code, f"{p.given_name} {p.surname} — citizen")]
     code = like.persons[0].code
 
     async def go() -> str:
