@@ -30,7 +30,7 @@ from sild.store import make_engine, migrate
 from sild.testing.netthread import NetThread
 from sild.testing.servers import serve_asgi
 
-__all__ = ["DOCTOR", "PORTAL", "Country", "portal_country"]
+__all__ = ["DOCTOR", "PORTAL", "Country", "oidc_provider", "portal_country", "serve_on_port"]
 
 INSTANCE = "EE"
 STATE = GatewaySpec(MemberId(INSTANCE, "GOV", "70000001"), "State registers", "gw1", ("rr",))
@@ -149,3 +149,68 @@ def portal_country(root: Path, database_url: Callable[[str], str]) -> Iterator[C
             notify_api=(notify_url, notify_home.admin_token()),
             demo_persons=[(c, _name(next(p for p in persons if p["code"] == c)))
                           for c in demo])
+
+
+@contextlib.contextmanager
+def serve_on_port(app: Any, port: int) -> Iterator[str]:
+    """Serve ``app`` (lifespan on) on a port chosen beforehand — an OIDC redirect URI
+    names the portal's port before the portal runs."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextlib.contextmanager
+def oidc_provider(folder: Path, redirect_uri: str) -> Iterator[tuple[str, str]]:
+    """Sild's OpenID Connect provider in demo mode (its demo login stands in for passkey
+    and certificate login) with the portal registered; yields (issuer, client secret)."""
+    from joserfc.jwk import ECKey
+
+    from sild.ca import CertificateAuthority
+    from sild.clock import utc_now
+    from sild.crypto.keys import load_private_key
+    from sild.identity.oidc.app import create_oidc_app
+    from sild.identity.oidc.provider import Provider, ProviderConfig
+    from sild.identity.oidc.store import OidcStore
+    from sild.identity.person_ca import PersonCA
+
+    class NoCertificates:
+        def status(self, serial: int) -> Any:
+            raise AssertionError("no certificate login here")
+
+    root = CertificateAuthority.create(folder / "root", name="EE Root", at=utc_now())
+    person_ca = PersonCA.create(folder / "pca", root_certificate=root.certificate,
+                                root_key=load_private_key(folder / "root" / "ca.key"),
+                                name="EE Person CA", at=utc_now())
+    engine = make_engine(f"sqlite:///{folder.resolve()}/identity.db")
+    migrate(engine, "identity")
+    key = ECKey.generate_key("P-256", private=True,
+                             parameters={"kid": "k1", "use": "sig", "alg": "ES256"})
+    store = OidcStore(engine, utc_now)
+    provider = Provider(ProviderConfig(issuer="http://placeholder", demo=True), key=key,
+                        store=store, person_ca=person_ca.certificate,
+                        status=NoCertificates(), clock=utc_now)
+    try:
+        with serve_asgi(create_oidc_app(provider)) as issuer:
+            provider.config = replace(provider.config, issuer=issuer)
+            _, secret = store.add_client("portal", name="Citizen portal",
+                                         redirect_uris=[redirect_uri])
+            yield issuer, secret
+    finally:
+        engine.dispose()

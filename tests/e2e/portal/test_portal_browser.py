@@ -14,8 +14,12 @@ import requests
 
 from sild.doc.report import Indication
 from sild.doc.verify import verify_container
+from sild.portal.app import create_portal_app
+from sild.portal.config import OidcSettings
+from sild.portal.demo import config_of
 from sild.testing.documents import DocWorld
-from sild.testing.portal_country import DOCTOR, Country
+from sild.testing.portal_country import DOCTOR, Country, oidc_provider, serve_on_port
+from sild.testing.servers import free_port
 
 
 def _login(page: Any, url: str, code: str) -> None:
@@ -126,3 +130,27 @@ def test_sign_a_document(page: Any, portal_url: str, country: Country,
     assert download.suggested_filename == "contract.asice"
     report = verify_container(Path(download.path()).read_bytes(), trust=world.trust)
     assert report.indication is Indication.VALID
+
+
+def test_log_in_through_the_oidc_provider(page: Any, country: Country,
+                                          tmp_path: Path) -> None:
+    """"Log in with Sild ID" → the provider's page (its demo login stands in for passkey
+    and certificate) → back at the portal's My data as that person."""
+    port = free_port()
+    code = country.patient()
+    with oidc_provider(tmp_path, f"http://127.0.0.1:{port}/login/callback") as (issuer,
+                                                                                secret):
+        config = config_of(country, listen=f"127.0.0.1:{port}",
+                           oidc=OidcSettings(issuer, "portal", secret))
+        with serve_on_port(create_portal_app(config), port) as url:
+            page.goto(url + "/")
+            page.click("#login-oidc")
+            page.wait_for_url(issuer + "/authorize**")
+            page.fill("input[name=personal_code]", code)
+            page.fill("input[name=given_name]", "Browser")
+            page.fill("input[name=family_name]", "Person")
+            page.click("text=log in (demo)")
+            page.wait_for_url(url + "/data")
+            assert "Browser Person" in page.text_content("#who")
+            p = country.person(code)
+            assert page.text_content("#name").strip() == f"{p['given_name']} {p['surname']}"

@@ -4,41 +4,21 @@ own demo login page stands in for passkey / certificate login (tested with the p
 
 from __future__ import annotations
 
-import contextlib
 import re
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-import uvicorn
-from joserfc.jwk import ECKey
 
-from sild.ca import CertificateAuthority
-from sild.clock import utc_now
-from sild.crypto.keys import load_private_key
-from sild.identity.oidc.app import create_oidc_app
-from sild.identity.oidc.provider import Provider, ProviderConfig
-from sild.identity.oidc.store import OidcStore
-from sild.identity.person_ca import PersonCA
-from sild.identity.status import StatusAnswer
 from sild.portal.app import create_portal_app
 from sild.portal.config import OidcSettings
 from sild.portal.demo import config_of
-from sild.store import make_engine, migrate
-from sild.testing.portal_country import Country
-from sild.testing.servers import free_port, serve_asgi
+from sild.testing.portal_country import Country, oidc_provider, serve_on_port
+from sild.testing.servers import free_port
 
 NONCE = re.compile(r'name="nonce" value="([^"]+)"')
-
-
-class _Good:
-    def status(self, serial: int) -> StatusAnswer:
-        raise AssertionError("no certificate login here")
 
 
 @dataclass
@@ -47,51 +27,15 @@ class Site:
     provider: str
 
 
-@contextlib.contextmanager
-def _serve_on(app: Any, port: int) -> Iterator[str]:
-    """Serve ``app`` (lifespan on) on a port chosen beforehand: the redirect URI names it."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the portal did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 @pytest.fixture
 def site(tmp_path: Path, country: Country) -> Iterator[Site]:
-    root = CertificateAuthority.create(tmp_path / "root", name="EE Root", at=utc_now())
-    person_ca = PersonCA.create(tmp_path / "pca", root_certificate=root.certificate,
-                                root_key=load_private_key(tmp_path / "root" / "ca.key"),
-                                name="EE Person CA", at=utc_now())
-    engine = make_engine(f"sqlite:///{tmp_path}/identity.db")
-    migrate(engine, "identity")
-    key = ECKey.generate_key("P-256", private=True,
-                             parameters={"kid": "k1", "use": "sig", "alg": "ES256"})
-    store = OidcStore(engine, utc_now)
-    provider = Provider(ProviderConfig(issuer="http://placeholder", demo=True), key=key,
-                        store=store, person_ca=person_ca.certificate, status=_Good(),
-                        clock=utc_now)
     port = free_port()
-    portal_url = f"http://127.0.0.1:{port}"
-    try:
-        with serve_asgi(create_oidc_app(provider)) as issuer:
-            provider.config = replace(provider.config, issuer=issuer)
-            _, secret = store.add_client("portal", name="Citizen portal",
-                                         redirect_uris=[f"{portal_url}/login/callback"])
-            config = config_of(country, listen=f"127.0.0.1:{port}",
-                               oidc=OidcSettings(issuer, "portal", secret))
-            with _serve_on(create_portal_app(config), port):
-                yield Site(portal_url, issuer)
-    finally:
-        engine.dispose()
+    with oidc_provider(tmp_path, f"http://127.0.0.1:{port}/login/callback") as (issuer,
+                                                                                secret):
+        config = config_of(country, listen=f"127.0.0.1:{port}",
+                           oidc=OidcSettings(issuer, "portal", secret))
+        with serve_on_port(create_portal_app(config), port) as url:
+            yield Site(url, issuer)
 
 
 def _login(site: Site, code: str) -> tuple[requests.Session, requests.Response]:
