@@ -1,0 +1,44 @@
+"""A running local network with the test SOAP provider IS (sild.testing.soap) behind
+the provider gateway, for SOAP exchange tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sild.gateway.context import StaticTarget
+from sild.testing.exchange import CLIENT, PROVIDER, Net, start_net
+from sild.testing.servers import serve_asgi
+from sild.testing.soap import SoapProvider
+
+__all__ = ["SOAP_SERVICES", "SoapNet", "soap_net"]
+
+SUB = PROVIDER.member.subsystem("rr")
+# granted to CLIENT, except "closed"; "echo.v1" is echo with serviceVersion v1
+SOAP_SERVICES = ("echo", "echo.v1", "wrong", "fail", "closed")
+
+
+@dataclass
+class SoapNet:
+    net: Net
+    provider: SoapProvider
+    is_url: str
+
+    @property
+    def url(self) -> str:
+        return self.net.consumer_url()
+
+
+@contextmanager
+def soap_net(root: Path) -> Iterator[SoapNet]:
+    thread, n = start_net(root)
+    provider = SoapProvider()
+    with serve_asgi(provider) as is_url, thread:
+        access = n.access["gw1"]
+        for code in SOAP_SERVICES:
+            access.services[SUB.service(code)] = StaticTarget(is_url + "/soap", 5.0)
+            if code != "closed":
+                access.allowed.setdefault(SUB.service(code), set()).add(CLIENT)
+        yield SoapNet(n, provider, is_url)
