@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -200,18 +201,20 @@ def parse_request(soap_part: bytes) -> SoapRequest:
         data_subjects=tuple(subjects), purpose=purpose, body_tag=str(wrapper.tag))
 
 
-def check_response(soap_part: bytes, *, service_code: str, message_id: str) -> bool:
+def check_response(soap_part: bytes, *, service_code: str, message_id: str
+                   ) -> etree._Element | None:
     """Check an IS's SOAP answer against its request (X-Road ``InconsistentResponse``):
-    ``{serviceCode}Response`` as the wrapper and the request's ``id``, or a fault.
-    True for a fault (passed on as the IS sent it)."""
+    ``{serviceCode}Response`` as the wrapper, the request's ``id`` and no requestHash of
+    its own. The parsed root, or None for a fault (passed on as the IS sent it)."""
     try:
-        header, body = _envelope(parse_xml(soap_part))
+        root = parse_xml(soap_part)
+        header, body = _envelope(root)
         wrapper = _wrapper(body)
     except SoapError as e:
         raise SoapInconsistentResponse(f"the service answered invalid SOAP: {e.message}"
                                        ) from None
     if wrapper.tag == f"{{{ENV}}}Fault":
-        return True
+        return None
     if etree.QName(wrapper).localname != f"{service_code}Response":
         raise SoapInconsistentResponse(
             f"response body element '{etree.QName(wrapper).localname}' is not "
@@ -219,40 +222,53 @@ def check_response(soap_part: bytes, *, service_code: str, message_id: str) -> b
     fields = _children(header, XRD) if header is not None else {}
     if "id" in fields and _text(fields["id"]) != message_id:
         raise SoapInconsistentResponse("response id does not match the request id")
-    return False
+    if "requestHash" in fields:
+        raise SoapInconsistentResponse("the service's response carries a requestHash")
+    return root
 
 
-def add_request_hash(body: bytes, soap_offset: int, soap_len: int, request_hash: str
-                     ) -> bytes:
-    """``body`` with ``<xrd:requestHash>`` added to the SOAP part's Header, the rest of
-    the bytes as they were (PR-MESS §2.3: the provider gateway adds it)."""
+def add_request_hash(body: bytes, soap_offset: int, soap_len: int, request_hash: str,
+                     root: etree._Element) -> bytes:
+    """``body`` with ``<xrd:requestHash>`` first in the Header of its SOAP part (parsed
+    as ``root``), every other byte as it was (PR-MESS §2.3: the provider gateway adds it;
+    first, so that it is the first requestHash in the message)."""
     soap = body[soap_offset:soap_offset + soap_len]
-    root = parse_xml(soap)
     element = (f'<xrd:requestHash xmlns:xrd="{XRD}" algorithmId="{HASH_ALGORITHM}">'
                f"{request_hash}</xrd:requestHash>").encode()
     header = _children(root, ENV).get("Header")
-    prefix = (root.prefix + ":").encode() if root.prefix else b""
     if header is None:
-        at = soap.find(b"<" + prefix + b"Body")
-        insert = b"<" + prefix + b"Header>" + element + b"</" + prefix + b"Header>"
-        if at < 0:
-            raise SoapInconsistentResponse("response without a Body")
-        new = soap[:at] + insert + soap[at:]
+        prefix = (root.prefix + ":").encode() if root.prefix else b""
+        at = _start_tag(soap, prefix + b"Body")
+        new = (soap[:at] + b"<" + prefix + b"Header>" + element + b"</" + prefix
+               + b"Header>" + soap[at:])
     else:
-        if "requestHash" in _children(header, XRD):
-            return body
         hprefix = (header.prefix + ":").encode() if header.prefix else b""
-        close = soap.find(b"</" + hprefix + b"Header>")
-        if close >= 0:
-            new = soap[:close] + element + soap[close:]
-        else:  # <p:Header/> or <p:Header attr/>
-            start = soap.find(b"<" + hprefix + b"Header")
-            end = soap.find(b"/>", start)
-            if start < 0 or end < 0:
-                raise SoapInconsistentResponse("response Header cannot be located")
-            new = (soap[:end] + b">" + element + b"</" + hprefix + b"Header>"
-                   + soap[end + 2:])
+        at = _start_tag(soap, hprefix + b"Header")
+        end = soap.index(b">", at)
+        if soap[end - 1:end] == b"/":  # <p:Header/>
+            new = (soap[:end - 1] + b">" + element + b"</" + hprefix + b"Header>"
+                   + soap[end + 1:])
+        else:
+            new = soap[:end + 1] + element + soap[end + 1:]
     return body[:soap_offset] + new + body[soap_offset + soap_len:]
+
+
+def _start_tag(soap: bytes, qname: bytes) -> int:
+    """Where ``<qname`` (followed by space, '>' or '/') starts."""
+    m = re.search(b"<" + re.escape(qname) + rb"[\s>/]", soap)
+    if m is None:
+        raise SoapInconsistentResponse(f"{qname.decode()} cannot be located")
+    return m.start()
+
+
+_REQUEST_HASH = re.compile(rb"<(?:[\w.-]+:)?requestHash\b[^>]*>([^<]*)<")
+
+
+def response_request_hash(soap_part: bytes) -> str | None:
+    """The first requestHash in a SOAP response (the one the provider gateway put first
+    in its Header), if any; a byte search, the response being signed by then."""
+    m = _REQUEST_HASH.search(soap_part)
+    return m.group(1).decode("ascii", "replace").strip() if m else None
 
 
 def echo_header(soap_part: bytes) -> bytes:
@@ -261,12 +277,3 @@ def echo_header(soap_part: bytes) -> bytes:
     if header is None:
         return b""
     return bytes(etree.tostring(header))
-
-
-def response_request_hash(soap_part: bytes) -> str | None:
-    """The requestHash a SOAP response carries, if any."""
-    header, _ = _envelope(parse_xml(soap_part))
-    if header is None:
-        return None
-    el = _children(header, XRD).get("requestHash")
-    return _text(el) if el is not None else None

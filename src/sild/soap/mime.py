@@ -41,6 +41,9 @@ DEFAULT_LIMITS = MimeLimits()
 _BOUNDARY = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$")
 
 
+_PLAIN = re.compile(r"\s*text/xml\s*(;\s*charset=\"?utf-8\"?\s*)?$", re.IGNORECASE)
+
+
 @dataclass(frozen=True, slots=True)
 class SoapBody:
     """The SOAP part of a body and how the body was framed."""
@@ -63,9 +66,11 @@ def _params(content_type: str) -> tuple[str, dict[str, str]]:
 def split_body(content_type: str, body: bytes, limits: MimeLimits = DEFAULT_LIMITS
                ) -> SoapBody:
     """The SOAP part of ``body`` sent with ``content_type``."""
-    main, params = _params(content_type)
     if not content_type.strip():
         raise SoapInvalidContentType("Content-Type is missing")
+    if _PLAIN.match(content_type):  # the common case, without a MIME header parse
+        return SoapBody(body, 0, multipart=False, mtom=False, attachments=0)
+    main, params = _params(content_type)
     if main == "text/xml":
         return SoapBody(body, 0, multipart=False, mtom=False, attachments=0)
     if main != "multipart/related":

@@ -10,6 +10,7 @@ oversize trees are refused by the limits below.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,15 +61,17 @@ def parse_xml(data: bytes, limits: XmlLimits = DEFAULT_LIMITS) -> etree._Element
 
 
 def _check_shape(root: etree._Element, limits: XmlLimits) -> None:
-    depth = 0
-    count = 0
-    for event, _ in etree.iterwalk(root, events=("start", "end")):
-        if event == "start":
-            depth += 1
-            count += 1
-            if depth > limits.max_depth:
-                raise SoapError(f"XML nested deeper than {limits.max_depth} levels")
-            if count > limits.max_elements:
-                raise SoapError(f"XML with more than {limits.max_elements} elements")
-        else:
-            depth -= 1
+    """Depth and size, evaluated by libxml2's XPath in C (no Python per element)."""
+    deep, count = _checks(limits.max_depth)
+    if deep(root) is True:
+        raise SoapError(f"XML nested deeper than {limits.max_depth} levels")
+    elements = count(root)
+    if isinstance(elements, float) and elements > limits.max_elements:
+        raise SoapError(f"XML with more than {limits.max_elements} elements")
+
+
+@functools.lru_cache(maxsize=8)
+def _checks(max_depth: int) -> tuple[etree.XPath, etree.XPath]:
+    # an element max_depth + 1 levels down from the document node exists
+    return (etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")"),
+            etree.XPath("count(//*)"))

@@ -184,16 +184,27 @@ def _response(header: str) -> bytes:
 
 
 @pytest.mark.parametrize("header", ["<s:Header><x:a xmlns:x='urn:x'/></s:Header>",
-                                    "<s:Header/>", ""], ids=["full", "empty", "none"])
+                                    "<s:Header/>", "<s:Header a='1' />", ""],
+                         ids=["full", "empty", "empty-attr", "none"])
 def test_add_request_hash_keeps_everything_else(header: str) -> None:
-    """The hash lands in the Header; removing it gives back the original's content."""
+    """The hash lands first in the Header; every other byte stays as it was."""
     soap = _response(header)
     body = b"PRE" + soap + b"POST"
-    out = add_request_hash(body, 3, len(soap), "h4sh")
+    root = check_response(soap, service_code="echo", message_id="")
+    assert root is not None
+    out = add_request_hash(body, 3, len(soap), "h4sh", root)
     assert out.startswith(b"PRE")
     assert out.endswith(b"POST")
     assert response_request_hash(out[3:-4]) == "h4sh"
-    assert check_response(out[3:-4], service_code="echo", message_id="") is False
+    reparsed = etree.fromstring(out[3:-4])
+    assert reparsed.find(f".//{{{XRD}}}requestHash").getparent().tag.endswith("Header")
+    assert etree.QName(reparsed[-1][0]).localname == "echoResponse"
+
+
+def test_a_fault_is_not_checked() -> None:
+    """An IS fault is passed on: check_response returns None."""
+    fault = f"{ENV}<s:Body><s:Fault><faultcode>x</faultcode></s:Fault></s:Body></s:Envelope>"
+    assert check_response(fault.encode(), service_code="echo", message_id="1") is None
 
 
 @given(st.binary(max_size=200))
@@ -212,3 +223,7 @@ def test_check_response_refuses_a_wrong_wrapper_or_id() -> None:
         check_response(with_id, service_code="echo", message_id="1")
     with pytest.raises(SoapInconsistentResponse):
         check_response(b"not xml", service_code="echo", message_id="1")
+    own = _response(f"<s:Header><xrd:requestHash xmlns:xrd='{XRD}'>x</xrd:requestHash>"
+                    "</s:Header>")
+    with pytest.raises(SoapInconsistentResponse, match="requestHash"):
+        check_response(own, service_code="echo", message_id="")

@@ -111,7 +111,7 @@ class CheckSoapResponse(ContextStage):
         response = ex.response
         assert response is not None
         ctype = next((v for k, v in response.header.headers if k == "content-type"), "")
-        try:
+        try:  # the signed answer; a byte search, no second XML parse
             got = response_request_hash(split_body(ctype, response.body).soap)
         except SoapError as e:
             raise SoapInconsistentResponse(f"the service answered invalid SOAP: {e.message}"

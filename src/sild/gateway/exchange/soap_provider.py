@@ -93,10 +93,10 @@ async def call_soap_service(ctx: GatewayContext, transport: IsTransport,
 def _with_hash(reply: IsReply, request: SoapRequest, request_hash: str) -> IsReply:
     try:
         ctype, offset, part = _soap_part(reply.headers, reply.body)
-        fault = check_response(part, service_code=request.service_code,
-                               message_id=request.message_id)
-        body = reply.body if fault else add_request_hash(reply.body, offset, len(part),
-                                                         request_hash)
+        root = check_response(part, service_code=request.service_code,
+                              message_id=request.message_id)
+        body = reply.body if root is None else add_request_hash(
+            reply.body, offset, len(part), request_hash, root)
     except SoapError as e:
         raise SoapInconsistentResponse(f"the service answered invalid SOAP: {e.message}"
                                        ) from None
