@@ -80,11 +80,6 @@ class SoapRequest:
     body_tag: str  # "{namespace}local" of the Body's wrapper element
 
 
-def _is_element(el: object) -> bool:
-    """An element, not a comment or processing instruction (whose ``tag`` is a function)."""
-    return isinstance(getattr(el, "tag", None), str)
-
-
 def _text(el: etree._Element) -> str:
     return (el.text or "").strip()
 
@@ -92,16 +87,18 @@ def _text(el: etree._Element) -> str:
 def _children(el: etree._Element, ns: str) -> dict[str, etree._Element]:
     """Elements of ``el`` in namespace ``ns`` by local name; a repeat is refused."""
     out: dict[str, etree._Element] = {}
-    for child in el:
-        if not _is_element(child):
-            continue  # comments, processing instructions
-        q = etree.QName(child)
-        if q.namespace != ns:
-            continue
-        if q.localname in out:
-            raise SoapDuplicateHeaderField(f"Duplicate header field '{q.localname}'")
-        out[q.localname] = child
+    skip = len(ns) + 2
+    for child in el.iterchildren(f"{{{ns}}}*"):  # elements of ns only, filtered in C
+        name = str(child.tag)[skip:]
+        if name in out:
+            raise SoapDuplicateHeaderField(f"Duplicate header field '{name}'")
+        out[name] = child
     return out
+
+
+def _local(el: etree._Element) -> str:
+    tag = str(el.tag)
+    return tag[tag.find("}") + 1:]
 
 
 def _identifier(el: etree._Element, what: str, kinds: tuple[str, ...],
@@ -128,9 +125,8 @@ def _envelope(root: etree._Element) -> tuple[etree._Element | None, etree._Eleme
 
 
 def _wrapper(body: etree._Element) -> etree._Element:
-    for child in body:
-        if _is_element(child):
-            return child
+    for child in body.iterchildren("{*}*", "*"):  # elements only, not comments
+        return child
     raise SoapMissingBody("Malformed SOAP message: body missing")
 
 
@@ -178,19 +174,18 @@ def parse_request(soap_part: bytes) -> SoapRequest:
             else p["partyCode"]
     subjects: list[str] = []
     purpose = ""
-    for child in header:
-        if _is_element(child) and etree.QName(child).namespace == SILD:
-            local = etree.QName(child).localname
-            if local == "dataSubject":
-                subjects.append(_text(child))
-            elif local == "purpose":
-                if purpose:
-                    raise SoapDuplicateHeaderField("Duplicate header field 'purpose'")
-                purpose = _text(child)
+    for child in header.iterchildren(f"{{{SILD}}}*"):
+        local = _local(child)
+        if local == "dataSubject":
+            subjects.append(_text(child))
+        elif local == "purpose":
+            if purpose:
+                raise SoapDuplicateHeaderField("Duplicate header field 'purpose'")
+            purpose = _text(child)
     wrapper = _wrapper(body)
-    if etree.QName(wrapper).localname != s["serviceCode"]:  # (5)
+    if _local(wrapper) != s["serviceCode"]:  # (5)
         raise SoapInconsistentHeaders(
-            f"Malformed SOAP message: body element '{etree.QName(wrapper).localname}' "
+            f"Malformed SOAP message: body element '{_local(wrapper)}' "
             f"does not match service code '{s['serviceCode']}'")
     return SoapRequest(
         client=client, service=service, service_code=s["serviceCode"],
@@ -215,9 +210,9 @@ def check_response(soap_part: bytes, *, service_code: str, message_id: str
                                        ) from None
     if wrapper.tag == f"{{{ENV}}}Fault":
         return None
-    if etree.QName(wrapper).localname != f"{service_code}Response":
+    if _local(wrapper) != f"{service_code}Response":
         raise SoapInconsistentResponse(
-            f"response body element '{etree.QName(wrapper).localname}' is not "
+            f"response body element '{_local(wrapper)}' is not "
             f"'{service_code}Response'")
     fields = _children(header, XRD) if header is not None else {}
     if "id" in fields and _text(fields["id"]) != message_id:
