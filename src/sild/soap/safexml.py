@@ -56,7 +56,10 @@ def parse_xml(data: bytes, limits: XmlLimits = DEFAULT_LIMITS) -> etree._Element
     docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise SoapError("XML with a document type declaration is not allowed")
-    _check_shape(root, limits)
+    # Cheap bounds first: fewer '<' than the depth limit cannot nest past it, and every
+    # element takes at least 4 bytes ("<a/>").
+    if data.count(b"<") > limits.max_depth or len(data) // 4 > limits.max_elements:
+        _check_shape(root, limits)
     return root
 
 
