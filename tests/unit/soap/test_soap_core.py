@@ -4,6 +4,7 @@ requestHash insertion (docs/spec/soap.md §2–4)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 
 import pytest
@@ -14,6 +15,7 @@ from lxml import etree
 from sild.core.identifiers import ClientId, ServiceId, parse_client
 from sild.errors import (
     InvalidIdentifier,
+    SildError,
     SoapDuplicateHeaderField,
     SoapError,
     SoapInconsistentHeaders,
@@ -227,3 +229,27 @@ def test_check_response_refuses_a_wrong_wrapper_or_id() -> None:
                     "</s:Header>")
     with pytest.raises(SoapInconsistentResponse, match="requestHash"):
         check_response(own, service_code="echo", message_id="")
+
+
+@given(st.binary(max_size=400))
+def test_parse_request_refuses_garbage_with_a_sild_error(data: bytes) -> None:
+    """Any bytes: a SoapRequest or a SildError, never another exception."""
+    with contextlib.suppress(SildError):
+        parse_request(data)
+
+
+@given(st.binary(max_size=400))
+def test_split_body_refuses_garbage_with_a_sild_error(data: bytes) -> None:
+    """Any multipart body: a SoapBody or a SildError, never another exception."""
+    with contextlib.suppress(SildError):
+        split_body('multipart/related; type="text/xml"; boundary=b1', b"--b1\r\n" + data)
+
+
+@given(st.binary(max_size=300), st.integers(min_value=0, max_value=299))
+def test_flipping_a_byte_of_the_soap_part_changes_the_hash(data: bytes, i: int) -> None:
+    """requestHash binds every byte of the SOAP part."""
+    if not data:
+        return
+    i %= len(data)
+    flipped = data[:i] + bytes([data[i] ^ 1]) + data[i + 1:]
+    assert soap_request_hash(flipped) != soap_request_hash(data)
