@@ -5,19 +5,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sild.gateway.context import StaticTarget
+from sild.gateway.serverconf._snapshot import PersonalData
 from sild.testing.exchange import CLIENT, PROVIDER, Net, start_net
 from sild.testing.servers import serve_asgi
 from sild.testing.soap import SoapProvider
 
-__all__ = ["SOAP_SERVICES", "SoapNet", "soap_net"]
+__all__ = ["SOAP_SERVICES", "PersonalTarget", "SoapNet", "soap_net"]
 
 SUB = PROVIDER.member.subsystem("rr")
-# granted to CLIENT, except "closed"; "echo.v1" is echo with serviceVersion v1
-SOAP_SERVICES = ("echo", "echo.v1", "wrong", "fail", "closed")
+# granted to CLIENT, except "closed"; "echo.v1" is echo with serviceVersion v1;
+# "echopd" carries personal data (the data tracker applies)
+SOAP_SERVICES = ("echo", "echo.v1", "wrong", "fail", "closed", "echopd")
+
+
+@dataclass(frozen=True)
+class PersonalTarget:
+    """A service target that carries personal data (docs/spec/tracker.md §1)."""
+
+    url: str
+    timeout: float
+    verify_tls: bool = True
+    personal_data: PersonalData = field(
+        default_factory=lambda: PersonalData(categories=("population",)))
 
 
 @dataclass
@@ -38,7 +51,8 @@ def soap_net(root: Path) -> Iterator[SoapNet]:
     with serve_asgi(provider) as is_url, thread:
         access = n.access["gw1"]
         for code in SOAP_SERVICES:
-            access.services[SUB.service(code)] = StaticTarget(is_url + "/soap", 5.0)
+            kind = PersonalTarget if code == "echopd" else StaticTarget
+            access.services[SUB.service(code)] = kind(is_url + "/soap", 5.0)
             if code != "closed":
                 access.allowed.setdefault(SUB.service(code), set()).add(CLIENT)
         yield SoapNet(n, provider, is_url)

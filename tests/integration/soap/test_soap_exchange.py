@@ -16,6 +16,7 @@ from lxml import etree
 from zeep.transports import Transport
 
 from sild.gateway.messagelog.log import LogRecord
+from sild.gateway.messagelog.usage import UsageRecord
 from sild.soap.message import XRD
 from sild.testing.exchange import CLIENT, CONSUMER, PROVIDER, call
 from sild.testing.soap import ECHO_NS, ECHO_WSDL
@@ -197,6 +198,45 @@ def test_sild_header_extension_is_signed_as_tracker_headers(soapnet: SoapNet) ->
     assert b'"sild-data-subject","EE38001085718"' in rec.envelope
     assert b'"sild-purpose","treatment"' in rec.envelope
     assert b'"protocol":"soap"' in rec.envelope
+
+
+_SILD_NS = "https://sild.dev/xsd/sild.xsd"
+
+
+def _personal(message_id: str, ext: str) -> bytes:
+    header = "".join(etree.tostring(e).decode() for e in header_elements(
+        CLIENT, SUB.service("echopd"), message_id=message_id)) + ext
+    return soap_request(CLIENT, SUB.service("echopd"), _echo("echopd"), header=header)
+
+
+def _usage(s: SoapNet, message_id: str) -> list[UsageRecord]:
+    return [r for r in s.net.logs["gw1"].records
+            if isinstance(r, UsageRecord) and r.message_id == message_id]
+
+
+def test_personal_data_service_needs_a_subject(soapnet: SoapNet) -> None:
+    """A personal-data SOAP service without a data subject: fault, nothing forwarded."""
+    before = len(soapnet.provider.requests)
+    _, _, body = _post(soapnet, _personal("pd-0", ""))
+    assert _fault(body)[0] == "Client.MissingHeader"
+    assert len(soapnet.provider.requests) == before
+
+
+def test_subject_and_purpose_from_the_soap_header_extension(soapnet: SoapNet) -> None:
+    """sild:dataSubject / sild:purpose make a usage record for that person."""
+    ext = (f'<s:dataSubject xmlns:s="{_SILD_NS}">EE38001085718</s:dataSubject>'
+           f'<s:purpose xmlns:s="{_SILD_NS}">treatment</s:purpose>')
+    status, _, body = _post(soapnet, _personal("pd-1", ext))
+    assert (status, b"echopdResponse" in body) == (200, True)
+    assert [u.subject for u in _usage(soapnet, "pd-1")] == ["EE38001085718"]
+
+
+def test_subject_and_purpose_from_http_headers(soapnet: SoapNet) -> None:
+    """Sild-Data-Subject / Sild-Purpose HTTP headers work for SOAP too."""
+    status, _, _ = _post(soapnet, _personal("pd-2", ""), headers={
+        "Sild-Data-Subject": "EE38001085718", "Sild-Purpose": "treatment"})
+    assert status == 200
+    assert [u.subject for u in _usage(soapnet, "pd-2")] == ["EE38001085718"]
 
 
 # -- bad input: the right fault, nothing forwarded, nothing logged half ---------------
