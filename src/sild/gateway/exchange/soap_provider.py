@@ -34,7 +34,8 @@ __all__ = ["SOAP_METASERVICES", "call_soap_service"]
 
 log = structlog.get_logger("sild.gateway.soap")
 
-# getWsdl is answered by sild.soap.wsdl (the WSDL helper's module) once it is wired in.
+# getWsdl (PR-META §5, sild.soap.wsdl) joins these when it is wired in: add its code here
+# and a branch in call_soap_service answering the WSDL as an attachment.
 SOAP_METASERVICES = frozenset({"listMethods", "allowedMethods"})
 _KEPT = frozenset({"content-type", "soapaction"})
 
