@@ -6,7 +6,9 @@ Operations, by the body's wrapper element:
   wrapper's children, byte for byte; a multipart request is answered multipart with its
   attachments as they came (the SOAP part swapped), so attachments make the round trip;
 * ``wrong`` — answers ``somethingElseResponse`` (an inconsistent response);
-* ``fail`` — answers a SOAP fault of its own.
+* ``fail`` — answers a SOAP fault of its own;
+* ``echomtom`` — answers MTOM: the bytes of the request's base64 ``data`` as a binary
+  attachment that ``echomtomResponse/data`` references with ``xop:Include``.
 
 Every request is kept in :attr:`SoapProvider.requests` (headers, body) for assertions.
 Also :data:`ECHO_WSDL`, a WSDL of the echo operation for zeep (its address is
@@ -15,6 +17,7 @@ X-Road's placeholder, ``http://example.org/xroad-endpoint``).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +37,24 @@ def _envelope(header: bytes, body: bytes) -> bytes:
             + header + b"<s:Body>" + body + b"</s:Body></s:Envelope>")
 
 
+MTOM_BOUNDARY = "MIME_boundary_sild_test"
+
+
+def _mtom(header: bytes, data: bytes) -> tuple[str, bytes]:
+    b = MTOM_BOUNDARY
+    soap = _envelope(header, f'<e:echomtomResponse xmlns:e="{ECHO_NS}"><data><xop:Include '
+                     'xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:data@sild"/>'
+                     "</data></e:echomtomResponse>".encode())
+    body = (f"--{b}\r\nContent-Type: application/xop+xml; charset=UTF-8; "
+            f'type="text/xml"\r\nContent-Transfer-Encoding: 8bit\r\n'
+            "Content-ID: <root@sild>\r\n\r\n").encode() + soap + (
+        f"\r\n--{b}\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Transfer-Encoding: binary\r\nContent-ID: <data@sild>\r\n\r\n"
+    ).encode() + data + f"\r\n--{b}--\r\n".encode()
+    return (f'multipart/related; type="application/xop+xml"; boundary="{b}"; '
+            'start="<root@sild>"; start-info="text/xml"', body)
+
+
 @dataclass
 class SoapProvider:
     """The ASGI app; ``requests`` holds what it received."""
@@ -50,6 +71,8 @@ class SoapProvider:
         wrapper = body_el[0]
         name = etree.QName(wrapper).localname
         head = etree.tostring(header) if header is not None else b""
+        if name == "echomtom":
+            return _mtom(head, base64.b64decode(wrapper.findtext("data") or ""))
         if name == "fail":
             answer = _envelope(b"", b"<s:Fault><faultcode>s:Server</faultcode>"
                                b"<faultstring>the service failed</faultstring></s:Fault>")
@@ -93,6 +116,16 @@ ECHO_WSDL = f"""<?xml version="1.0" encoding="UTF-8"?>
           <xsd:element name="text" type="xsd:string"/>
         </xsd:sequence></xsd:complexType>
       </xsd:element>
+      <xsd:element name="echomtom">
+        <xsd:complexType><xsd:sequence>
+          <xsd:element name="data" type="xsd:base64Binary"/>
+        </xsd:sequence></xsd:complexType>
+      </xsd:element>
+      <xsd:element name="echomtomResponse">
+        <xsd:complexType><xsd:sequence>
+          <xsd:element name="data" type="xsd:base64Binary"/>
+        </xsd:sequence></xsd:complexType>
+      </xsd:element>
       <xsd:element name="echoResponse">
         <xsd:complexType><xsd:sequence>
           <xsd:element name="text" type="xsd:string"/>
@@ -104,15 +137,29 @@ ECHO_WSDL = f"""<?xml version="1.0" encoding="UTF-8"?>
   <wsdl:message name="echoResponse">
     <wsdl:part name="body" element="tns:echoResponse"/>
   </wsdl:message>
+  <wsdl:message name="echomtom">
+    <wsdl:part name="body" element="tns:echomtom"/>
+  </wsdl:message>
+  <wsdl:message name="echomtomResponse">
+    <wsdl:part name="body" element="tns:echomtomResponse"/>
+  </wsdl:message>
   <wsdl:portType name="EchoPort">
     <wsdl:operation name="echo">
       <wsdl:input message="tns:echo"/><wsdl:output message="tns:echoResponse"/>
+    </wsdl:operation>
+    <wsdl:operation name="echomtom">
+      <wsdl:input message="tns:echomtom"/><wsdl:output message="tns:echomtomResponse"/>
     </wsdl:operation>
   </wsdl:portType>
   <wsdl:binding name="EchoBinding" type="tns:EchoPort">
     <soap:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
     <wsdl:operation name="echo">
       <soap:operation soapAction="echo"/>
+      <wsdl:input><soap:body use="literal"/></wsdl:input>
+      <wsdl:output><soap:body use="literal"/></wsdl:output>
+    </wsdl:operation>
+    <wsdl:operation name="echomtom">
+      <soap:operation soapAction="echomtom"/>
       <wsdl:input><soap:body use="literal"/></wsdl:input>
       <wsdl:output><soap:body use="literal"/></wsdl:output>
     </wsdl:operation>

@@ -19,7 +19,7 @@ __all__ = ["SOAP_SERVICES", "PersonalTarget", "SoapNet", "soap_net"]
 SUB = PROVIDER.member.subsystem("rr")
 # granted to CLIENT, except "closed"; "echo.v1" is echo with serviceVersion v1;
 # "echopd" carries personal data (the data tracker applies)
-SOAP_SERVICES = ("echo", "echo.v1", "wrong", "fail", "closed", "echopd")
+SOAP_SERVICES = ("echo", "echo.v1", "wrong", "fail", "closed", "echopd", "echomtom")
 
 
 @dataclass(frozen=True)
