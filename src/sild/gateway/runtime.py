@@ -66,6 +66,7 @@ from sild.gateway.serverconf.is_clients import load_is_clients
 from sild.gateway.signer import SignKeys
 from sild.gateway.tracker_notifier import TrackerNotifier
 from sild.instance import parse_listen
+from sild.soap.wsdl_http import wsdl_handler
 from sild.web.deadlines import Deadlines, WatchedProtocol
 from sild.web.errors import answer_for
 
@@ -189,11 +190,15 @@ class Gateway:
 
         is_app = web.Application(client_max_size=s.limits.max_body + 1024,
                                  middlewares=[self._busy, self._measure("consumer")])
-        add_is_routes(is_app, list_clients=self._list_clients, **{
-            name: consumer_handler(pipeline.run, self.ctx.clock, admit=self._admit_client,
-                                   streak=self._refusal_streak,
-                                   body_timeout=s.limits.body_timeout)
-            for name, pipeline in (("rest", self.consumer), ("soap", self.soap_consumer))})
+        add_is_routes(is_app, list_clients=self._list_clients,
+                      wsdl=wsdl_handler(self.consumer.run, self.ctx.clock,
+                                        lambda: s.server.owner),  # wsdl.md §6
+                      **{name: consumer_handler(pipeline.run, self.ctx.clock,
+                                                admit=self._admit_client,
+                                                streak=self._refusal_streak,
+                                                body_timeout=s.limits.body_timeout)
+                         for name, pipeline in (("rest", self.consumer),
+                                                ("soap", self.soap_consumer))})
 
         await self._serve(is_app, s.is_listen, is_tls)
         await self._serve_peers(s.peer_listen)

@@ -35,7 +35,7 @@ from sild.soap.safexml import parse_xml
 
 __all__ = ["ENV", "HASH_ALGORITHM", "ID", "REPR", "SILD", "XRD", "SoapRequest",
            "add_request_hash", "check_response", "echo_header", "parse_request",
-           "response_request_hash", "service_key", "soap_request_hash"]
+           "response_request_hash", "soap_request_hash"]
 
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XRD = "http://x-road.eu/xsd/xroad.xsd"
@@ -51,12 +51,6 @@ _MANDATORY = ("client", "service", "id", "protocolVersion")
 _STRING_FIELDS = ("id", "userId", "issue", "protocolVersion", "requestHash")
 
 
-def service_key(service_code: str, version: str) -> str:
-    """The Sild service code of an X-Road (serviceCode, serviceVersion) pair:
-    ``code`` without a version, ``code.version`` with one (docs/spec/soap.md §3)."""
-    return f"{service_code}.{version}" if version else service_code
-
-
 def soap_request_hash(soap_part: bytes) -> str:
     """X-Road's requestHash: SHA-512 of the raw SOAP part, base64 (PR-MESS §2.3)."""
     return base64.b64encode(hashlib.sha512(soap_part).digest()).decode()
@@ -67,9 +61,9 @@ class SoapRequest:
     """A checked X-Road 4.0 request header and its body's wrapper element."""
 
     client: ClientId
-    service: ServiceId  # with the version folded into the code (service_key)
+    service: ServiceId  # by serviceCode: access rights ignore the version (PR-MESS §3.1)
     service_code: str  # as sent
-    service_version: str
+    service_version: str  # "" when absent; checked against the registered one
     message_id: str
     user_id: str
     issue: str
@@ -155,8 +149,7 @@ def parse_request(soap_part: bytes) -> SoapRequest:
     version = s.get("serviceVersion", "")
     client = parse_client(text)
     service = ServiceId.parse("/".join((s["xRoadInstance"], s["memberClass"], s["memberCode"],
-                                        s["subsystemCode"],
-                                        service_key(s["serviceCode"], version))))
+                                        s["subsystemCode"], s["serviceCode"])))
     server = ""
     if "securityServer" in fields:
         _, g = _identifier(fields["securityServer"], "securityServer", ("SERVER",),

@@ -177,13 +177,33 @@ def test_inconsistent_response_is_a_server_fault(soapnet: SoapNet) -> None:
     assert _fault(body)[0] == "Server.ServerProxy.InconsistentResponse"
 
 
-def test_service_version_is_part_of_the_service(soapnet: SoapNet) -> None:
-    """serviceVersion v1 is its own service (code.v1) for access rights."""
-    status, _, body = _post(soapnet, soap_request(CLIENT, ECHO, _echo(), version="v1"))
+def test_service_version_must_be_the_registered_one(soapnet: SoapNet) -> None:
+    """serviceVersion v1 of a service registered as v1 is served; v2 is UnknownService."""
+    echov = SUB.service("echov")
+    status, _, body = _post(soapnet, soap_request(CLIENT, echov, _echo("echov"), version="v1"))
     assert status == 200
-    assert b"echoResponse" in body
-    _, _, body = _post(soapnet, soap_request(CLIENT, ECHO, _echo(), version="v2"))
-    assert _fault(body)[0] == "Server.ServerProxy.AccessDenied"
+    assert b"echovResponse" in body
+    _, _, body = _post(soapnet, soap_request(CLIENT, echov, _echo("echov"), version="v2"))
+    assert _fault(body)[0] == "Server.ServerProxy.UnknownService"
+
+
+def test_access_rights_ignore_the_version(soapnet: SoapNet) -> None:
+    """A service registered without a version takes any serviceVersion (PR-MESS §3.1)."""
+    status, _, body = _post(soapnet, soap_request(CLIENT, ECHO, _echo(), version="v7"))
+    assert (status, b"echoResponse" in body) == (200, True)
+
+
+def test_get_wsdl_over_soap_answers_the_wsdl_as_attachment(soapnet: SoapNet) -> None:
+    """getWsdl: getWsdlResponse with the WSDL as the second MIME part, requestHash added."""
+    body = (f'<xrd:getWsdl xmlns:xrd="{XRD}"><xrd:serviceCode>echo</xrd:serviceCode>'
+            "</xrd:getWsdl>")
+    status, headers, answer = _post(soapnet, soap_request(CLIENT, SUB.service("getWsdl"),
+                                                          body))
+    assert status == 200
+    assert headers["content-type"].startswith("multipart/related")
+    assert ECHO_WSDL.encode() in answer
+    assert b"getWsdlResponse" in answer
+    assert b"requestHash" in answer
 
 
 @pytest.mark.parametrize("meta", ["listMethods", "allowedMethods"])

@@ -33,7 +33,6 @@ from sild.soap.message import (
     check_response,
     parse_request,
     response_request_hash,
-    service_key,
     soap_request_hash,
 )
 from sild.soap.mime import MimeLimits, split_body
@@ -53,12 +52,10 @@ def test_parse_request_reads_every_field() -> None:
     assert r.body_tag == "{urn:e}echo"
 
 
-def test_service_version_is_folded_into_the_code() -> None:
-    """serviceVersion v2 makes the Sild service code echo.v2."""
+def test_service_version_is_kept_apart_from_the_code() -> None:
+    """serviceVersion v2 is read; the Sild service is the serviceCode (PR-MESS §3.1)."""
     r = parse_request(soap_request(CLIENT, ECHO, BODY, version="v2"))
-    assert (r.service.service_code, r.service_code, r.service_version) == ("echo.v2", "echo",
-                                                                           "v2")
-    assert service_key("echo", "") == "echo"
+    assert (r.service, r.service_code, r.service_version) == (ECHO, "echo", "v2")
 
 
 def test_member_client_is_accepted() -> None:

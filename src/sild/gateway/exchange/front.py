@@ -227,10 +227,12 @@ def consumer_handler(run: Callable[[ConsumerExchange], Awaitable[Answer]],
 
 
 def add_is_routes(app: web.Application, *, rest: Handler, soap: Handler,
-                  list_clients: Handler) -> None:
+                  list_clients: Handler, wsdl: Handler | None = None) -> None:
     """The IS port's routes (research/xroad.md §8): ``/r1/…`` is REST, the GET routes
     are the gateway's own, and anything else is a SOAP POST on any path — absolute-form
     targets included (docs/spec/soap.md §1). Specific routes go above the catch-all."""
     app.router.add_route("*", r"/r1/{tail:[\s\S]*}", rest)  # any byte, even %0A
     app.router.add_get("/listClients", list_clients)
+    if wsdl is not None:  # legacy GET /wsdl (docs/spec/wsdl.md §6)
+        app.router.add_get("/wsdl", wsdl)
     app.router.add_route("*", r"/{tail:[\s\S]*}", soap)  # SOAP: last, catches the rest

@@ -4,7 +4,8 @@
 service's URL with only ``Content-Type`` and ``SOAPAction`` (PR-MESS §2.3) — and its
 answer is checked against the request (``{serviceCode}Response``, the same ``id``;
 X-Road ``InconsistentResponse``) before ``xrd:requestHash`` is added to its Header.
-``listMethods`` and ``allowedMethods`` are answered by the gateway itself (PR-META §4).
+``listMethods``, ``allowedMethods`` and ``getWsdl`` (the WSDL as an attachment,
+sild.soap.wsdl_meta) are answered by the gateway itself (PR-META §4, §5).
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from typing import Any
 import structlog
 
 from sild.core.identifiers import ServiceId
-from sild.errors import SoapError, SoapInconsistentHeaders, SoapInconsistentResponse
+from sild.errors import (
+    InvalidRequest,
+    SoapError,
+    SoapInconsistentHeaders,
+    SoapInconsistentResponse,
+    UnknownService,
+)
 from sild.gateway.context import GatewayContext
 from sild.gateway.exchange.http import HOP_BY_HOP
 from sild.gateway.exchange.record import IsReply, ProviderExchange
@@ -29,14 +36,13 @@ from sild.soap.message import (
     soap_request_hash,
 )
 from sild.soap.mime import split_body
+from sild.soap.wsdl_meta import getwsdl_response, parse_getwsdl
 
 __all__ = ["SOAP_METASERVICES", "call_soap_service"]
 
 log = structlog.get_logger("sild.gateway.soap")
 
-# getWsdl (PR-META §5, sild.soap.wsdl) joins these when it is wired in: add its code here
-# and a branch in call_soap_service answering the WSDL as an attachment.
-SOAP_METASERVICES = frozenset({"listMethods", "allowedMethods"})
+SOAP_METASERVICES = frozenset({"listMethods", "allowedMethods", "getWsdl"})
 _KEPT = frozenset({"content-type", "soapaction"})
 
 
@@ -71,8 +77,16 @@ async def call_soap_service(ctx: GatewayContext, transport: IsTransport,
     if parsed.client != h.client or parsed.service != h.service:
         raise SoapInconsistentHeaders("SOAP header does not match the signed envelope")
     request_hash = soap_request_hash(request_soap)
-    if ex.metaservice:
-        code = h.service.service_code
+    code = h.service.service_code
+    if ex.metaservice and code == "getWsdl":  # the WSDL as an attachment (wsdl.md §5)
+        try:
+            wanted, version = parse_getwsdl(request_soap)
+        except InvalidRequest as e:
+            raise SoapInconsistentHeaders(e.message) from None
+        ctype, body = getwsdl_response(request_soap, ctx.access.wsdl(
+            h.service.subsystem, wanted, version))
+        reply = IsReply(200, (("content-type", ctype),), body)
+    elif ex.metaservice:
         data = (ctx.access.list_methods(h.service.subsystem) if code == "listMethods"
                 else ctx.access.allowed_methods(h.service.subsystem, h.client, view.conf))
         body = service_list_response(echo_header(request_soap), code,
@@ -81,6 +95,10 @@ async def call_soap_service(ctx: GatewayContext, transport: IsTransport,
     else:
         target = ex.target
         assert target is not None
+        registered = getattr(target, "service_version", None)
+        if parsed.service_version and registered and parsed.service_version != registered:
+            raise UnknownService(f"Unknown service: SERVICE:{h.service}/"
+                                 f"{parsed.service_version}", service=str(h.service))
         headers = [(k, v) for k, v in h.headers if k in _KEPT and k not in HOP_BY_HOP]
         if not target.verify_tls:
             log.warning("is_tls_unverified", service=str(h.service), url=target.url)
