@@ -667,3 +667,22 @@ class ConsentAnswerInvalid(ConsentUnavailable):
     """The consent service answered something that is not a decision (fail closed)."""
 
     code = "InvalidConsentAnswer"
+
+
+# -- once-only e-services (docs/spec/eservices.md) --
+
+
+class NoRepresentation(RemoteError):
+    """The acting person may not act for the person asked about: the population register
+    does not list them as the person's parent (docs/spec/eservices.md §2)."""
+
+    code = "EServiceNoRepresentation"
+    http_status = 403
+
+
+class EServiceRefused(RemoteError):
+    """A business rule of an e-service refused the request: a founder under 18, a return
+    already filed, nothing to prefill (docs/spec/eservices.md §2)."""
+
+    code = "EServiceRefused"
+    http_status = 409
