@@ -7,8 +7,9 @@ gateway checks the access right and the subject's locks and records the use for 
 data tracker (docs/spec/tracker.md); the e-service never talks to a register directly.
 
 An X-Road error from the exchange is passed on unchanged (:class:`RelayedError`), so a
-lock reads ``Server.ServerProxy.AccessDenied`` at the e-service too; a register's
-``404`` is ``None`` (nothing held) for the caller to judge.
+lock reads ``Server.ServerProxy.AccessDenied`` at the e-service too (as 403); a
+register's ``404`` (passed through by the gateway without ``X-Road-Error``) is ``None``
+— nothing held — for the caller to judge.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class RegisterClient:
         if status == 200 and code is None:
             answer: dict[str, Any] = orjson.loads(body)
             return answer
-        if status == 404 and code == "Client.NotFound":
+        if status == 404 and code in (None, "Client.NotFound"):  # the register's own 404
             return None
         try:
             error = orjson.loads(body)
