@@ -33,7 +33,7 @@ import aiohttp
 
 from sild.core.access import Endpoint, parse_subject
 from sild.crypto.keys import write_private_file
-from sild.demo_country import DemoCountry
+from sild.demo_country import COUNTRY_FILE, DemoCountry
 from sild.demo_data import Generation
 from sild.demo_eservices import start_eservices
 from sild.demo_eservices import tour as eservices_tour
@@ -163,6 +163,7 @@ async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str]
             call = f"{consumer}/r1/{PERSONS.path()}/38001085718"
             answer = await _first_exchange(call)
             country = build_country(net, tracker, data, eservice_urls, sild)
+            (root / COUNTRY_FILE).write_text(country.to_json())
             steps.step("the portal")
             portal_stop = await start_portal(country)
             steps.step("ready")

@@ -14,12 +14,16 @@ docs/spec/eservices.md).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
-__all__ = ["DemoCountry", "DemoGateway", "DemoPerson"]
+__all__ = ["COUNTRY_FILE", "DemoCountry", "DemoGateway", "DemoPerson"]
+
+COUNTRY_FILE = "demo-country.json"  # the running demo's DemoCountry, in its folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +98,29 @@ class DemoCountry:
     def is_url_for(self, subsystem_role: str) -> str:
         """The IS URL of the gateway that hosts the subsystem of ``subsystem_role``."""
         return self.gateways[self.subsystem_gateway[subsystem_role]].is_url
+
+    # -- a file, for tools started later (tests, a portal run on its own) --------------
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                value = {k: (asdict(v) if isinstance(v, DemoGateway) else v)
+                         for k, v in value.items()}
+            elif isinstance(value, Path):
+                value = str(value)
+            elif name == "persons":
+                value = [asdict(p) for p in value]
+            data[name] = value
+        return json.dumps(data, indent=1, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> DemoCountry:
+        """The country :meth:`to_json` wrote (``demo-country.json`` in the demo folder)."""
+        data = json.loads(text)
+        data["root"] = Path(data["root"])
+        data["gateways"] = {k: DemoGateway(**{**v, "subsystems": tuple(v["subsystems"])})
+                            for k, v in data["gateways"].items()}
+        data["persons"] = tuple(DemoPerson(**p) for p in data["persons"])
+        return cls(**data)

@@ -118,7 +118,11 @@ def _build(root: Path, seed: int, size: str) -> DemoData:
 
 
 def _child(root: Path, seed: int, size: str) -> None:  # pragma: no cover - in a child
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (SIGTERM)
+    # Not the parent's asyncio signal handling: its wakeup fd would pass our signals on
+    # to the parent's loop (read there as Ctrl-C). Ctrl-C is the parent's; SIGTERM ends us.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         result = _build(root, seed, size)
         (root / "registers" / PERSONS_FILE).write_text(json.dumps(

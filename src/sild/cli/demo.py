@@ -19,6 +19,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--free-ports", action="store_true",
                    help="free loopback ports instead of X-Road's defaults (8080, 5500, 5566, "
                         "…), to run beside another demo or services on those ports")
+    p.add_argument("--size", choices=("small", "medium", "large"), default="large",
+                   help="the registers' population: 100, 1,000 or 10,000 persons "
+                        "(default large)")
     p.add_argument("--no-wait", action="store_true",
                    help="set everything up, print the tour, then stop (for scripts)")
     p.set_defaults(func=run, log_level=WARNING)  # the tour on stdout stays readable
@@ -29,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
 
     port = args.port if args.port is not None else (0 if args.free_ports else 4000)
     return run_demo(Path(args.dir), port=port, wait=not args.no_wait,
-                    fixed_ports=not args.free_ports, sild=sild_command(),
+                    fixed_ports=not args.free_ports, sild=sild_command(), size=args.size,
                     say=lambda line: console.print(line, markup=False))
