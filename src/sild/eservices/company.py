@@ -58,22 +58,26 @@ def create_company_app(client: RegisterClient, engine: Engine) -> Shell:
         if any(r["name"].casefold() == name.casefold() for r in held):
             raise EServiceRefused(f"the founder already has a company named {name!r}")
         # (4) one transaction: the company exists whole or not at all
+        key = name.casefold()
         rng = random.SystemRandom()
         for _ in range(5):
             reg = f"9{rng.randrange(10**7):07d}"  # 9…: registered here, not generated
             try:
                 with engine.begin() as conn:
+                    if conn.execute(sa.select(es_companies.c.reg_code).where(
+                            es_companies.c.name_key == key)).first() is not None:
+                        raise EServiceRefused(f"a company named {name!r} is already "
+                                              "registered")
                     conn.execute(es_companies.insert().values(
-                        reg_code=reg, name=name, founder=founder, address=address,
-                        registered_at=utc_now()))
+                        reg_code=reg, name=name, name_key=key, founder=founder,
+                        address=address, registered_at=utc_now()))
                 break
-            except IntegrityError as e:
+            except IntegrityError as e:  # the same name at the same moment, or the code
                 with engine.connect() as conn:
-                    taken = conn.execute(sa.select(es_companies.c.reg_code).where(
-                        sa.func.lower(es_companies.c.name) == name.lower())).first()
-                if taken is not None:
-                    raise EServiceRefused(f"a company named {name!r} is already "
-                                          "registered") from e
+                    if conn.execute(sa.select(es_companies.c.reg_code).where(
+                            es_companies.c.name_key == key)).first() is not None:
+                        raise EServiceRefused(f"a company named {name!r} is already "
+                                              "registered") from e
         else:  # pragma: no cover - five collisions in 10^7 codes
             raise EServiceRefused("no free registry code; try again")
         return json_answer({

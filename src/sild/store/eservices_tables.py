@@ -17,7 +17,8 @@ _code = sa.String(16)  # CC + up to 12 digits, as Sild-Data-Subject
 es_companies = sa.Table(
     "es_companies", metadata,
     sa.Column("reg_code", sa.String(8), primary_key=True),
-    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("name_key", sa.String(100), nullable=False, unique=True),  # casefolded name
     sa.Column("founder", _code, nullable=False),
     sa.Column("address", sa.String(200), nullable=False),
     sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),

@@ -20,11 +20,12 @@ def upgrade() -> None:
         "es_companies",
         sa.Column("reg_code", sa.String(length=8), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("name_key", sa.String(length=100), nullable=False),
         sa.Column("founder", _code, nullable=False),
         sa.Column("address", sa.String(length=200), nullable=False),
         sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("reg_code"),
-        sa.UniqueConstraint("name"),
+        sa.UniqueConstraint("name_key"),
     )
     op.create_table(
         "es_tax_returns",
