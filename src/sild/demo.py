@@ -1,14 +1,16 @@
-"""``sild demo``: a local network a newcomer can explore, on SQLite, nothing to install.
+"""``sild demo``: a country a newcomer can explore, on SQLite, nothing to install.
 
-The registry (signed global configuration), six organisations' gateways — the
-Population Register and the Health Board (providers), a clinic, the police and a bank
-(consumers), the Information System Authority (the national data tracker and the
-consent service) — a ledger that anchors the gateways' message logs, and the
-registers' information systems, all on loopback with X-Road's default ports,
-registered the real way (CSR → CA → signed request → approval). The data tracker part
-(:mod:`sild.demo_tracker`) adds generated persons, a lock and background traffic. A
-first exchange is made, then a tour of copy-paste shell lines is printed. Ctrl-C
-stops everything.
+The registry (signed global configuration), eight organisations' gateways
+(:mod:`sild.demo_plan`), a ledger that anchors the gateways' message logs, the six base
+registries each from its own generated database (:mod:`sild.demo_data`) behind its
+organisation's gateway with the data tracker, consent, notifications and background
+traffic (:mod:`sild.demo_tracker`), and the once-only e-services
+(:mod:`sild.demo_eservices`) — all on loopback with X-Road's default ports, registered
+the real way (CSR → CA → signed request → approval). A Rich progress bar shows the
+start-up (:mod:`sild.demo_start`); the running country is handed to the portal if
+``sild.portal.demo`` exists and written to ``demo-country.json``. A first exchange is
+made, then the URLs, the demo identities and a tour of copy-paste shell lines are
+printed. Ctrl-C stops everything, also while it starts.
 
 Every line of the tour runs as printed in another shell opened in the same folder,
 without activating a virtual environment: ``sild`` is named by the path the demo was
