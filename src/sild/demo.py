@@ -159,7 +159,8 @@ async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str]
             sc.add_endpoint(PERSONS, Endpoint.parse("GET /*"))
             sc.grant(PERSONS, parse_subject(str(CLIENT)), Endpoint.parse("GET /*"))
             steps.step("starting the e-services")
-            eservice_urls = await start_eservices(net, tracker._serve, engines)
+            eservice_urls = await start_eservices(net, tracker._serve, engines,
+                                                  fixed_ports=fixed_ports)
             steps.step("a first exchange")
             consumer = net.is_url_of(CLINIC.server)
             call = f"{consumer}/r1/{PERSONS.path()}/38001085718"
@@ -268,6 +269,6 @@ def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
         if "cannot listen" in e.message:
             raise ConfigurationError(
                 f"{e.message} — the demo uses ports 4000, 8080-8087, 5500-5507, 5566-5573, "
-                "8470 and 9000; is another `sild demo` running?") from e
+                "8470, 8490-8494 and 9000; is another `sild demo` running?") from e
         raise
     return 0

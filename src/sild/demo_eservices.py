@@ -28,11 +28,13 @@ from sild.store import make_engine, migrate
 
 __all__ = ["start_eservices", "tour"]
 
-Serve = Callable[[Any], Any]  # app → awaitable base URL
 
 
-async def start_eservices(net: LocalNet, serve: Callable[..., Any],
-                          engines: list[Any]) -> dict[str, str]:
+FIRST_PORT = 8490  # with fixed ports: company 8490, tax-return 8491, doctor 8492, …
+
+
+async def start_eservices(net: LocalNet, serve: Callable[..., Any], engines: list[Any], *,
+                          fixed_ports: bool = False) -> dict[str, str]:
     """Start every e-service; e-service name → its base URL."""
     engine = make_engine(f"sqlite:///{(net.root / 'eservices.db').resolve()}")
     engines.append(engine)
@@ -40,7 +42,7 @@ async def start_eservices(net: LocalNet, serve: Callable[..., Any],
     services = {r: str(h.service(r)) for r, h in HOSTS.items()}
     urls: dict[str, str] = {}
     portal = CONSUMERS["portal"][0]
-    for name, role in ESERVICES.items():
+    for i, (name, role) in enumerate(ESERVICES.items()):
         client, gw_role, _ = CONSUMERS[role]
         spec = ROLES[gw_role]
         rc = RegisterClient(f"http://{net.gateway_settings[spec.server].is_listen}",
@@ -52,7 +54,8 @@ async def start_eservices(net: LocalNet, serve: Callable[..., Any],
         else:
             app = {"doctor": create_doctor_app, "police": create_police_app,
                    "family": create_family_app}[name](rc)
-        urls[name] = await serve(app, lifespan="on")
+        urls[name] = await serve(app, lifespan="on",
+                                 port=FIRST_PORT + i if fixed_ports else 0)
         sc = net.stores[spec.server].serverconf
         sid = eservice_id(name)
         sc.add_service(sid.subsystem, sid.service_code, urls[name], timeout=30)

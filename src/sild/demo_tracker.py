@@ -177,8 +177,9 @@ class TrackerDemo:
             store, admin_token=home.admin_token(), worker=DeliveryWorker(store)),
             lifespan="on")
 
-    async def _serve(self, app: Any, lifespan: Literal["on", "off"] = "off") -> str:
-        port = free_port()
+    async def _serve(self, app: Any, lifespan: Literal["on", "off"] = "off",
+                     port: int = 0) -> str:
+        port = port or free_port()
         server, task = await start_embedded(app, "127.0.0.1", port, lifespan=lifespan)
         self._servers.append(server)
         self._tasks.append(task)
