@@ -21,7 +21,15 @@ from starlette.routing import Route
 from sild.clock import utc_now
 from sild.errors import EServiceRefused, InvalidRequest, NotFound
 from sild.eservices.exchange import RegisterClient
-from sild.eservices.web import acting_person, build_app, json_answer, page, read_json, text_field
+from sild.eservices.web import (
+    acting_person,
+    build_app,
+    json_answer,
+    page,
+    read_json,
+    text_field,
+    utc_text,
+)
 from sild.store.eservices_tables import es_companies
 from sild.web.shell import Shell
 
@@ -97,7 +105,7 @@ def create_company_app(client: RegisterClient, engine: Engine) -> Shell:
             raise NotFound("no company with this registry code was registered here")
         answer: dict[str, Any] = {"regCode": row.reg_code, "name": row.name,
                                   "address": row.address, "founder": row.founder,
-                                  "registeredAt": row.registered_at.isoformat()}
+                                  "registeredAt": utc_text(row.registered_at)}
         return json_answer(answer)
 
     index = page("Register a company", "Found a private limited company (OÜ). Your name, "

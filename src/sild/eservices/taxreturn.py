@@ -20,7 +20,7 @@ from starlette.routing import Route
 from sild.clock import utc_now
 from sild.errors import EServiceRefused, InvalidRequest
 from sild.eservices.exchange import RegisterClient
-from sild.eservices.web import acting_person, build_app, json_answer, page, read_json
+from sild.eservices.web import acting_person, build_app, json_answer, page, read_json, utc_text
 from sild.store.eservices_tables import es_tax_returns
 from sild.web.shell import Shell
 
@@ -75,7 +75,7 @@ def create_taxreturn_app(client: RegisterClient, engine: Engine) -> Shell:
         return {"personalCode": person, "year": year, "income": income,
                 "gross": _money(sums["gross"]), "withheld": _money(sums["withheld"]),
                 "tax": _money(sums["tax"]), "due": _money(sums["due"]),
-                "filed": row.filed_at.isoformat() if row is not None else None}
+                "filed": utc_text(row.filed_at) if row is not None else None}
 
     async def show(request: Request) -> Response:
         person = acting_person(request)

@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,7 +29,7 @@ from sild.web.errors import answer_for, error_answer
 from sild.web.shell import Shell
 
 __all__ = ["MAX_BODY", "acting_person", "build_app", "json_answer", "person", "read_json",
-           "text_field"]
+           "text_field", "utc_text"]
 
 MAX_BODY = 4096  # a form's worth; larger bodies are refused before they are read whole
 
@@ -77,6 +78,12 @@ async def read_json(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     return data
+
+
+def utc_text(t: dt.datetime) -> str:
+    """ISO 8601 in UTC with ``Z`` (SQLite hands a time back without its zone)."""
+    t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+    return t.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def json_answer(data: Any, status: int = 200) -> Response:
