@@ -171,6 +171,8 @@ async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str]
             portal_stop = await start_portal(country)
             steps.step("ready")
         _say_network(net, country, answer, say)
+        if isinstance(getattr(portal_stop, "url", None), str):
+            say(f"Citizen portal: {portal_stop.url}/")
         say("")
         _say_tour(net, root, call, consumer, say, sild)
         tracker.tour(net, say, _shown, sild)
