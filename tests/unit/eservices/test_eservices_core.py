@@ -98,3 +98,25 @@ def test_portal_hook_is_called_and_stopped(tmp_path: Path,
 
     asyncio.run(run())
     assert seen == [c, "stopped"]
+
+
+def test_failed_generation_is_one_clear_error(tmp_path: Path) -> None:
+    """The child's failure comes back as one ConfigurationError line, its log kept."""
+    from sild.demo_data import Generation
+    from sild.errors import ConfigurationError
+
+    g = Generation(tmp_path, seed=1, size="huge")
+    g.start()
+    with pytest.raises(ConfigurationError, match=r"generating the registers failed: .*size"):
+        asyncio.run(g.wait())
+    assert (tmp_path / "registers" / "generate.log").is_file()
+
+
+def test_demo_refuses_an_unknown_size(tmp_path: Path) -> None:
+    """`sild demo --size` outside small/medium/large: refused before anything starts."""
+    from sild.demo import run_demo
+    from sild.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="size must be one of"):
+        run_demo(tmp_path / "d", port=0, wait=False, say=print, size="huge")
+    assert not (tmp_path / "d").exists()
