@@ -669,6 +669,23 @@ class ConsentAnswerInvalid(ConsentUnavailable):
     code = "InvalidConsentAnswer"
 
 
+# -- WSDL-described SOAP services (docs/spec/wsdl.md) --
+
+
+class InvalidWsdl(InvalidRequest):
+    """A WSDL that is not XML, has a DTD, is not WSDL 1.1 document/literal or registers
+    nothing (X-Road ``InvalidWsdl``; docs/spec/wsdl.md §2)."""
+
+    code = "InvalidWsdl"
+
+
+class WsdlDownloadFailed(TransportError):
+    """The WSDL's URL could not be read: unreachable, not 200, too slow or too large
+    (X-Road ``WsdlDownloadFailed``; docs/spec/wsdl.md §2)."""
+
+    code = "WsdlDownloadFailed"
+
+
 # -- once-only e-services (docs/spec/eservices.md) --
 
 

@@ -59,6 +59,7 @@ from sild.gateway.serverconf.is_clients import load_is_clients
 from sild.gateway.signer import SignKeys
 from sild.gateway.tracker_notifier import TrackerNotifier
 from sild.instance import parse_listen
+from sild.soap.wsdl_http import wsdl_handler
 from sild.web.deadlines import Deadlines, WatchedProtocol
 from sild.web.errors import answer_for
 
@@ -187,6 +188,8 @@ class Gateway:
                                                  streak=self._refusal_streak,
                                                  body_timeout=s.limits.body_timeout))
         is_app.router.add_get("/listClients", self._list_clients)
+        is_app.router.add_get("/wsdl", wsdl_handler(self.consumer.run, self.ctx.clock,
+                                                    lambda: s.server.owner))  # wsdl.md §6
 
         await self._serve(is_app, s.is_listen, is_tls)
         await self._serve_peers(s.peer_listen)
