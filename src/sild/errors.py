@@ -758,3 +758,22 @@ class SoapInconsistentResponse(LocalError):
     (X-Road ``Server.ServerProxy.InconsistentResponse``) or a requestHash that is wrong."""
 
     code = "InconsistentResponse"
+
+
+# -- once-only e-services (docs/spec/eservices.md) --
+
+
+class NoRepresentation(RemoteError):
+    """The acting person may not act for the person asked about: the population register
+    does not list them as the person's parent (docs/spec/eservices.md §2)."""
+
+    code = "EServiceNoRepresentation"
+    http_status = 403
+
+
+class EServiceRefused(RemoteError):
+    """A business rule of an e-service refused the request: a founder under 18, a return
+    already filed, nothing to prefill (docs/spec/eservices.md §2)."""
+
+    code = "EServiceRefused"
+    http_status = 409
