@@ -3,12 +3,17 @@ trivial provider IS, with full security (mutual TLS, signatures, durable message
 against the same two hops as plain HTTP reverse proxies without security, in one run.
 
     python bench/bench_exchange.py [--db sqlite|postgres] [--runs 3] [--duration 10]
-                                   [--connections 64] [--personal]
+                                   [--connections 64] [--personal] [--protocol soap]
 
 With ``--personal`` it also measures the same service declared as carrying personal
 data (one ``Sild-Data-Subject``, a purpose: one usage record per request, written in
 the message log's transaction; docs/spec/tracker.md §2), alternating runs of the two
 on the same gateway processes; issue #8's target is ≥ 85 % of the plain service.
+
+With ``--protocol soap`` it measures an X-Road 4.0 SOAP call (POST of a SOAP envelope to
+the consumer gateway's IS port, docs/spec/soap.md) against a REST POST of the same body
+to the same service, alternating runs on the same gateway processes; the provider IS is
+bench/soap_is.py (a fixed SOAP answer) for both. Issue #11's target: SOAP ≥ 85 % of REST.
 
 Needs wrk (Debian: apt-get install wrk). Every component runs in its own process, as
 in a deployment, all on this machine: wrk (1 thread), registry, sample IS, two
@@ -83,9 +88,11 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def wrk(url: str, seconds: int, connections: int, header: str | list[str] | None
-        ) -> tuple[float, float, int]:
+def wrk(url: str, seconds: int, connections: int, header: str | list[str] | None,
+        script: str | None = None) -> tuple[float, float, int]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script is not None:  # a POST body (wrk's Lua: wrk.method, wrk.body, wrk.headers)
+        cmd[1:1] = ["-s", script]
     for h in [header] if isinstance(header, str) else header or []:
         cmd[1:1] = ["-H", h]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -117,14 +124,15 @@ def pg_factory(admin_url: str, made: list[str]) -> object:
 
 
 def series(label: str, url: str, args: argparse.Namespace, header: str | list[str] | None,
-           pids: list[int], names: dict[int, str]) -> dict[str, object]:
+           pids: list[int], names: dict[int, str], script: str | None = None
+           ) -> dict[str, object]:
     watch = list(names)
-    wrk(url, 3, args.connections, header)  # warm-up, discarded
+    wrk(url, 3, args.connections, header, script)  # warm-up, discarded
     runs = []
     peak = 0.0
     for i in range(args.runs):
         cpu0 = {p: cpu_split(p) for p in watch}
-        rps, p99, errors = wrk(url, args.duration, args.connections, header)
+        rps, p99, errors = wrk(url, args.duration, args.connections, header, script)
         after = {p: cpu_split(p) for p in watch}
         cpu = {p: after[p][0] + after[p][1] - c[0] - c[1] for p, c in cpu0.items()}
         sys_share = {p: (after[p][1] - c[1]) / max(cpu[p], 1e-9) for p, c in cpu0.items()}
@@ -146,6 +154,50 @@ def _merge(parts: list[dict[str, object]]) -> dict[str, object]:
             "peak_rss_mb": max(p["peak_rss_mb"] for p in parts)}  # type: ignore[type-var]
 
 
+SOAP_BODY = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+    'xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" xmlns:id="http://x-road.eu/xsd/identifiers">'
+    '<s:Header><xrd:client id:objectType="SUBSYSTEM"><id:xRoadInstance>DEMO</id:xRoadInstance>'
+    "<id:memberClass>COM</id:memberClass><id:memberCode>10000001</id:memberCode>"
+    "<id:subsystemCode>his</id:subsystemCode></xrd:client>"
+    '<xrd:service id:objectType="SERVICE"><id:xRoadInstance>DEMO</id:xRoadInstance>'
+    "<id:memberClass>GOV</id:memberClass><id:memberCode>70000001</id:memberCode>"
+    "<id:subsystemCode>rr</id:subsystemCode><id:serviceCode>hello</id:serviceCode>"
+    "</xrd:service><xrd:id>bench-1</xrd:id><xrd:userId>EE38001085718</xrd:userId>"
+    "<xrd:protocolVersion>4.0</xrd:protocolVersion></s:Header>"
+    '<s:Body><h:hello xmlns:h="urn:bench"><name>benchmark</name></h:hello></s:Body>'
+    "</s:Envelope>")
+
+
+def soap_series(args: argparse.Namespace, rest_url: str, root: Path, pids: list[int],
+                names: dict[int, str], results: dict[str, object]) -> None:
+    """Alternating runs: SOAP to the IS port, REST POST of the same body (issue #11)."""
+    lua = json.dumps(SOAP_BODY)  # a JSON string is a valid Lua string literal here
+    rest_script, soap_script = root / "rest.lua", root / "soap.lua"
+    rest_script.write_text(f'wrk.method = "POST"\nwrk.body = {lua}\n'
+                           'wrk.headers["Content-Type"] = "text/xml; charset=UTF-8"\n'
+                           f'wrk.headers["X-Road-Client"] = "{CLIENT}"\n')
+    soap_script.write_text(f'wrk.method = "POST"\nwrk.body = {lua}\n'
+                           'wrk.headers["Content-Type"] = "text/xml; charset=UTF-8"\n'
+                           'wrk.headers["SOAPAction"] = "hello"\n')
+    soap_url = rest_url.split("/r1/")[0] + "/"
+    one = argparse.Namespace(**{**vars(args), "runs": 1})
+    rest_runs: list[dict[str, object]] = []
+    soap_runs: list[dict[str, object]] = []
+    for _ in range(args.runs):
+        rest_runs.append(series("rest", rest_url, one, None, pids, names, str(rest_script)))
+        soap_runs.append(series("soap", soap_url, one, None, pids, names, str(soap_script)))
+    results["sild"] = _merge(rest_runs)
+    results["sild_soap"] = _merge(soap_runs)
+    rs = [r for d in rest_runs for r in d["rps"]]  # type: ignore[attr-defined]
+    sp = [r for d in soap_runs for r in d["rps"]]  # type: ignore[attr-defined]
+    print(f"SOAP: median {statistics.median(sp):,.0f} req/s (min {min(sp):,.0f}, max "
+          f"{max(sp):,.0f}) vs REST {statistics.median(rs):,.0f} (min {min(rs):,.0f}, max "
+          f"{max(rs):,.0f}), same {len(SOAP_BODY)}-byte body = "
+          f"{statistics.median(sp) / statistics.median(rs):.0%} (target ≥ 85 %)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -157,6 +209,8 @@ def main() -> None:
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--personal", action="store_true",
                     help="also the same service as a personal-data service (issue #8)")
+    ap.add_argument("--protocol", choices=["rest", "soap"], default="rest",
+                    help="soap: SOAP vs REST POSTs of the same body, alternating (issue #11)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -187,9 +241,12 @@ def main() -> None:
             procs.append(p)
             return p
 
-        spawn(PY, "-m", "sild.sample_is", str(is_port))
+        if args.protocol == "soap":
+            spawn(PY, "bench/soap_is.py", str(is_port))
+        else:
+            spawn(PY, "-m", "sild.sample_is", str(is_port))
         spawn(*SILD, "registry", "serve", "--dir", str(net.instance.root))
-        wait_http(is_url + "/hello")
+        wait_http(is_url + "/hello") if args.protocol == "rest" else time.sleep(2)
         wait_http(f"http://{net.instance.registry_listen}/healthz")
         gws = [spawn(*SILD, "gateway", "serve", "--dir", str(s.root))
                for s in net.gateway_settings.values()]
@@ -207,7 +264,9 @@ def main() -> None:
         print(f"Sild exchange ({args.db}), {args.connections} connections; gateway pids "
               f"{[p.pid for p in gws]}:", flush=True)
         names = {gws[0].pid: "provider-gw", gws[1].pid: "consumer-gw", procs[0].pid: "IS"}
-        if args.personal:  # alternate runs: the machine's noise hits both alike
+        if args.protocol == "soap":  # alternate runs: the machine's noise hits both alike
+            soap_series(args, url, root, [p.pid for p in gws], names, results)
+        elif args.personal:  # alternate runs: the machine's noise hits both alike
             url_p = url.replace("/hello", "/hellop")
             headers_p = [f"X-Road-Client: {CLIENT}", "Sild-Data-Subject: EE60001017869",
                          "Sild-Purpose: Benchmark", "X-Road-UserId: EE38001085718"]
@@ -233,7 +292,7 @@ def main() -> None:
             p.terminate()
         for p in gws:
             p.wait(15)
-        if not args.skip_baseline:
+        if not args.skip_baseline and args.protocol == "rest":
             b_port, a_port = free_port(), free_port()
             spawn(PY, "bench/plain_proxy.py", str(b_port), is_url)
             spawn(PY, "bench/plain_proxy.py", str(a_port), f"http://127.0.0.1:{b_port}")

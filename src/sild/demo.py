@@ -1,14 +1,16 @@
-"""``sild demo``: a local network a newcomer can explore, on SQLite, nothing to install.
+"""``sild demo``: a country a newcomer can explore, on SQLite, nothing to install.
 
-The registry (signed global configuration), six organisations' gateways — the
-Population Register and the Health Board (providers), a clinic, the police and a bank
-(consumers), the Information System Authority (the national data tracker and the
-consent service) — a ledger that anchors the gateways' message logs, and the
-registers' information systems, all on loopback with X-Road's default ports,
-registered the real way (CSR → CA → signed request → approval). The data tracker part
-(:mod:`sild.demo_tracker`) adds generated persons, a lock and background traffic. A
-first exchange is made, then a tour of copy-paste shell lines is printed. Ctrl-C
-stops everything.
+The registry (signed global configuration), eight organisations' gateways
+(:mod:`sild.demo_plan`), a ledger that anchors the gateways' message logs, the six base
+registries each from its own generated database (:mod:`sild.demo_data`) behind its
+organisation's gateway with the data tracker, consent, notifications and background
+traffic (:mod:`sild.demo_tracker`), and the once-only e-services
+(:mod:`sild.demo_eservices`) — all on loopback with X-Road's default ports, registered
+the real way (CSR → CA → signed request → approval). A Rich progress bar shows the
+start-up (:mod:`sild.demo_start`); the running country is handed to the portal if
+``sild.portal.demo`` exists and written to ``demo-country.json``. A first exchange is
+made, then the URLs, the demo identities and a tour of copy-paste shell lines are
+printed. Ctrl-C stops everything, also while it starts.
 
 Every line of the tour runs as printed in another shell opened in the same folder,
 without activating a virtual environment: ``sild`` is named by the path the demo was
@@ -27,28 +29,31 @@ import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from sild.core.access import Endpoint, parse_subject
-from sild.core.identifiers import MemberId
 from sild.crypto.keys import write_private_file
-from sild.demo_tracker import SPECS, TrackerDemo
+from sild.demo_country import COUNTRY_FILE, DemoCountry
+from sild.demo_data import Generation
+from sild.demo_eservices import start_eservices
+from sild.demo_eservices import tour as eservices_tour
+from sild.demo_plan import CLINIC, INSTANCE, REGISTER, RIA, SPECS
+from sild.demo_start import Steps, build_country, start_portal, stop_portal
+from sild.demo_tracker import TrackerDemo
 from sild.errors import ConfigurationError
 from sild.ledger.submitters import add_key
-from sild.localnet import GatewaySpec, LocalNet
+from sild.localnet import LocalNet
+from sild.registers import SIZES
 
 __all__ = ["run_demo"]
 
 MARKER = ".sild-demo"
-INSTANCE = "DEMO"
-REGISTER = GatewaySpec(MemberId(INSTANCE, "GOV", "70000001"), "Population Register", "gw1",
-                       ("rr",))
-CLINIC = GatewaySpec(MemberId(INSTANCE, "COM", "10000001"), "Clinic Ltd", "gw2",
-                     ("his", "billing"))
 PERSONS = REGISTER.member.subsystem("rr").service("persons")
 CLIENT = CLINIC.member.subsystem("his")
 OTHER = CLINIC.member.subsystem("billing")
+SEED = 2014
 
 
 def _prepare_folder(root: Path) -> None:
@@ -105,11 +110,11 @@ class _Signals:
 
 
 async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
-               fixed_ports: bool, sild: str) -> None:
+               fixed_ports: bool, sild: str, seed: int, size: str) -> None:
     signals = _Signals()
     try:
         await _start_and_wait(root, port, wait, say, fixed_ports=fixed_ports, sild=sild,
-                              signals=signals)
+                              signals=signals, seed=seed, size=size)
     except asyncio.CancelledError:
         if signals.stop.is_set() and not signals.started:
             raise _Interrupted from None
@@ -117,64 +122,68 @@ async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
 
 
 async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
-                          fixed_ports: bool, sild: str, signals: _Signals) -> None:
-    _prepare_folder(root)
-    net = LocalNet.create(root, [REGISTER, CLINIC, *SPECS], instance_id=INSTANCE,
-                          registry_port=port, fixed_ports=fixed_ports, ledger=True)
-    tracker = TrackerDemo(REGISTER, CLINIC)
-    tracker.prepare(net)
+                          fixed_ports: bool, sild: str, signals: _Signals, seed: int,
+                          size: str) -> None:
+    _prepare_folder(root)  # start-up is synchronous work before the servers anyway
+    root.mkdir(parents=True)  # noqa: ASYNC240
     (root / MARKER).write_text("created by `sild demo`; safe to delete\n")
-    # The tour's own API key for the ledger's POST /add (docs/spec/ledger.md §8.1).
-    write_private_file(root / "ledger.credential",
-                       (add_key(root / "ledger", "demo-user") + "\n").encode())
-    (root / "letter.txt").write_text("A document to timestamp in the demo ledger.\n")
-    net.sample_is_port = 9000 if fixed_ports else 0
+    # The registers are generated in a child process, started before any thread exists
+    # (fork), while this process builds the network.
+    generation = Generation(root, seed=seed, size=size)
+    generation.start()
+    tracker = TrackerDemo()
+    net: LocalNet | None = None
+    engines: list[Any] = []
+    portal_stop: Any = None
     try:
-        await net.start()
-        await tracker.start(net)
-        sc = net.stores[REGISTER.server].serverconf
-        sc.add_service(PERSONS.subsystem, "persons", net.is_url + "/echo/persons", timeout=10)
-        sc.add_endpoint(PERSONS, Endpoint.parse("GET /*"))
-        sc.grant(PERSONS, parse_subject(str(CLIENT)), Endpoint.parse("GET /*"))
-        consumer = net.is_url_of(CLINIC.server)
-        call = f"{consumer}/r1/{PERSONS.path()}/38001085718"
-        answer = await _first_exchange(call)
-        gw1, gw2 = (net.gateway_settings[s.server] for s in (REGISTER, CLINIC))
-        say(f"Sild demo network, instance {INSTANCE}, in {root}:")
-        say(f"  registry            {net.registry_url}   (global configuration: /globalconf)")
-        say(f"  {REGISTER.name:<19} gateway {REGISTER.server}: IS {gw1.is_listen}, "
-            f"peers {gw1.peer_listen}, admin {gw1.admin_listen}")
-        say(f"  {CLINIC.name:<19} gateway {CLINIC.server}: IS {gw2.is_listen}, "
-            f"peers {gw2.peer_listen}, admin {gw2.admin_listen}")
-        say(f"  ledger              {net.ledger_url}   (anchors both gateways' message logs)")
-        say(f"  provider IS         {net.is_url}")
-        say(f"First exchange {CLIENT} → {PERSONS}: the provider saw "
-            f"{answer.get('method')} {answer.get('path')}")
+        with Steps(8) as steps:
+            steps.step(f"generating the registers ({SIZES[size]:,} persons) and the network")
+            net = LocalNet.create(root, list(SPECS), instance_id=INSTANCE,
+                                  registry_port=port, fixed_ports=fixed_ports, ledger=True,
+                                  fresh=False)
+            tracker.prepare(net)
+            # The tour's own API key for the ledger's POST /add (docs/spec/ledger.md §8.1).
+            write_private_file(root / "ledger.credential",
+                               (add_key(root / "ledger", "demo-user") + "\n").encode())
+            (root / "letter.txt").write_text("A document to timestamp in the demo ledger.\n")
+            net.sample_is_port = 9000 if fixed_ports else 0
+            steps.step("starting the registry, the ledger and 8 gateways")
+            await net.start()
+            steps.step(f"waiting for the registers ({SIZES[size]:,} persons)")
+            data = await generation.wait()
+            steps.step("serving the registers, consent, notifications and the tracker")
+            await tracker.start(net, data)
+            sc = net.stores[REGISTER.server].serverconf
+            sc.add_service(PERSONS.subsystem, "persons", net.is_url + "/echo/persons",
+                           timeout=10)
+            sc.add_endpoint(PERSONS, Endpoint.parse("GET /*"))
+            sc.grant(PERSONS, parse_subject(str(CLIENT)), Endpoint.parse("GET /*"))
+            steps.step("starting the e-services")
+            eservice_urls = await start_eservices(net, tracker._serve, engines,
+                                                  fixed_ports=fixed_ports)
+            steps.step("a first exchange")
+            consumer = net.is_url_of(CLINIC.server)
+            call = f"{consumer}/r1/{PERSONS.path()}/38001085718"
+            answer = await _first_exchange(call)
+            country = build_country(net, tracker, data, eservice_urls, sild)
+            (root / COUNTRY_FILE).write_text(country.to_json())
+            steps.step("the portal")
+            portal_stop = await start_portal(country)
+            steps.step("ready")
+        _say_network(net, country, answer, say)
+        if isinstance(getattr(portal_stop, "url", None), str):
+            say(f"Citizen portal: {portal_stop.url}/")
         say("")
-        gw1_dir, vkey = _shown(gw1.root), _shown(net.root / "ledger" / "ledger.vkey")
-        letter, receipt = _shown(root / "letter.txt"), _shown(root / "letter.tlog")
-        conf = _shown(root / "globalconf.json")
-        say("Try these in another shell, in this folder (an unmodified X-Road REST client "
-            "is just curl):")
-        say(f"  curl -s -H 'X-Road-Client: {CLIENT}' {call}")
-        say(f"  curl -s -H 'X-Road-Client: {OTHER}' {call}        # AccessDenied")
-        say(f"  curl -s -H 'X-Road-Client: {CLIENT}' "
-            f"{consumer}/r1/{PERSONS.subsystem.path()}/listMethods")
-        say(f"  curl -s -H 'Accept: application/json' {consumer}/listClients")
-        say(f"  curl -s http://{gw2.admin_listen}/metrics | grep sild_")
-        say(f"  {sild} gateway log stats --dir {gw1_dir}")
-        say(f"  {sild} audit --dir {gw1_dir} --ledger-key {vkey}"
-            "        # every log row checked against its anchoring proof")
-        cred = _shown(root / "ledger.credential")
-        say(f"  {sild} ledger submit --url {net.ledger_url} --credential {cred} "
-            f"--file {letter} --out {receipt}")
-        say(f"  {sild} verify {receipt} --file {letter} --key {vkey}")
-        say(f"  {sild} gateway service list --dir {gw1_dir}")
-        say(f"  {sild} registry gateways --dir {_shown(net.instance.root)}")
-        say(f"  curl -s {net.registry_url}/globalconf -o {conf} && "
-            f"{sild} conf verify --anchor {_shown(net.instance.anchor_path)} {conf}")
-        say("  # Data tracker: who used a person's data, locks, break-glass, proofs")
+        _say_tour(net, root, call, consumer, say, sild)
         tracker.tour(net, say, _shown, sild)
+        say("  # Once-only e-services (docs/spec/eservices.md): registers asked through the "
+            "exchange, each use in the person's findUsage")
+        eservices_tour(eservice_urls, data, say)
+        find = f"{net.is_url_of(RIA.server)}/r1/{country.find_usage['population']}"
+        citizen = data.person("citizen").code
+        say(f"  curl -s -H 'X-Road-Client: {country.subsystems['tracker']}' "
+            f"-H 'X-Road-UserId: {citizen}' '{find}/v2/findUsage?userCode={citizen}'"
+            "        # the e-services' uses, each with its purpose")
         if not wait:
             return
         say("\nPress Ctrl-C to stop.")
@@ -182,19 +191,78 @@ async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str]
         await signals.stop.wait()
         say("stopping…")
     finally:
+        generation.stop()
+        await stop_portal(portal_stop)
         await tracker.stop()
-        await net.stop()
+        if net is not None:
+            await net.stop()
+        for engine in engines:
+            engine.dispose()
+
+
+def _say_network(net: LocalNet, country: DemoCountry, answer: dict[str, object],
+                 say: Callable[[str], None]) -> None:
+    say(f"Sild demo country, instance {INSTANCE}, in {country.root}:")
+    say(f"  registry            {net.registry_url}   (global configuration: /globalconf)")
+    say(f"  ledger              {net.ledger_url}   (anchors every gateway's message log)")
+    for spec in net.specs:
+        s = net.gateway_settings[spec.server]
+        say(f"  {spec.name:<29} gateway {spec.server_code}: IS {s.is_listen}, "
+            f"peers {s.peer_listen}, admin {s.admin_listen}")
+    say(f"  sample provider IS  {net.is_url}")
+    say("E-services (a page at each URL; JSON API in docs/spec/eservices.md):")
+    for name, url in country.eservice_urls.items():
+        say(f"  {name:<12} {url}/")
+    say("Demo identities (use as X-Road-UserId or ?user=):")
+    for p in country.persons:
+        say(f"  {p.code:<15} {p.given_name} {p.surname}: {p.note}")
+    say(f"First exchange {CLIENT} → {PERSONS}: the provider saw "
+        f"{answer.get('method')} {answer.get('path')}")
+
+
+def _say_tour(net: LocalNet, root: Path, call: str, consumer: str,
+              say: Callable[[str], None], sild: str) -> None:
+    gw1, gw2 = (net.gateway_settings[s.server] for s in (REGISTER, CLINIC))
+    gw1_dir, vkey = _shown(gw1.root), _shown(net.root / "ledger" / "ledger.vkey")
+    letter, receipt = _shown(root / "letter.txt"), _shown(root / "letter.tlog")
+    conf = _shown(root / "globalconf.json")
+    say("Try these in another shell, in this folder (an unmodified X-Road REST client "
+        "is just curl):")
+    say(f"  curl -s -H 'X-Road-Client: {CLIENT}' {call}")
+    say(f"  curl -s -H 'X-Road-Client: {OTHER}' {call}        # AccessDenied")
+    say(f"  curl -s -H 'X-Road-Client: {CLIENT}' "
+        f"{consumer}/r1/{PERSONS.subsystem.path()}/listMethods")
+    say(f"  curl -s -H 'Accept: application/json' {consumer}/listClients")
+    say(f"  curl -s http://{gw2.admin_listen}/metrics | grep sild_")
+    say(f"  {sild} gateway log stats --dir {gw1_dir}")
+    say(f"  {sild} audit --dir {gw1_dir} --ledger-key {vkey}"
+        "        # every log row checked against its anchoring proof")
+    cred = _shown(root / "ledger.credential")
+    say(f"  {sild} ledger submit --url {net.ledger_url} --credential {cred} "
+        f"--file {letter} --out {receipt}")
+    say(f"  {sild} verify {receipt} --file {letter} --key {vkey}")
+    say(f"  {sild} gateway service list --dir {gw1_dir}")
+    say(f"  {sild} registry gateways --dir {_shown(net.instance.root)}")
+    say(f"  curl -s {net.registry_url}/globalconf -o {conf} && "
+        f"{sild} conf verify --anchor {_shown(net.instance.anchor_path)} {conf}")
+    say("  # Data tracker: who used a person's data, locks, break-glass, proofs")
 
 
 def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
-             fixed_ports: bool = True, sild: str = "sild") -> int:
+             fixed_ports: bool = True, sild: str = "sild", seed: int = SEED,
+             size: str = "large") -> int:
     """Set up, start and (unless ``wait`` is false) run the demo network until Ctrl-C.
 
     ``sild`` is how the printed tour names the command (a path; see the module doc);
-    ``fixed_ports=False`` takes free loopback ports instead of X-Road's defaults.
+    ``fixed_ports=False`` takes free loopback ports instead of X-Road's defaults;
+    ``seed`` and ``size`` (``small``, ``medium``, ``large``: 100, 1,000, 10,000 persons)
+    choose the registers' generated population.
     """
+    if size not in SIZES:
+        raise ConfigurationError(f"size must be one of {', '.join(SIZES)}, not {size[:20]!r}")
     try:
-        asyncio.run(_run(root, port, wait, say, fixed_ports=fixed_ports, sild=sild))
+        asyncio.run(_run(root, port, wait, say, fixed_ports=fixed_ports, sild=sild,
+                         seed=seed, size=size))
     except _Interrupted:
         raise KeyboardInterrupt from None  # `sild: interrupted`, exit 130; all stopped
     except OSError as e:
@@ -202,7 +270,7 @@ def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
     except ConfigurationError as e:
         if "cannot listen" in e.message:
             raise ConfigurationError(
-                f"{e.message} — the demo uses ports 4000, 8080-8085, 5500-5505, 5566-5571, "
-                "8470 and 9000; is another `sild demo` running?") from e
+                f"{e.message} — the demo uses ports 4000, 8080-8087, 5500-5507, 5566-5573, "
+                "8470, 8490-8494 and 9000; is another `sild demo` running?") from e
         raise
     return 0

@@ -134,6 +134,16 @@ __all__ = [
     "SignatureError",
     "SildError",
     "SnapshotInvalid",
+    "SoapDuplicateHeaderField",
+    "SoapError",
+    "SoapInconsistentHeaders",
+    "SoapInconsistentResponse",
+    "SoapInvalidContentType",
+    "SoapInvalidHttpMethod",
+    "SoapInvalidProtocolVersion",
+    "SoapMimeParsingFailed",
+    "SoapMissingBody",
+    "SoapMissingHeaderField",
     "SslAuthenticationFailed",
     "StorageError",
     "TimestampingFailed",
@@ -667,3 +677,103 @@ class ConsentAnswerInvalid(ConsentUnavailable):
     """The consent service answered something that is not a decision (fail closed)."""
 
     code = "InvalidConsentAnswer"
+
+
+# -- WSDL-described SOAP services (docs/spec/wsdl.md) --
+
+
+class InvalidWsdl(InvalidRequest):
+    """A WSDL that is not XML, has a DTD, is not WSDL 1.1 document/literal or registers
+    nothing (X-Road ``InvalidWsdl``; docs/spec/wsdl.md §2)."""
+
+    code = "InvalidWsdl"
+
+
+class WsdlDownloadFailed(TransportError):
+    """The WSDL's URL could not be read: unreachable, not 200, too slow or too large
+    (X-Road ``WsdlDownloadFailed``; docs/spec/wsdl.md §2)."""
+
+    code = "WsdlDownloadFailed"
+
+
+# -- SOAP: X-Road message protocol 4.0 (docs/spec/soap.md; research/xroad.md §2.4) --
+
+
+class SoapError(RemoteError):
+    """A SOAP request the consumer's IS got wrong; answered as a SOAP fault (HTTP 200)."""
+
+    code = "InvalidSoap"
+
+
+class SoapInvalidContentType(SoapError):
+    """Not ``text/xml``, ``multipart/related`` or MTOM (PR-MESS §4)."""
+
+    code = "InvalidContentType"
+
+
+class SoapInvalidHttpMethod(SoapError):
+    """Anything but POST on the SOAP endpoint (X-Road ``Client.InvalidHttpMethod``)."""
+
+    code = "InvalidHttpMethod"
+
+
+class SoapMimeParsingFailed(SoapError):
+    """A multipart message whose boundary or parts cannot be read."""
+
+    code = "MimeParsingFailed"
+
+
+class SoapMissingHeaderField(SoapError):
+    """A mandatory X-Road header field (client, service, id, protocolVersion) is absent."""
+
+    code = "MissingHeaderField"
+
+
+class SoapDuplicateHeaderField(SoapError):
+    """An X-Road header field appears more than once."""
+
+    code = "DuplicateHeaderField"
+
+
+class SoapMissingBody(SoapError):
+    """The envelope has no Body, or the Body no element."""
+
+    code = "MissingBody"
+
+
+class SoapInconsistentHeaders(SoapError):
+    """The body's wrapper element is not the service code (PR-MESS §2.3)."""
+
+    code = "InconsistentHeaders"
+
+
+class SoapInvalidProtocolVersion(SoapError):
+    """``protocolVersion`` other than 4.0."""
+
+    code = "InvalidProtocolVersion"
+
+
+class SoapInconsistentResponse(LocalError):
+    """The provider IS answered a SOAP message that does not match the request
+    (X-Road ``Server.ServerProxy.InconsistentResponse``) or a requestHash that is wrong."""
+
+    code = "InconsistentResponse"
+
+
+# -- once-only e-services (docs/spec/eservices.md) --
+
+
+class NoRepresentation(RemoteError):
+    """The acting person may not act for the person asked about: the population register
+    does not list them as the person's parent (docs/spec/eservices.md §2)."""
+
+    code = "EServiceNoRepresentation"
+    http_status = 403
+
+
+class EServiceRefused(RemoteError):
+    """A business rule of an e-service refused the request: a founder under 18, a return
+    already filed, nothing to prefill (docs/spec/eservices.md §2)."""
+
+    code = "EServiceRefused"
+    http_status = 409

@@ -102,17 +102,19 @@ class LocalNet:
         refresh_interval: int = 60,
         fixed_ports: bool = False,
         ledger: bool = False,
+        fresh: bool = True,
     ) -> LocalNet:
         """Create the instance, register every gateway and subsystem, write gateway folders.
 
         Registration goes the real way (CSR → CA → signed request → approval) through
         the registry library; the HTTP path of registration is tested on its own.
+        ``fresh=False`` keeps what ``root`` already holds (the caller emptied it).
         """
-        if root.exists():
+        if fresh and root.exists():
             shutil.rmtree(root)
         at = utc_now()
         db = database_url or (lambda name: f"sqlite:///{root.resolve()}/{name}.db")
-        root.mkdir(parents=True)
+        root.mkdir(parents=True, exist_ok=not fresh)
         instance = create_instance(root / "registry", instance_id=instance_id, at=at,
                                    listen=f"127.0.0.1:{registry_port or free_port()}",
                                    database_url=database_url("registry") if database_url

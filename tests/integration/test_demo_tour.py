@@ -71,6 +71,19 @@ def _tour_lines(printed: list[str]) -> list[str]:
     return tour
 
 
+# the end of an e-service tour line → what its answer holds (docs/spec/eservices.md)
+_ESERVICE_SHOWS = {
+    "founds a company": '"regCode"',
+    "prefilled from employers' reports": '"income"',
+    "# confirmed with one call": '"filed"',
+    "# a doctor's view of a patient": '"visits"',
+    "# a police check, sealed from the person": '"vehicles"',
+    " sees their child ": '"visits"',
+    "# EServiceNoRepresentation: not their child": "EServiceNoRepresentation",
+    "# the e-services' uses, each with its purpose": "Parent acting for a minor child",
+}
+
+
 def _run_tour(tour: list[str], started_as: str, *, cwd: Path, env: dict[str, str]) -> None:
     """Run each line in a fresh bash; each exits 0 and shows what the tour says."""
     sild_lines = [t for t in tour if not t.startswith(("curl ", "#"))]
@@ -84,8 +97,13 @@ def _run_tour(tour: list[str], started_as: str, *, cwd: Path, env: dict[str, str
         assert done.returncode == 0, (line, done.stdout, done.stderr)
         if line.endswith("# AccessDenied"):  # the tour says this call is refused
             assert "AccessDenied" in done.stdout, (line, done.stdout)
-        elif "/persons/" in line:
+        elif "/rr/persons/" in line:
             assert "/echo/persons/38001085718" in done.stdout, (line, done.stdout)
+        elif "AccessDenied: the patient locked" in line:
+            assert "AccessDenied" in done.stdout, (line, done.stdout)
+        for said, shown in _ESERVICE_SHOWS.items():
+            if said in line:
+                assert shown in done.stdout, (line, done.stdout)
         if f"{started_as} verify " in line:
             assert "OK" in done.stdout, (line, done.stdout)
         if f"{started_as} tracker verify " in line:  # the person's completeness check

@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sild.cli import doc as doc_cli
     from sild.cli import identity as identity_cli
     from sild.cli import notify as notify_cli
+    from sild.cli import portal as portal_cli
     from sild.cli import registers as registers_cli
     from sild.cli import tracker as tracker_cli
 
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for module in (init, demo, keys, ca, registry, gateway, conf, ledger, verify, audit,
                    identity_cli, doc_cli, tracker_cli, consent_cli, embassy, notify_cli,
-                   exercise, registers_cli):
+                   exercise, registers_cli, portal_cli):
         module.add_parser(sub)
     return parser
 

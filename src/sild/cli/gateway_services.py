@@ -38,17 +38,22 @@ def add_subcommands(s: Any) -> None:
         "service", help="services, endpoints and access rights of hosted subsystems")
     a = p.add_subparsers(dest="service_command", metavar="ACTION", required=True)
 
-    add = a.add_parser("add", help="add a REST service")
+    add = a.add_parser("add", help="add a REST service, or the SOAP services of a WSDL")
     _dir_arg(add)
     add.add_argument("subsystem", metavar="SUBSYSTEM_ID")
-    add.add_argument("code", metavar="CODE")
-    add.add_argument("url", metavar="URL", help="the provider IS base URL (http or https)")
+    add.add_argument("code", metavar="CODE", nargs="?", help="service code (not with --wsdl)")
+    add.add_argument("url", metavar="URL", nargs="?",
+                     help="the provider IS base URL (http or https; not with --wsdl)")
     add.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="S",
                      help=f"seconds to wait for the IS (default {DEFAULT_TIMEOUT})")
     add.add_argument("--no-verify-tls", action="store_true",
                      help="do NOT verify the IS's TLS certificate (logged on every use)")
     add.add_argument("--openapi", metavar="FILE",
                      help="OpenAPI 3 description (JSON or YAML); its operations become endpoints")
+    add.add_argument("--wsdl", metavar="URL|FILE",
+                     help="WSDL 1.1 (document/literal); each operation becomes a SOAP service")
+    add.add_argument("--url", dest="wsdl_url", metavar="URL",
+                     help="with --wsdl: the IS URL, instead of the WSDL's soap:address")
     add.set_defaults(func=run_add)
 
     ls = a.add_parser("list", help="list services with their endpoints and access rights")
@@ -144,6 +149,12 @@ def _endpoint(text: str | None) -> Endpoint | None:
 
 
 def run_add(args: argparse.Namespace) -> int:
+    if args.wsdl is not None:
+        return run_add_wsdl(args)
+    if args.code is None or args.url is None:
+        raise ConfigurationError("give CODE and URL (or --wsdl URL|FILE)")
+    if args.wsdl_url is not None:
+        raise ConfigurationError("--url goes with --wsdl; give the REST service's URL as URL")
     openapi: bytes | None = None
     if args.openapi:
         try:
@@ -161,6 +172,32 @@ def run_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_add_wsdl(args: argparse.Namespace) -> int:
+    """``service add SUBSYSTEM --wsdl URL|FILE [--url URL]`` (docs/spec/wsdl.md §4)."""
+    from sild.soap.wsdl_source import read_wsdl
+
+    if args.code is not None or args.url is not None:
+        raise ConfigurationError("with --wsdl, give no CODE or URL: the WSDL's operations are "
+                                 "the service codes (use --url to override its address)")
+    if args.openapi:
+        raise ConfigurationError("--wsdl and --openapi exclude each other")
+    sub = SubsystemId.parse(args.subsystem)
+    raw = read_wsdl(args.wsdl)
+    added = _open(args).add_wsdl(sub, raw, source=args.wsdl, url=args.wsdl_url,
+                                 timeout=args.timeout, verify_tls=not args.no_verify_tls)
+    url = added[0].url
+    console.print(f"added {len(added)} SOAP services from {args.wsdl} → {url} "
+                  f"(timeout {added[0].timeout} s):", markup=False)
+    for d in added:
+        version = f" (version {d.service_version})" if d.service_version else ""
+        console.print(f"  {d.id}{version}", markup=False)
+    if not added[0].verify_tls:
+        console.print("warning: the IS's TLS certificate will NOT be verified for these services")
+    console.print("no client may call them yet: grant access per operation with "
+                  "`sild gateway service grant`")
+    return 0
+
+
 def run_list(args: argparse.Namespace) -> int:
     sc = _open(args)
     sub = SubsystemId.parse(args.subsystem) if args.subsystem else None
@@ -169,7 +206,9 @@ def run_list(args: argparse.Namespace) -> int:
         rights = [f"{r.subject.object_type.lower()} {r.subject}"
                   + (f" [{r.endpoint}]" if r.endpoint else "") for r in sc.access_rights(d.id)]
         state = f"disabled: {d.disabled_notice}" if d.disabled else "enabled"
-        rows.append((str(d.id), d.url, f"{d.timeout} s", "verify" if d.verify_tls else "NO VERIFY",
+        version = f" (version {d.service_version})" if d.service_version else ""
+        rows.append((str(d.id) + version, d.url, f"{d.timeout} s",
+                     "verify" if d.verify_tls else "NO VERIFY",
                      d.service_type, state, "\n".join(str(e) for e in d.endpoints),
                      "\n".join(rights)))
     table("Services", ["Service", "URL", "Timeout", "TLS", "Type", "State", "Endpoints",

@@ -16,7 +16,7 @@ async def _ask(t: Target, gateway: GatewaySettings, client: str,
                extra: dict[str, str]) -> tuple[int, bytes]:
     health = t.health
     assert health is not None
-    service = f"{health.server.owner}/tis/records"
+    service = f"{health.server.owner}/tis/health/visits"  # sild/demo_plan.py
     person = t.locked_person
     headers = {"X-Road-Client": client, "X-Road-UserId": "EE38001085718",
                "Sild-Purpose": "Exercise", "Sild-Data-Subject": person, **extra}

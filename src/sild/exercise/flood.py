@@ -52,7 +52,7 @@ async def _flood(t: Target, stats: Counter[str], stop: asyncio.Event) -> None:
 async def _victim(t: Target, n: int = VICTIM_REQUESTS) -> tuple[list[float], list[str]]:
     bank = t.bank or t.consumer
     client = f"{bank.server.owner}/bank" if t.bank is not None else str(t.client)
-    service = f"{t.provider.server.owner}/rr/person" if t.bank is not None else \
+    service = f"{t.provider.server.owner}/rr/population/persons" if t.bank is not None else \
         t.service.path()
     url = f"{t.is_url(bank)}/r1/{service}/{t.person}"
     times: list[float] = []

@@ -54,7 +54,7 @@ class Target:
 
     @classmethod
     def of_demo(cls, root: Path) -> Target:
-        """The network ``sild demo --dir ROOT`` started (sild/demo.py, sild/demo_tracker.py)."""
+        """The network ``sild demo --dir ROOT`` started (sild/demo.py, sild/demo_plan.py)."""
         gateways = root / "gateways"
         if not (root / ".sild-demo").is_file() or not gateways.is_dir():
             raise ConfigurationError(f"{root} is not a `sild demo` folder")
@@ -68,13 +68,11 @@ class Target:
         if provider is None or consumer is None:
             raise ConfigurationError(f"{root}: the demo's gateways gw1 and gw2 are missing")
         vkey = root / "ledger" / "ledger.vkey"
-        # The demo's generated persons (the same for the same seed); it locks the health
-        # data of the second one (sild/demo_tracker.py).
-        from sild.demo_registers import make_people
-        from sild.demo_tracker import PEOPLE
+        # The demo's named persons (sild/demo_data.py): one locked their health data.
+        from sild.demo_data import PERSONS_FILE, load_persons
 
-        people = make_people(PEOPLE)
+        people = load_persons(root / PERSONS_FILE)
         return cls(root=root.resolve(), instance=instance, provider=provider, consumer=consumer,
                    health=gw("gw3"), police=gw("gw4"), bank=gw("gw5"),
                    ledger_key=vkey if vkey.is_file() else None,
-                   locked_person=people[1].code, person=people[2].code)
+                   locked_person=people.person("locked").code, person=people.pool[0])

@@ -81,6 +81,9 @@ class AccessPort(Protocol):
 
     def openapi(self, subsystem: SubsystemId, service_code: str) -> OpenApiText: ...
 
+    def wsdl(self, subsystem: SubsystemId, service_code: str,
+             version: str | None = None) -> bytes: ...
+
 
 class ConsentAnswer(Protocol):
     """A consent service's decision for one person (docs/spec/consent.md)."""

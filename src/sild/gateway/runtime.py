@@ -1,6 +1,7 @@
 """One gateway process: its three ports, background work, start and stop.
 
-* IS port (plain HTTP, default 127.0.0.1:8080): ``/r1/…`` and ``GET /listClients``;
+* IS port (plain HTTP, default 127.0.0.1:8080): ``/r1/…``, ``GET /listClients`` and SOAP
+  (any other POST, docs/spec/soap.md);
 * peer port (mutual TLS, default 5500): ``POST /sild/v1/message``;
 * admin port (localhost, default 5566): ``/health``, ``/metrics``, ``/maintenance``,
   ``/status`` and the service management API.
@@ -43,12 +44,18 @@ from sild.gateway.anchoring.anchorer import Anchorer
 from sild.gateway.config import GatewaySettings
 from sild.gateway.context import AccessPort, GatewayContext, LogPort
 from sild.gateway.exchange.consumer import FRAME_OVERHEAD, consumer_pipeline
-from sild.gateway.exchange.front import EarlyAdmission, consumer_handler, to_response
+from sild.gateway.exchange.front import (
+    EarlyAdmission,
+    add_is_routes,
+    consumer_handler,
+    to_response,
+)
 from sild.gateway.exchange.lean_http import HttpPool
 from sild.gateway.exchange.lean_server import PeerServerProtocol, Timeouts
 from sild.gateway.exchange.metaservices import list_clients
 from sild.gateway.exchange.provider import provider_pipeline
 from sild.gateway.exchange.record import Answer, Incoming, ProviderExchange
+from sild.gateway.exchange.soap_consumer import soap_consumer_pipeline
 from sild.gateway.exchange.transports import (
     MESSAGE_PATH,
     LeanIsTransport,
@@ -59,6 +66,7 @@ from sild.gateway.serverconf.is_clients import load_is_clients
 from sild.gateway.signer import SignKeys
 from sild.gateway.tracker_notifier import TrackerNotifier
 from sild.instance import parse_listen
+from sild.soap.wsdl_http import wsdl_handler
 from sild.web.deadlines import Deadlines, WatchedProtocol
 from sild.web.errors import answer_for
 
@@ -175,18 +183,22 @@ class Gateway:
                                   limit_per_host=256, idle_timeout=60)
         self.peer_transport = LeanPeerTransport(self.peer_pool, s.limits.peer_timeout)
         self.consumer = consumer_pipeline(self.ctx, self.peer_transport)
+        self.soap_consumer = soap_consumer_pipeline(self.ctx, self.peer_transport)
         self.is_transport = LeanIsTransport()
         self.provider = provider_pipeline(self.ctx, self.is_transport)
         self._admission()
 
         is_app = web.Application(client_max_size=s.limits.max_body + 1024,
                                  middlewares=[self._busy, self._measure("consumer")])
-        is_app.router.add_route("*", r"/r1/{tail:[\s\S]*}",  # any byte, even %0A
-                                consumer_handler(self.consumer.run, self.ctx.clock,
-                                                 admit=self._admit_client,
-                                                 streak=self._refusal_streak,
-                                                 body_timeout=s.limits.body_timeout))
-        is_app.router.add_get("/listClients", self._list_clients)
+        add_is_routes(is_app, list_clients=self._list_clients,
+                      wsdl=wsdl_handler(self.consumer.run, self.ctx.clock,
+                                        lambda: s.server.owner),  # wsdl.md §6
+                      **{name: consumer_handler(pipeline.run, self.ctx.clock,
+                                                admit=self._admit_client,
+                                                streak=self._refusal_streak,
+                                                body_timeout=s.limits.body_timeout)
+                         for name, pipeline in (("rest", self.consumer),
+                                                ("soap", self.soap_consumer))})
 
         await self._serve(is_app, s.is_listen, is_tls)
         await self._serve_peers(s.peer_listen)

@@ -37,6 +37,10 @@ sc_services = sa.Table(
     sa.Column("disabled_notice", sa.Text, nullable=False, server_default=""),
     sa.Column("openapi", sa.Text, nullable=True),  # the OpenAPI 3 description, as given
     sa.Column("created_at", _ts, nullable=False),
+    # A SOAP service registered from a WSDL (docs/spec/wsdl.md §4): the description it
+    # came from (sc_wsdls.id; no FK so that SQLite can add the column) and its version.
+    sa.Column("wsdl_id", sa.Integer, nullable=True),
+    sa.Column("service_version", sa.String(255), nullable=True),
     sa.UniqueConstraint("subsystem_id", "service_code", name="uq_sc_services_code"),
 )
 
@@ -100,4 +104,16 @@ sc_personal_data = sa.Table(
     sa.Column("bulk", sa.Boolean, nullable=False),
     sa.Column("max_subjects", sa.Integer, nullable=False),
     sa.Column("legal_basis", sa.Text, nullable=False),
+)
+
+# WSDL service descriptions (docs/spec/wsdl.md §4; X-Road UG-SS "Adding a WSDL"): one
+# row per registered WSDL; each of its operations is a row of sc_services.
+sc_wsdls = sa.Table(
+    "sc_wsdls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subsystem_id", sa.String(1100), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # the URL or file it was read from
+    sa.Column("wsdl", sa.Text, nullable=False),  # the document as given (UTF-8)
+    sa.Column("created_at", _ts, nullable=False),
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 from sild.core.globalconf import GlobalConf
 from sild.core.identifiers import ClientId, ServiceId, SubsystemId
-from sild.errors import AccessDenied, StorageError, UnknownClient
+from sild.errors import AccessDenied, StorageError, UnknownClient, UnknownService
 from sild.gateway.context import ServiceTarget
 
 __all__ = ["MemoryAccess", "MemoryLog"]
@@ -55,6 +55,10 @@ class MemoryAccess:
 
     def openapi(self, subsystem: SubsystemId, service_code: str) -> StaticOpenApi:
         raise UnknownClient(f"no OpenAPI description for {subsystem}/{service_code}")
+
+    def wsdl(self, subsystem: SubsystemId, service_code: str,
+             version: str | None = None) -> bytes:
+        raise UnknownService(f"Unknown service: SERVICE:{subsystem}/{service_code}")
 
 
 @dataclass(frozen=True)

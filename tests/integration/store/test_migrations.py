@@ -10,6 +10,7 @@ from sild.store import make_engine, migrate
 from sild.store.anchoring_tables import metadata as anchoring_metadata
 from sild.store.consent_tables import metadata as consent_metadata
 from sild.store.engine import COMPONENTS
+from sild.store.eservices_tables import metadata as eservices_metadata
 from sild.store.identity_tables import metadata as identity_metadata
 from sild.store.ledger_tables import metadata as ledger_metadata
 from sild.store.ledger_tables import witness_metadata
@@ -23,7 +24,8 @@ METADATA = {"registry": registry_metadata, "messagelog": messagelog_metadata,
             "serverconf": serverconf_metadata, "ledger": ledger_metadata,
             "witness": witness_metadata, "anchoring": anchoring_metadata,
             "identity": identity_metadata, "consent": consent_metadata,
-            "notify": notify_metadata, "registers": registers_metadata}
+            "notify": notify_metadata, "registers": registers_metadata,
+            "eservices": eservices_metadata}
 
 
 @pytest.mark.parametrize("component", COMPONENTS)

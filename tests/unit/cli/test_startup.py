@@ -61,7 +61,7 @@ def test_the_parser_still_knows_every_command() -> None:
     assert set(sub.choices) == {"init", "demo", "keys", "ca", "registry", "gateway", "conf",
                                 "ledger", "verify", "audit", "identity", "doc",
                                 "tracker", "consent", "embassy", "notify", "exercise",
-                                "registers"}
+                                "registers", "portal"}
 
 
 def test_spelled_out_defaults_agree_with_the_library() -> None:

@@ -50,7 +50,9 @@ from sild.gateway.messagelog.log import LogRecord
 from sild.gateway.messagelog.opmon import OpMonRecord
 from sild.web.errors import answer_for
 
-__all__ = ["COMPONENT", "FRAME_OVERHEAD", "consumer_pipeline", "parse_target"]
+__all__ = ["COMPONENT", "FRAME_OVERHEAD", "SOAP_KEPT", "CheckClient", "ConsumerSide",
+           "SendToProvider", "SignRequest", "VerifyResponse", "consumer_pipeline",
+           "parse_target"]
 
 log = structlog.get_logger("sild.gateway.consumer")
 
@@ -58,6 +60,8 @@ COMPONENT = "ClientProxy"
 # What a frame adds to a body at most: magic, lengths, a 64 KiB header, signature and
 # certificate (sild.core.frame).
 FRAME_OVERHEAD = 5 + 4 + 64 * 1024 + 2 * (2 + 0xFFFF)
+# The HTTP headers a SOAP request keeps (PR-MESS §2.3), lower case as signed.
+SOAP_KEPT = frozenset({"content-type", "soapaction"})
 # An X-Road error body from a provider gateway is small; more is not an error body.
 MAX_ERROR_BODY = 64 * 1024
 
@@ -155,16 +159,26 @@ class SignRequest(ContextStage):
         if signer is None:
             raise ConfigurationError(f"this gateway holds no sign key for {client.member}")
         headers = ex.incoming.headers
-        body = await ex.incoming.read_body(ctx.limits.max_body)
+        if ex.body is None:
+            ex.body = await ex.incoming.read_body(ctx.limits.max_body)
+        body = ex.body
         ex.request_size = len(body)
-        # A compressed body travels untouched with its Content-Encoding; it must decode.
-        check_content_coding(headers.get("Content-Encoding", ""), body, ctx.limits.max_body)
+        if ex.protocol == "soap":
+            # Only Content-Type and SOAPAction are kept (PR-MESS §2.3), plus the tracker
+            # headers, from HTTP or the SOAP header extension (docs/spec/soap.md §5).
+            signed = tuple((k, v) for k, v in forwardable(headers.items())
+                           if k in SOAP_KEPT or k.startswith("sild-")) + ex.extra_headers
+        else:
+            # A compressed body travels untouched with its Content-Encoding; it must decode.
+            check_content_coding(headers.get("Content-Encoding", ""), body,
+                                 ctx.limits.max_body)
+            signed = forwardable(headers.items())
         request = ex.request = build_request(
             client=client, service=service, consumer=ctx.server, message_id=ex.message_id,
             request_id=ex.request_id, at=ex.request_in, method=ex.method, path=ex.path,
-            query=ex.query, headers=forwardable(headers.items()), body=body, signer=signer,
+            query=ex.query, headers=signed, body=body, signer=signer,
             user_id=ex.user_id, issue=ex.issue, represented_party=ex.represented_party,
-            empty_query=ex.empty_query)
+            empty_query=ex.empty_query, protocol=ex.protocol)
         # Logged together with the response, or with the failure (ARCHITECTURE.md §4).
         ex.pending.append(LogRecord(
             logged_at=ex.request_in, side="consumer", kind="request",

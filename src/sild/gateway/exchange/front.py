@@ -32,8 +32,10 @@ from sild.gateway.admission import Ticket, backoff
 from sild.gateway.exchange.record import Answer, ConsumerExchange, Incoming
 from sild.web.errors import answer_for
 
-__all__ = ["EarlyAdmission", "consumer_handler", "hold_reading", "incoming", "read_body",
-           "to_response"]
+__all__ = ["EarlyAdmission", "add_is_routes", "consumer_handler", "hold_reading", "incoming",
+           "read_body", "to_response"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Statuses that tell the caller to come back later; Retry-After is added when missing
 # (a provider gateway's 429 / 503 reaches us as a relayed error without its header).
@@ -222,3 +224,15 @@ def consumer_handler(run: Callable[[ConsumerExchange], Awaitable[Answer]],
         return to_response(answer)
 
     return handle
+
+
+def add_is_routes(app: web.Application, *, rest: Handler, soap: Handler,
+                  list_clients: Handler, wsdl: Handler | None = None) -> None:
+    """The IS port's routes (research/xroad.md §8): ``/r1/…`` is REST, the GET routes
+    are the gateway's own, and anything else is a SOAP POST on any path — absolute-form
+    targets included (docs/spec/soap.md §1). Specific routes go above the catch-all."""
+    app.router.add_route("*", r"/r1/{tail:[\s\S]*}", rest)  # any byte, even %0A
+    app.router.add_get("/listClients", list_clients)
+    if wsdl is not None:  # legacy GET /wsdl (docs/spec/wsdl.md §6)
+        app.router.add_get("/wsdl", wsdl)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", soap)  # SOAP: last, catches the rest

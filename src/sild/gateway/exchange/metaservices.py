@@ -2,7 +2,8 @@
 
 ``GET /listClients`` on the IS port lists every member and subsystem in global
 configuration: XML ``clientList`` by default, JSON when ``Accept`` asks for it.
-REST ``listMethods``, ``allowedMethods`` and ``getOpenAPI?serviceCode=`` are called
+REST ``listMethods``, ``allowedMethods``, ``getOpenAPI?serviceCode=`` and
+``getWsdl?serviceCode=[&version=]`` (docs/spec/wsdl.md §5) are called
 like services of a subsystem and answered by the provider gateway without an ACL
 check (X-Road ``RestMetadataServiceHandlerImpl.shouldVerifyAccess() = false``).
 """
@@ -20,7 +21,7 @@ from sild.gateway.context import AccessPort
 
 __all__ = ["METASERVICES", "answer_metaservice", "list_clients"]
 
-METASERVICES = frozenset({"listMethods", "allowedMethods", "getOpenAPI"})
+METASERVICES = frozenset({"listMethods", "allowedMethods", "getOpenAPI", "getWsdl"})
 
 
 def answer_metaservice(access: AccessPort, service: ServiceId, client: ClientId, query: str,
@@ -31,6 +32,13 @@ def answer_metaservice(access: AccessPort, service: ServiceId, client: ClientId,
         data = access.list_methods(service.subsystem)
     elif code == "allowedMethods":
         data = access.allowed_methods(service.subsystem, client, conf)
+    elif code == "getWsdl":  # the SOAP-shaped answer: sild.soap.wsdl_meta
+        params = parse_qs(query)
+        wanted, version = params.get("serviceCode", []), params.get("version", [])
+        if len(wanted) != 1 or not wanted[0] or len(version) > 1:
+            raise InvalidRequest("getWsdl needs one serviceCode and at most one version")
+        wsdl = access.wsdl(service.subsystem, wanted[0], version[0] if version else None)
+        return 200, "text/xml; charset=utf-8", wsdl
     else:
         wanted = parse_qs(query).get("serviceCode", [])
         if len(wanted) != 1 or not wanted[0]:

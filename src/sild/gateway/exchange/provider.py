@@ -37,6 +37,7 @@ from sild.gateway.exchange.http import HOP_BY_HOP
 from sild.gateway.exchange.metaservices import METASERVICES, answer_metaservice
 from sild.gateway.exchange.pipeline import ContextStage, Pipeline, Stage
 from sild.gateway.exchange.record import Answer, IsReply, ProviderExchange
+from sild.gateway.exchange.soap_provider import SOAP_METASERVICES, call_soap_service
 from sild.gateway.exchange.tracker import (
     ConsentCheck,
     DataSubjects,
@@ -129,6 +130,13 @@ class AccessRights(ContextStage):
         assert ex.request is not None
         assert ex.view is not None
         h = ex.request.header
+        if h.protocol == "soap":  # docs/spec/soap.md §3: access per service code
+            if h.service.service_code in SOAP_METASERVICES:
+                ex.metaservice = True
+                return
+            ex.target = self.ctx.access.check_access(h.service, h.client, "POST", "",
+                                                     ex.view.conf)
+            return
         if h.service.service_code in METASERVICES:
             # Answered by the gateway without an ACL check (X-Road
             # RestMetadataServiceHandlerImpl.shouldVerifyAccess() = false).
@@ -154,7 +162,9 @@ class CallInformationSystem:
         assert view is not None
         h = request.header
         ex.request_out = self.ctx.clock()
-        if ex.metaservice:
+        if h.protocol == "soap":
+            ex.reply = await call_soap_service(self.ctx, self.transport, ex)
+        elif ex.metaservice:
             status, ctype, body = answer_metaservice(self.ctx.access, h.service, h.client,
                                                      h.query, view.conf)
             ex.reply = IsReply(status, (("content-type", ctype),), body)

@@ -23,6 +23,7 @@ from sild.gateway.messagelog.log import LogRecord
 from sild.gateway.messagelog.opmon import OpMonRecord, ServerType
 from sild.gateway.messagelog.usage import UsageRecord
 from sild.gateway.serverconf._snapshot import PersonalData
+from sild.soap.message import SoapRequest
 
 __all__ = ["Answer", "ConsumerExchange", "ExchangeRecord", "HeaderView", "Incoming", "IsReply",
            "PersonalUse", "ProviderExchange"]
@@ -115,6 +116,11 @@ class ConsumerExchange(ExchangeRecord):
     """The consumer gateway's record: IS request in, signed request out, answer back."""
 
     server_type: ServerType = "Client"
+    protocol: str = "rest"  # or "soap" (sild.gateway.exchange.soap_consumer)
+    body: bytes | None = None  # read early by a front end that must parse it (SOAP)
+    soap: SoapRequest | None = None  # the checked X-Road SOAP header
+    soap_hash: str = ""  # X-Road's requestHash over the SOAP part (PR-MESS §2.3)
+    extra_headers: tuple[tuple[str, str], ...] = ()  # signed along (SOAP header extension)
     accept: str = ""  # the IS's Accept header: errors are answered in that form
     query: str = ""
     empty_query: bool = False  # the target ended in a bare "?"

@@ -49,10 +49,15 @@ class ServiceDescription:
     endpoints: tuple[Endpoint, ...]
     has_openapi: bool
     personal_data: PersonalData | None = None
+    # A SOAP service from a WSDL (docs/spec/wsdl.md §4): its version, and that it is one.
+    service_version: str | None = None
+    from_wsdl: bool = False
 
     @property
     def service_type(self) -> str:
-        """``OPENAPI`` or ``REST`` (X-Road ``RestServiceType``)."""
+        """``WSDL``, ``OPENAPI`` or ``REST`` (X-Road ``DescriptionType``)."""
+        if self.from_wsdl:
+            return "WSDL"
         return "OPENAPI" if self.has_openapi else "REST"
 
 
@@ -88,7 +93,8 @@ def load_snapshot(conn: Connection) -> Snapshot:
     s, e, ar = t.sc_services.c, t.sc_endpoints.c, t.sc_access_rights.c
     rows = conn.execute(sa.select(
         s.id, s.subsystem_id, s.service_code, s.url, s.timeout, s.verify_tls, s.disabled,
-        s.disabled_notice, s.openapi.is_not(None).label("has_openapi"))).all()
+        s.disabled_notice, s.openapi.is_not(None).label("has_openapi"), s.wsdl_id,
+        s.service_version)).all()
     eps: dict[int, list[Endpoint]] = {}
     for sid, method, path in conn.execute(sa.select(e.service_id, e.method, e.path)):
         eps.setdefault(sid, []).append(Endpoint(method, path))
@@ -107,7 +113,8 @@ def load_snapshot(conn: Connection) -> Snapshot:
             id=sid, url=r.url, timeout=r.timeout, verify_tls=bool(r.verify_tls),
             disabled=bool(r.disabled), disabled_notice=r.disabled_notice,
             endpoints=tuple(sorted(eps.get(r.id, []))), has_openapi=bool(r.has_openapi),
-            personal_data=personal.get(r.id))
+            personal_data=personal.get(r.id), service_version=r.service_version,
+            from_wsdl=r.wsdl_id is not None)
     rules: dict[ServiceId, list[AccessRule]] = {}
     joined = t.sc_access_rights.outerjoin(t.sc_endpoints, ar.endpoint_id == e.id)
     for r in conn.execute(sa.select(ar.service_id, ar.subject_type, ar.subject_id,

@@ -76,6 +76,12 @@ from sild.gateway.serverconf._snapshot import (
     stored_version,
 )
 from sild.gateway.serverconf.openapi import parse_openapi
+from sild.gateway.serverconf.wsdl_services import (
+    drop_unused_wsdls,
+    insert_wsdl_services,
+    served_wsdl,
+)
+from sild.soap.wsdl import parse_wsdl
 from sild.store import serverconf_tables as t
 
 __all__ = [
@@ -145,6 +151,11 @@ def _check_url(url: str) -> str:
     if any(c.isspace() for c in url):
         raise InvalidRequest(f"service URL {url!r} must not contain spaces")
     return url
+
+
+def _check_timeout(timeout: int) -> None:
+    if not isinstance(timeout, int) or not 0 < timeout <= MAX_TIMEOUT:
+        raise InvalidRequest(f"timeout must be 1-{MAX_TIMEOUT} seconds, got {timeout!r}")
 
 
 def _label(service: ServiceId) -> str:
@@ -232,8 +243,7 @@ class ServerConf:
         """Add a REST service; with ``openapi``, its endpoints come from the description."""
         service = ServiceId(subsystem, code)
         url = _check_url(url)
-        if not isinstance(timeout, int) or not 0 < timeout <= MAX_TIMEOUT:
-            raise InvalidRequest(f"timeout must be 1-{MAX_TIMEOUT} seconds, got {timeout!r}")
+        _check_timeout(timeout)
         endpoints = parse_openapi(openapi) if openapi is not None else ()
         text = openapi.decode("utf-8-sig") if openapi is not None else None
         with self._change() as conn:
@@ -258,6 +268,39 @@ class ServerConf:
             log.warning("service_tls_unverified", service=str(service), url=url)
         return self.service(service)
 
+    def add_wsdl(
+        self,
+        subsystem: SubsystemId,
+        wsdl: bytes,
+        *,
+        source: str,
+        url: str | None = None,
+        timeout: int = DEFAULT_TIMEOUT,
+        verify_tls: bool = True,
+    ) -> list[ServiceDescription]:
+        """Add one SOAP service per operation of ``wsdl`` (docs/spec/wsdl.md §4); the
+        IS URL is ``url`` or else the WSDL's ``soap:address``."""
+        desc = parse_wsdl(wsdl)
+        if url is None and desc.address is None:
+            raise InvalidRequest("the WSDL has no soap:address; give the IS URL with --url")
+        target = _check_url(url if url is not None else desc.address or "")
+        _check_timeout(timeout)
+        with self._change() as conn:
+            ids = insert_wsdl_services(
+                conn, subsystem=subsystem, source=source, raw=wsdl, desc=desc, url=target,
+                timeout=timeout, verify_tls=verify_tls, now=self._now())
+        log.info("wsdl_added", subsystem=str(subsystem), source=source, url=target,
+                 services=[str(i) for i in ids])
+        if not verify_tls:
+            log.warning("service_tls_unverified", subsystem=str(subsystem), url=target)
+        return [self.service(i) for i in ids]
+
+    def wsdl(self, subsystem: SubsystemId, service_code: str,
+             version: str | None = None) -> bytes:
+        """``getWsdl``: the service's WSDL with endpoints rewritten (docs/spec/wsdl.md §5)."""
+        with self._read() as conn:
+            return served_wsdl(conn, subsystem, service_code, version)
+
     def remove_service(self, service: ServiceId) -> None:
         """Remove a service with its endpoints and access rights."""
         with self._change() as conn:
@@ -265,6 +308,7 @@ class ServerConf:
             conn.execute(t.sc_access_rights.delete().where(t.sc_access_rights.c.service_id == sid))
             conn.execute(t.sc_endpoints.delete().where(t.sc_endpoints.c.service_id == sid))
             conn.execute(t.sc_services.delete().where(t.sc_services.c.id == sid))
+            drop_unused_wsdls(conn)
         log.info("service_removed", service=str(service))
 
     def set_disabled(self, service: ServiceId, disabled: bool, *, notice: str = "") -> None:
@@ -522,7 +566,8 @@ class ServerConf:
     @staticmethod
     def _service_json(desc: ServiceDescription, endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
         sub = desc.id.subsystem
-        return {
+        version = {"service_version": desc.service_version} if desc.service_version else {}
+        return version | {
             "member_class": sub.member.member_class,
             "member_code": sub.member.member_code,
             "object_type": "SERVICE",

@@ -1,0 +1,1 @@
+"""SOAP (X-Road message protocol 4.0)."""

@@ -1,0 +1,267 @@
+"""The X-Road 4.0 SOAP header and its checks (PR-MESS v4.0 §2.1–2.3, Annex H;
+research/xroad.md §2.3). Pure: bytes in, a :class:`SoapRequest` out.
+
+Steps (docs/spec/soap.md §2):
+
+1. the SOAP part is well-formed, DTD-free XML (sild.soap.safexml);
+2. its root is a SOAP 1.1 ``Envelope`` with a ``Header`` and a ``Body``;
+3. each X-Road header field appears at most once (``DuplicateHeaderField``), and
+   ``client``, ``service``, ``id``, ``protocolVersion`` are there (``MissingHeaderField``);
+4. ``protocolVersion`` is ``4.0`` (``InvalidProtocolVersion``);
+5. the Body's wrapper element is named after ``serviceCode`` (``InconsistentHeaders``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from sild.core.identifiers import ClientId, ServiceId, parse_client
+from sild.errors import (
+    InvalidIdentifier,
+    SoapDuplicateHeaderField,
+    SoapError,
+    SoapInconsistentHeaders,
+    SoapInconsistentResponse,
+    SoapInvalidProtocolVersion,
+    SoapMissingBody,
+    SoapMissingHeaderField,
+)
+from sild.soap.safexml import parse_xml
+
+__all__ = ["ENV", "HASH_ALGORITHM", "ID", "REPR", "SILD", "XRD", "SoapRequest",
+           "add_request_hash", "check_response", "echo_header", "parse_request",
+           "response_request_hash", "soap_request_hash"]
+
+ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+XRD = "http://x-road.eu/xsd/xroad.xsd"
+ID = "http://x-road.eu/xsd/identifiers"
+REPR = "http://x-road.eu/xsd/representation.xsd"
+# Sild's header extension: the data subject and purpose of a personal-data request
+# (docs/spec/soap.md §5), the SOAP form of Sild-Data-Subject and Sild-Purpose.
+SILD = "https://sild.dev/xsd/sild.xsd"
+HASH_ALGORITHM = "http://www.w3.org/2001/04/xmlenc#sha512"
+PROTOCOL_VERSION = "4.0"
+
+_MANDATORY = ("client", "service", "id", "protocolVersion")
+_STRING_FIELDS = ("id", "userId", "issue", "protocolVersion", "requestHash")
+
+
+def soap_request_hash(soap_part: bytes) -> str:
+    """X-Road's requestHash: SHA-512 of the raw SOAP part, base64 (PR-MESS §2.3)."""
+    return base64.b64encode(hashlib.sha512(soap_part).digest()).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class SoapRequest:
+    """A checked X-Road 4.0 request header and its body's wrapper element."""
+
+    client: ClientId
+    service: ServiceId  # by serviceCode: access rights ignore the version (PR-MESS §3.1)
+    service_code: str  # as sent
+    service_version: str  # "" when absent; checked against the registered one
+    message_id: str
+    user_id: str
+    issue: str
+    security_server: str  # INSTANCE/CLASS/MEMBER/SERVERCODE, or ""
+    represented_party: str  # [CLASS/]CODE, or ""
+    data_subjects: tuple[str, ...]
+    purpose: str
+    body_tag: str  # "{namespace}local" of the Body's wrapper element
+
+
+def _text(el: etree._Element) -> str:
+    return (el.text or "").strip()
+
+
+def _children(el: etree._Element, ns: str) -> dict[str, etree._Element]:
+    """Elements of ``el`` in namespace ``ns`` by local name; a repeat is refused."""
+    out: dict[str, etree._Element] = {}
+    skip = len(ns) + 2
+    for child in el.iterchildren(f"{{{ns}}}*"):  # elements of ns only, filtered in C
+        name = str(child.tag)[skip:]
+        if name in out:
+            raise SoapDuplicateHeaderField(f"Duplicate header field '{name}'")
+        out[name] = child
+    return out
+
+
+def _local(el: etree._Element) -> str:
+    tag = str(el.tag)
+    return tag[tag.find("}") + 1:]
+
+
+def _identifier(el: etree._Element, what: str, kinds: tuple[str, ...],
+                fields: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    kind = el.get(f"{{{ID}}}objectType", "")
+    if kind not in kinds:
+        raise InvalidIdentifier(f"{what}: objectType must be one of {', '.join(kinds)}, "
+                                f"not {kind!r}")
+    parts = {k: _text(v) for k, v in _children(el, ID).items()}
+    for name in fields:
+        if not parts.get(name):
+            raise SoapMissingHeaderField(f"Required field '{name}' of {what} is missing")
+    return kind, parts
+
+
+def _envelope(root: etree._Element) -> tuple[etree._Element | None, etree._Element]:
+    if root.tag != f"{{{ENV}}}Envelope":
+        raise SoapError("Malformed SOAP message: not a SOAP 1.1 Envelope")
+    parts = _children(root, ENV)
+    body = parts.get("Body")
+    if body is None:
+        raise SoapMissingBody("Malformed SOAP message: body missing")
+    return parts.get("Header"), body
+
+
+def _wrapper(body: etree._Element) -> etree._Element:
+    for child in body.iterchildren("{*}*", "*"):  # elements only, not comments
+        return child
+    raise SoapMissingBody("Malformed SOAP message: body missing")
+
+
+def parse_request(soap_part: bytes) -> SoapRequest:
+    """Steps 1–5 of the module docstring over the SOAP part of a request."""
+    header, body = _envelope(parse_xml(soap_part))  # (1)(2)
+    if header is None:
+        raise SoapMissingHeaderField("Required field 'client' is missing: no SOAP Header")
+    fields = _children(header, XRD)  # (3)
+    for name in _MANDATORY:
+        if name not in fields:
+            raise SoapMissingHeaderField(f"Required field '{name}' is missing")
+    if _text(fields["protocolVersion"]) != PROTOCOL_VERSION:  # (4)
+        raise SoapInvalidProtocolVersion(
+            f"Invalid protocol version: {_text(fields['protocolVersion'])!r} (must be 4.0)")
+    kind, c = _identifier(fields["client"], "client", ("MEMBER", "SUBSYSTEM"),
+                          ("xRoadInstance", "memberClass", "memberCode"))
+    text = "/".join((c["xRoadInstance"], c["memberClass"], c["memberCode"]))
+    if kind == "SUBSYSTEM":
+        if not c.get("subsystemCode"):
+            raise SoapMissingHeaderField("Required field 'subsystemCode' of client is missing")
+        text += "/" + c["subsystemCode"]
+    _, s = _identifier(fields["service"], "service", ("SERVICE",),
+                       ("xRoadInstance", "memberClass", "memberCode", "subsystemCode",
+                        "serviceCode"))
+    version = s.get("serviceVersion", "")
+    client = parse_client(text)
+    service = ServiceId.parse("/".join((s["xRoadInstance"], s["memberClass"], s["memberCode"],
+                                        s["subsystemCode"], s["serviceCode"])))
+    server = ""
+    if "securityServer" in fields:
+        _, g = _identifier(fields["securityServer"], "securityServer", ("SERVER",),
+                           ("xRoadInstance", "memberClass", "memberCode", "serverCode"))
+        server = "/".join((g["xRoadInstance"], g["memberClass"], g["memberCode"],
+                           g["serverCode"]))
+    represented = ""
+    party = _children(header, REPR).get("representedParty")
+    if party is not None:
+        p = {k: _text(v) for k, v in _children(party, REPR).items()}
+        if not p.get("partyCode"):
+            raise SoapMissingHeaderField("Required field 'partyCode' of representedParty "
+                                         "is missing")
+        represented = f"{p['partyClass']}/{p['partyCode']}" if p.get("partyClass") \
+            else p["partyCode"]
+    subjects: list[str] = []
+    purpose = ""
+    for child in header.iterchildren(f"{{{SILD}}}*"):
+        local = _local(child)
+        if local == "dataSubject":
+            subjects.append(_text(child))
+        elif local == "purpose":
+            if purpose:
+                raise SoapDuplicateHeaderField("Duplicate header field 'purpose'")
+            purpose = _text(child)
+    wrapper = _wrapper(body)
+    if _local(wrapper) != s["serviceCode"]:  # (5)
+        raise SoapInconsistentHeaders(
+            f"Malformed SOAP message: body element '{_local(wrapper)}' "
+            f"does not match service code '{s['serviceCode']}'")
+    return SoapRequest(
+        client=client, service=service, service_code=s["serviceCode"],
+        service_version=version, message_id=_text(fields["id"]),
+        user_id=_text(fields["userId"]) if "userId" in fields else "",
+        issue=_text(fields["issue"]) if "issue" in fields else "",
+        security_server=server, represented_party=represented,
+        data_subjects=tuple(subjects), purpose=purpose, body_tag=str(wrapper.tag))
+
+
+def check_response(soap_part: bytes, *, service_code: str, message_id: str
+                   ) -> etree._Element | None:
+    """Check an IS's SOAP answer against its request (X-Road ``InconsistentResponse``):
+    ``{serviceCode}Response`` as the wrapper, the request's ``id`` and no requestHash of
+    its own. The parsed root, or None for a fault (passed on as the IS sent it)."""
+    try:
+        root = parse_xml(soap_part)
+        header, body = _envelope(root)
+        wrapper = _wrapper(body)
+    except SoapError as e:
+        raise SoapInconsistentResponse(f"the service answered invalid SOAP: {e.message}"
+                                       ) from None
+    if wrapper.tag == f"{{{ENV}}}Fault":
+        return None
+    if _local(wrapper) != f"{service_code}Response":
+        raise SoapInconsistentResponse(
+            f"response body element '{_local(wrapper)}' is not "
+            f"'{service_code}Response'")
+    fields = _children(header, XRD) if header is not None else {}
+    if "id" in fields and _text(fields["id"]) != message_id:
+        raise SoapInconsistentResponse("response id does not match the request id")
+    if "requestHash" in fields:
+        raise SoapInconsistentResponse("the service's response carries a requestHash")
+    return root
+
+
+def add_request_hash(body: bytes, soap_offset: int, soap_len: int, request_hash: str,
+                     root: etree._Element) -> bytes:
+    """``body`` with ``<xrd:requestHash>`` first in the Header of its SOAP part (parsed
+    as ``root``), every other byte as it was (PR-MESS §2.3: the provider gateway adds it;
+    first, so that it is the first requestHash in the message)."""
+    soap = body[soap_offset:soap_offset + soap_len]
+    element = (f'<xrd:requestHash xmlns:xrd="{XRD}" algorithmId="{HASH_ALGORITHM}">'
+               f"{request_hash}</xrd:requestHash>").encode()
+    header = _children(root, ENV).get("Header")
+    if header is None:
+        prefix = (root.prefix + ":").encode() if root.prefix else b""
+        at = _start_tag(soap, prefix + b"Body")
+        new = (soap[:at] + b"<" + prefix + b"Header>" + element + b"</" + prefix
+               + b"Header>" + soap[at:])
+    else:
+        hprefix = (header.prefix + ":").encode() if header.prefix else b""
+        at = _start_tag(soap, hprefix + b"Header")
+        end = soap.index(b">", at)
+        if soap[end - 1:end] == b"/":  # <p:Header/>
+            new = (soap[:end - 1] + b">" + element + b"</" + hprefix + b"Header>"
+                   + soap[end + 1:])
+        else:
+            new = soap[:end + 1] + element + soap[end + 1:]
+    return body[:soap_offset] + new + body[soap_offset + soap_len:]
+
+
+def _start_tag(soap: bytes, qname: bytes) -> int:
+    """Where ``<qname`` (followed by space, '>' or '/') starts."""
+    m = re.search(b"<" + re.escape(qname) + rb"[\s>/]", soap)
+    if m is None:
+        raise SoapInconsistentResponse(f"{qname.decode()} cannot be located")
+    return m.start()
+
+
+_REQUEST_HASH = re.compile(rb"<(?:[\w.-]+:)?requestHash\b[^>]*>([^<]*)<")
+
+
+def response_request_hash(soap_part: bytes) -> str | None:
+    """The first requestHash in a SOAP response (the one the provider gateway put first
+    in its Header), if any; a byte search, the response being signed by then."""
+    m = _REQUEST_HASH.search(soap_part)
+    return m.group(1).decode("ascii", "replace").strip() if m else None
+
+
+def echo_header(soap_part: bytes) -> bytes:
+    """The request's SOAP Header, serialised, for a gateway-made answer to echo."""
+    header, _ = _envelope(parse_xml(soap_part))
+    if header is None:
+        return b""
+    return bytes(etree.tostring(header))
