@@ -245,8 +245,10 @@ class _Baseline:
 
     def run(self) -> int:
         async def go() -> int:
-            got = await asyncio.gather(*(self.source._find(label, PERSON, self.user)
-                                         for label in self.source.labels))
+            async with self.source._open() as session:  # as the page: a session per page
+                got = await asyncio.gather(*(self.source._find(session, label, PERSON,
+                                                               self.user)
+                                             for label in self.source.labels))
             return sum(total for total, _ in got)
         return asyncio.run_coroutine_threadsafe(go(), self.loop).result()
 

@@ -93,8 +93,6 @@ class HttpUsageSource:
         self.timeout = timeout
         self._policy = policy
         self._labels = tuple(r.label for r in refs)
-        self._session: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -104,32 +102,28 @@ class HttpUsageSource:
     def policy(self) -> TrustPolicy | None:
         return self._policy
 
-    async def _http(self) -> Any:
+    def _open(self) -> Any:
+        """One HTTP session per page: its connections to the gateway are reused by the
+        page's concurrent calls and closed with it, so nothing is left open when the
+        portal stops (it need not call :meth:`aclose`)."""
         import aiohttp
 
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._loop is not loop or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.tls if self.tls is not None else True,
-                                             limit=64)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout),
-                headers={"X-Road-Client": self.client, "Accept": "application/json"})
-            self._loop = loop
-        return self._session
+        connector = aiohttp.TCPConnector(ssl=self.tls if self.tls is not None else True,
+                                         limit=64)
+        return aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout),
+            headers={"X-Road-Client": self.client, "Accept": "application/json"})
 
     async def aclose(self) -> None:
-        """Close the HTTP session (the portal's shutdown)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Nothing to close (a session lives for one page); kept for the portal's
+        shutdown hook."""
 
-    async def _get(self, label: str, path: str, query: dict[str, Any], user: str
-                   ) -> bytes:
+    async def _get(self, session: Any, label: str, path: str, query: dict[str, Any],
+                   user: str) -> bytes:
         import aiohttp
 
         url = (f"{self.gateway_url}/r1/{self._services[label].path()}{path}?"
                f"{urlencode(query)}")
-        session = await self._http()
         try:
             async with session.get(url, headers={"X-Road-UserId": user}) as resp:
                 chunks, size = [], 0
@@ -147,7 +141,8 @@ class HttpUsageSource:
             raise _NoAnswer(f"cannot reach the gateway ({type(e).__name__})") from e
         return body
 
-    async def _find(self, label: str, subject: str, user: str) -> tuple[int, list[Any]]:
+    async def _find(self, session: Any, label: str, subject: str, user: str
+                    ) -> tuple[int, list[Any]]:
         def parsed(body: bytes) -> tuple[int, list[Any]]:
             try:
                 total, entries = entries_from_find(label, orjson.loads(body))
@@ -156,20 +151,22 @@ class HttpUsageSource:
             return total, entries
 
         first = {"userCode": subject, "offset": 0, "limit": FIND_LIMIT}
-        total, entries = parsed(await self._get(label, "/v2/findUsage", first, user))
+        total, entries = parsed(await self._get(session, label, "/v2/findUsage", first, user))
         upto = min(total, MAX_PER_REGISTER)
         rest = await asyncio.gather(*(
-            self._get(label, "/v2/findUsage", {"userCode": subject, "offset": offset,
-                                               "limit": FIND_LIMIT}, user)
+            self._get(session, label, "/v2/findUsage", {
+                "userCode": subject, "offset": offset, "limit": FIND_LIMIT}, user)
             for offset in range(FIND_LIMIT, upto, FIND_LIMIT)))
         for body in rest:
             entries += parsed(body)[1]
         return total, entries
 
-    async def _answer(self, label: str, subject: str, user: str) -> RegisterAnswer:
+    async def _answer(self, session: Any, label: str, subject: str, user: str
+                      ) -> RegisterAnswer:
         find, proof = await asyncio.gather(
-            self._find(label, subject, user),
-            self._get(label, "/sild/v1/usageProof", {"userCode": subject, "anchor": 1}, user),
+            self._find(session, label, subject, user),
+            self._get(session, label, "/sild/v1/usageProof",
+                      {"userCode": subject, "anchor": 1}, user),
             return_exceptions=True)
         if isinstance(find, BaseException):
             if not isinstance(find, _NoAnswer):
@@ -196,8 +193,9 @@ class HttpUsageSource:
         """Every register's answer about ``subject`` asked by ``user`` (codes with or
         without ``EE``), in the configured order."""
         who, by = user_code(subject), user_code(user)
-        return list(await asyncio.gather(*(self._answer(label, who, by)
-                                           for label in self._labels)))
+        async with self._open() as session:
+            return list(await asyncio.gather(*(self._answer(session, label, who, by)
+                                               for label in self._labels)))
 
     async def proof(self, label: str, *, subject: str, user: str) -> bytes:
         """The register's proof document as it sent it (for download and
@@ -206,9 +204,10 @@ class HttpUsageSource:
         if label not in self._services:
             raise LookupError(label)
         try:
-            return await self._get(label, "/sild/v1/usageProof",
-                                   {"userCode": user_code(subject), "anchor": 1},
-                                   user_code(user))
+            async with self._open() as session:
+                return await self._get(session, label, "/sild/v1/usageProof",
+                                       {"userCode": user_code(subject), "anchor": 1},
+                                       user_code(user))
         except _NoAnswer as e:
             raise ConnectionError(str(e)) from e
 
