@@ -80,6 +80,8 @@ class _FromDemo:
     demo_persons: Sequence[tuple[str, str]]
     doctors: Sequence[tuple[str, SubsystemId]]
     eservices: Sequence[tuple[str, str]]
+    # The demo ledger's key: the timeline's badges check anchors against it.
+    ledger_keys: tuple[Path, ...] = ()
 
 
 def from_demo_country(country: Any) -> PortalCountry:
@@ -102,7 +104,9 @@ def from_demo_country(country: Any) -> PortalCountry:
                       for p in country.persons],
         doctors=[("Clinic — the family doctor", SubsystemId.parse(subs["doctor"]))]
         if "doctor" in subs else [],
-        eservices=sorted(country.eservice_urls.items()))
+        eservices=sorted(country.eservice_urls.items()),
+        ledger_keys=tuple(p for p in [Path(country.root) / "ledger" / "ledger.vkey"]
+                          if p.is_file()))
 
 
 def config_of(country: PortalCountry, *, listen: str,
@@ -116,7 +120,8 @@ def config_of(country: PortalCountry, *, listen: str,
         oidc=oidc,
         doctors=tuple(Link(name, str(client)) for name, client in country.doctors),
         eservices=tuple(Link(name, url) for name, url in country.eservices),
-        demo_persons=tuple(DemoPerson(code, name) for code, name in country.demo_persons))
+        demo_persons=tuple(DemoPerson(code, name) for code, name in country.demo_persons),
+        ledger_keys=tuple(getattr(country, "ledger_keys", ())))
 
 
 async def start(country: Any, *, host: str = "127.0.0.1", port: int = 0,
