@@ -226,6 +226,10 @@ def run_serve(args: argparse.Namespace) -> int:
     console.print(f"gateway {settings.server}: IS http://{settings.is_listen}, "
                   f"peers https://{settings.peer_listen}, admin http://{settings.admin_listen}"
                   + (f", {args.processes} processes" if args.processes > 1 else ""))
+    if args.processes > 1:
+        from sild.gateway.stores import migrate_all
+
+        migrate_all(settings)  # once, before the processes start together
     return run_processes(args.processes, lambda i: uvloop.run(serve_gateway(
         settings, passphrase=passphrase, process=i, processes=args.processes)))
 

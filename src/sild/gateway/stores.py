@@ -15,7 +15,7 @@ from sild.gateway.messagelog.log import MessageLog
 from sild.gateway.serverconf.store import ServerConf
 from sild.store import make_engine, migrate
 
-__all__ = ["GatewayStores", "migration_lock"]
+__all__ = ["GatewayStores", "migrate_all", "migration_lock"]
 
 # The PostgreSQL advisory lock held while a gateway node migrates ("SildMigr"): nodes
 # sharing one database start together without racing on CREATE TABLE.
@@ -40,6 +40,20 @@ def migration_lock(engine: Engine) -> Iterator[None]:
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
             conn.commit()
+
+
+def migrate_all(settings: GatewaySettings) -> None:
+    """Every table a gateway process may create at start, now (before forking several
+    processes on one SQLite file, where no advisory lock serialises them)."""
+    engine = make_engine(settings.database_url)
+    try:
+        with migration_lock(engine):
+            for component in ("messagelog", "serverconf", "anchoring"):
+                migrate(engine, component)
+            if engine.dialect.name == "postgresql":
+                migrate(engine, "replay")
+    finally:
+        engine.dispose()
 
 
 @dataclass

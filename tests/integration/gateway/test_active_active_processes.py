@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +41,14 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _listeners(listen: str) -> set[int]:
+    """The processes with a listening socket on ``listen``'s port (``ss -ltnp``)."""
+    port = listen.rsplit(":", 1)[1]
+    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True,
+                         text=True).stdout
+    return {int(p) for p in re.findall(r"pid=(\d+)", out)}
+
+
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -58,7 +67,8 @@ def served(gateway_dir: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen
     started: list[int] = []
     try:
         deadline = time.monotonic() + 60
-        while not (_answers(url) and len(_children(proc.pid)) == 1):
+        while not (len(_children(proc.pid)) == 1
+                   and _listeners(settings.is_listen) == {proc.pid, *_children(proc.pid)}):
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
@@ -75,7 +85,8 @@ def served(gateway_dir: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen
 
 def test_two_processes_answer_on_one_port(
         served: tuple[subprocess.Popen[bytes], str]) -> None:
-    """Both processes listen on the IS port: with the first killed, the second answers."""
+    """Both processes listen on the IS port, each with its own socket: with the first
+    killed, the second answers every new connection."""
     proc, url = served
     (child,) = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)
