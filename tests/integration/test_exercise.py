@@ -109,6 +109,8 @@ def test_exercise_against_the_demo(tmp_path: Path) -> None:
         "logs.message-log-rehashed": "anchored round root",
         "logs.usage-log-tampering": "FAIL",
         "flood.one-client": "20/20 served",
+        "outage.registry-down": "Server.ClientProxy.OutdatedGlobalConf",
+        "outage.ledger-down": "Server.ClientProxy.TimestampingFailed",
     }
     for name, evidence in expected.items():
         assert evidence in results[name]["evidence"], results[name]
