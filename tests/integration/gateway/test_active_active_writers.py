@@ -29,6 +29,7 @@ from sild.testing.anchoring import record
 
 REG = "EE/GOV/70000001/rr"
 SUBJECT = "EE60001017869"
+OTHER = "EE39901012239"
 
 
 class NoLedger(LedgerPort):
@@ -102,37 +103,41 @@ def test_two_anchorers_one_leader_and_the_standby_takes_over(
     assert [r[1] for r in rounds[1:]] == [r[2] + 1 for r in rounds[:-1]]  # no record twice
 
 
-def _usage(n: int) -> UsageRecord:
-    return UsageRecord(register=REG, subject=SUBJECT, logged_at=datetime.now(UTC),
+def _usage(n: int, subject: str = SUBJECT) -> UsageRecord:
+    return UsageRecord(register=REG, subject=subject, logged_at=datetime.now(UTC),
                        action=f"read {n}", receiver="EE/COM/10000001/his",
                        service=f"{REG}/echo", message_id=f"m{n}", request_id=f"r{n}")
 
 
 def test_two_writers_on_one_chain_fail_no_append(pg: Callable[[], sa.Engine]) -> None:
-    """Two nodes' writers extend one person's usage chain at once: races are retried,
-    every append succeeds, and the chain stays one unbroken line."""
+    """Two nodes' writers extend the same people's usage chains at once: races (and
+    deadlocks) are retried, every append succeeds, each chain stays one unbroken line."""
     async def main() -> list[BaseException | None]:
         logs = [MessageLog(pg(), max_delay=0.002) for _ in range(2)]
         for mlog in logs:
             await mlog.start()
         try:
             results = await asyncio.gather(*(
-                logs[i % 2].append(record(i), _usage(i)) for i in range(1, 201)),
-                return_exceptions=True)
+                # the two writers take the two chains in opposite order
+                logs[i % 2].append(record(i), *((_usage(i), _usage(i, OTHER)) if i % 2
+                                                else (_usage(i, OTHER), _usage(i))))
+                for i in range(1, 201)), return_exceptions=True)
         finally:
             for mlog in logs:
                 await mlog.close()
         return [r if isinstance(r, BaseException) else None for r in results]
 
     assert asyncio.run(main()) == [None] * 200
-    with pg().connect() as conn:
-        rows = list(conn.execute(sa.select(usage_log.c.seq, usage_log.c.record_hash,
-                                           usage_log.c.chain).order_by(usage_log.c.seq)))
-    assert [r.seq for r in rows] == list(range(1, 201))
-    chain = CHAIN_START
-    for r in rows:
-        chain = chain_next(chain, bytes(r.record_hash))
-        assert bytes(r.chain) == chain
+    for subject in (SUBJECT, OTHER):
+        with pg().connect() as conn:
+            rows = list(conn.execute(sa.select(
+                usage_log.c.seq, usage_log.c.record_hash, usage_log.c.chain).where(
+                    usage_log.c.subject == subject).order_by(usage_log.c.seq)))
+        assert [r.seq for r in rows] == list(range(1, 201))
+        chain = CHAIN_START
+        for r in rows:
+            chain = chain_next(chain, bytes(r.record_hash))
+            assert bytes(r.chain) == chain
 
 
 def test_only_the_chain_key_counts_as_a_race() -> None:
@@ -142,6 +147,15 @@ def test_only_the_chain_key_counts_as_a_race() -> None:
     orig = Exception('duplicate key value violates unique constraint "ux_usage_log_seq"')
     assert chain_race(sa.exc.IntegrityError("INSERT", {}, orig))
     assert not chain_race(ValueError("ux_usage_log_seq"))
+
+
+def test_a_deadlock_between_two_writers_counts_as_a_race() -> None:
+    """PostgreSQL aborting one of two writers' batches (deadlock) is retried too."""
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    assert chain_race(sa.exc.OperationalError("INSERT", {}, Deadlock("deadlock detected")))
+    assert not chain_race(sa.exc.OperationalError("INSERT", {}, Exception("disk full")))
 
 
 def test_a_replay_to_the_other_node_is_refused(pg: Callable[[], sa.Engine]) -> None:

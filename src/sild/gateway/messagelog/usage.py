@@ -43,7 +43,11 @@ MAX_CHAIN_RACES = 8
 
 def chain_race(error: BaseException) -> bool:
     """Whether ``error`` is another writer's record taking a chain's next ``seq``
-    (the unique key ``ux_usage_log_seq``; SQLite names its columns instead)."""
+    (the unique key ``ux_usage_log_seq``; SQLite names its columns instead), or two
+    writers' batches locking the same chains' heads in opposite order (PostgreSQL
+    aborts one: deadlock 40P01, or serialisation failure 40001)."""
+    if getattr(getattr(error, "orig", None), "sqlstate", None) in ("40P01", "40001"):
+        return True
     if not isinstance(error, IntegrityError):
         return False
     text = str(error.orig)
