@@ -1,14 +1,21 @@
 """The demo's citizen portal checks the timeline's proofs against the demo ledger's key
 (portal.toml ``ledger_keys``; docs/spec/portal-usage.md §3): a person whose data the
-demo's traffic used sees "Verified", not only "complete, not yet anchored"."""
+demo's traffic used sees "Verified", not only "complete, not yet anchored"; and in
+Chromium (issue #10 "done when"): a doctor's access through the doctor's e-service shows
+in the patient's timeline, and the browser's own chain check passes under the CSP.
+A failing browser test leaves a screenshot in test-artifacts/ (gitignored)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -16,6 +23,8 @@ import requests
 from sild.demo_country import DemoCountry
 from sild.portal.demo import from_demo_country, start
 
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 VERIFIED = "Verified: complete and anchored in the ledger"
 
@@ -63,3 +72,51 @@ def test_a_used_persons_timeline_is_verified_against_the_ledger(
         time.sleep(2)
     assert VERIFIED in page, page[:2000]
     assert "Not verified" not in page
+
+
+def test_a_doctors_access_shows_in_the_timeline_in_chromium(
+        country: DemoCountry, portal_url: str) -> None:
+    """The doctor opens the patient in the doctor's e-service; the patient logs in to the
+    portal in Chromium, opens "Who used my data", sees the doctor's purpose, and every
+    register's chain is checked in the browser (data-result="ok"), with no CSP error."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            raise RuntimeError(f"{CHROMIUM} missing (apt-get install -y chromium)")
+        pytest.skip(f"{CHROMIUM} missing (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    patient, doctor = country.person("citizen"), country.person("doctor")
+    req = urllib.request.Request(
+        f"{country.eservice_urls['doctor']}/api/patient?code={patient.code}",
+        headers={"X-Road-UserId": doctor.code})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page: Any = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.set_default_timeout(20_000)
+        try:
+            page.goto(portal_url + "/")
+            page.select_option("#personal_code", patient.code)
+            page.click("#demo-login")
+            page.wait_for_url(portal_url + "/data")
+            page.click("text=Who used my data")
+            page.wait_for_url(portal_url + "/usage")
+            assert "Treatment" in (page.text_content("main") or "")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-proof-url]')]"
+                ".every(e => e.dataset.result)")
+            results = page.eval_on_selector_all("[data-proof-url]",
+                                                "els => els.map(e => e.dataset.result)")
+            texts = page.eval_on_selector_all("[data-proof-url]",
+                                              "els => els.map(e => e.textContent)")
+            assert results, texts
+            assert all(r == "ok" for r in results), texts
+            assert errors == []
+        except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "demo_timeline.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

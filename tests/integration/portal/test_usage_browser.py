@@ -105,3 +105,35 @@ def test_browser_names_the_altered_record(proof: dict[str, Any], browser: Any) -
     result, text, _ = _check(browser, bad)
     assert result == "fail"
     assert text == "Browser check failed at record 4 (altered)"
+
+
+def _anchored_at_start(proof: dict[str, Any]) -> dict[str, Any]:
+    """The shape a person gets whose first use is newer than the last anchoring round:
+    the anchored head is the chain's start (seq 0) and every record is unanchored."""
+    shaped = copy.deepcopy(proof)
+    shaped["anchor"] = {"type": "stand-in: the browser leaves the anchor to the server"}
+    shaped["current"] = shaped["head"]
+    shaped["head"] = dict(shaped["from"])
+    shaped["unanchored"] = shaped["records"]
+    shaped["records"] = []
+    return shaped
+
+
+def test_browser_accepts_an_anchored_head_at_the_start(
+        proof: dict[str, Any], browser: Any) -> None:
+    """Anchored head = seq 0, all 5 records unanchored (seen in the demo): the chain
+    still checks (before the fix: "failed at record 2 (missing)")."""
+    result, text, problems = _check(browser, _anchored_at_start(proof))
+    assert result == "ok", text
+    assert text == "Chain checked in your browser (5)"
+    assert problems == []
+
+
+def test_browser_names_a_missing_unanchored_record(
+        proof: dict[str, Any], browser: Any) -> None:
+    """The same shape with the 2nd unanchored record left out fails at record 2."""
+    shaped = _anchored_at_start(proof)
+    del shaped["unanchored"][1]
+    result, text, _ = _check(browser, shaped)
+    assert result == "fail"
+    assert text == "Browser check failed at record 2 (missing)"

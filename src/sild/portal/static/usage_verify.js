@@ -48,11 +48,13 @@ async function checkChain(proof) {
   let last = "";
   const anchored = proof.anchor !== undefined && proof.anchor !== null;
   const items = proof.records.concat(anchored ? (proof.unanchored || []) : []);
-  let atHead = false;
   const head = proof.head;
+  // The anchored head may be the proof's starting point itself (no anchored record yet,
+  // only unanchored ones after it): then the chain is at the head before the first item.
+  let atHead = seq === Number(head.seq) && equal(chain, b64decode(head.chain));
   for (const item of items) {
     const n = Number(item.seq);
-    if (n !== seq + 1) return {ok: false, count: n, problem: "missing"};
+    if (n !== seq + 1) return {ok: false, count: seq + 1, problem: "missing"};
     let digest, sealed;
     if (item.content !== undefined) {
       if (item.content.register !== proof.register || item.content.subject !== proof.subject) {
@@ -78,9 +80,6 @@ async function checkChain(proof) {
     seq = n;
     last = item.logged_at;
     if (n === Number(head.seq)) atHead = equal(chain, b64decode(head.chain));
-  }
-  if (seq === Number(head.seq) && seq === Number(proof.from.seq)) {
-    atHead = equal(chain, b64decode(head.chain));
   }
   if (!atHead) return {ok: false, count: seq + 1, problem: "missing"};
   const end = anchored && proof.current ? proof.current : head;
