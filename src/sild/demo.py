@@ -5,7 +5,9 @@ The registry (signed global configuration), eight organisations' gateways
 registries each from its own generated database (:mod:`sild.demo_data`) behind its
 organisation's gateway with the data tracker, consent, notifications and background
 traffic (:mod:`sild.demo_tracker`), and the once-only e-services
-(:mod:`sild.demo_eservices`) — all on loopback with X-Road's default ports, registered
+(:mod:`sild.demo_eservices`), Sild ID — soft tokens for the demo persons and the
+OpenID Connect provider the portal logs in with (:mod:`sild.demo_identity`) — all on
+loopback with X-Road's default ports, registered
 the real way (CSR → CA → signed request → approval). A Rich progress bar shows the
 start-up (:mod:`sild.demo_start`); the running country is handed to the portal if
 ``sild.portal.demo`` exists and written to ``demo-country.json``. A first exchange is

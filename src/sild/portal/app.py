@@ -13,7 +13,7 @@
 ``GET /documents``, ``POST /documents/verify``,  documents (sild.doc) (§5)
 ``POST /documents/sign``
 ``GET /eservices``, ``/eservices/company``,      e-services: the list and the portal's own
-``/eservices/tax-return``, ``/eservices/family`` pages (GET; POST CSRF-checked) (§6)
+``/eservices/tax-return``, ``/eservices/family`` pages (GET; POST CSRF-checked) (§8)
 ``/usage…``                                     who used my data (the timeline's routes)
 ``GET /static/…``                               CSS and the one script
 ==============================================  ==========================================

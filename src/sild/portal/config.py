@@ -31,7 +31,7 @@ client_secret_file = "oidc-client-secret"   # optional (public client with PKCE)
 name = "Clinic Ltd — family doctor"
 client = "DEMO/COM/10000001/his"
 
-[eservice_apis]                          # e-services the portal's own pages use (§6),
+[eservice_apis]                          # e-services the portal's own pages use (§8),
 company = "DEMO/GOV/70000310/company/company"   # called through the exchange
 "tax-return" = "DEMO/GOV/70000310/taxreturn/taxreturn"
 family = "DEMO/GOV/70006317/family/family"
@@ -85,7 +85,7 @@ __all__ = [
 DEFAULT_PORT = 8487
 # The base registries the "My data" page knows how to show (docs/spec/registers.md §4).
 REGISTER_LABELS = ("population", "health", "business", "tax", "vehicles", "land")
-# The e-services the portal has pages for (docs/spec/portal.md §6, docs/spec/eservices.md §5).
+# The e-services the portal has pages for (docs/spec/portal.md §8, docs/spec/eservices.md §5).
 ESERVICE_LABELS = ("company", "tax-return", "family")
 
 

@@ -1,4 +1,4 @@
-"""The e-services inside the portal (docs/spec/portal.md §6).
+"""The e-services inside the portal (docs/spec/portal.md §8).
 
 The portal's pages call the once-only e-services' JSON API (docs/spec/eservices.md §5)
 server-side, **through the exchange**: ``{portal gateway}/r1/{e-service}/api/…`` as the
