@@ -114,7 +114,8 @@ def from_demo_country(country: Any) -> PortalCountry:
         doctors=[("Clinic — the family doctor", SubsystemId.parse(subs["doctor"]))]
         if "doctor" in subs else [],
         eservices=sorted(country.eservice_urls.items()),
-        eservice_services={k: ServiceId.parse(v) for k, v in getattr(country, "eservice_services", {}).items()
+        eservice_services={k: ServiceId.parse(v)
+                           for k, v in getattr(country, "eservice_services", {}).items()
                            if k in ESERVICE_LABELS})
 
 
