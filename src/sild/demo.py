@@ -196,6 +196,9 @@ async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str]
         say(f"  curl -s -H 'X-Road-Client: {country.subsystems['tracker']}' "
             f"-H 'X-Road-UserId: {citizen}' '{find}/v2/findUsage?userCode={citizen}'"
             "        # the e-services' uses, each with its purpose")
+        if identity is not None and citizen in identity.tokens:
+            say(f"  {sild} identity token status {_shown(identity.tokens[citizen])}"
+                "        # the person's Sild ID token (PIN1 1234) for the portal's login")
         if not wait:
             return
         say("\nPress Ctrl-C to stop.")
