@@ -109,6 +109,8 @@ def test_exercise_against_the_demo(tmp_path: Path) -> None:
         "logs.message-log-rehashed": "anchored round root",
         "logs.usage-log-tampering": "FAIL",
         "flood.one-client": "20/20 served",
+        "outage.registry-down": "Server.ClientProxy.OutdatedGlobalConf",
+        "outage.ledger-down": "Server.ClientProxy.TimestampingFailed",
     }
     for name, evidence in expected.items():
         assert evidence in results[name]["evidence"], results[name]
@@ -119,6 +121,6 @@ def test_exercise_against_the_demo(tmp_path: Path) -> None:
                                             "logs.usage-log-tampering")} == {"detected"}
     # The table form, and the network left as found: the edited rows were restored.
     assert table.returncode == 0, table.stderr
-    assert "OK: 11 attacks, none succeeded undetected" in table.stdout
+    assert "OK: 13 attacks, none succeeded undetected" in table.stdout
     assert audit.returncode == 0, (audit.stdout, audit.stderr)
     assert "audit: clean" in audit.stdout

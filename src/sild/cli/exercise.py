@@ -1,4 +1,4 @@
-"""``sild exercise --demo-dir DIR [--json] [--only NAME] [--skip NAME]``: a Locked
+"""``sild exercise --demo-dir DIR | --target FILE [--json] [--only NAME] [--skip NAME]``: a Locked
 Shields-style drill against a live network (issue #12; sild/exercise/).
 
 Every attack is reported with what stopped or detected it and the evidence. Exit codes
@@ -27,8 +27,13 @@ def add_parser(sub: Any) -> None:
         "tampered envelopes, ACL bypass, header injection, rolled-back configuration, "
         "log tampering, consent bypass, a flood) and report what stopped or detected each. "
         "Exit 5 if any attack succeeds undetected.")
-    p.add_argument("--demo-dir", required=True, metavar="DIR",
-                   help="the folder of a running `sild demo` (its gateways, keys, databases)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--demo-dir", metavar="DIR",
+                       help="the folder of a running `sild demo` (its gateways, keys, "
+                            "databases)")
+    where.add_argument("--target", metavar="FILE",
+                       help="a TOML file naming the network's folders and URLs "
+                            "(docs/operations.md \"Exercise\")")
     p.add_argument("--json", action="store_true", help="the report as JSON")
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help="run only attacks whose name contains NAME (repeatable)")
@@ -86,8 +91,13 @@ def run_exercise(args: argparse.Namespace) -> int:
         for a in ATTACKS:
             console.print(f"{a.name:<36} {a.description}", markup=False)
         return 0
+    from sild.errors import ConfigurationError
+
+    if not args.demo_dir and not args.target:
+        raise ConfigurationError("give --demo-dir DIR or --target FILE")
     attacks = _chosen(ATTACKS, args.only, args.skip)
-    target = Target.of_demo(Path(args.demo_dir))
+    target = Target.of_demo(Path(args.demo_dir)) if args.demo_dir else \
+        Target.of_file(Path(args.target))
 
     async def drill() -> list[Result]:
         await preflight(target)

@@ -64,6 +64,9 @@ def add_parser(sub: Any) -> None:
 
     serve = s.add_parser("serve", help="run the gateway (IS, inter-gateway and admin ports)")
     serve.add_argument("--dir", required=True, metavar="DIR")
+    serve.add_argument("--processes", type=int, default=1, metavar="N",
+                       help="processes sharing the IS and peer ports (SO_REUSEPORT); "
+                            "the first also serves the admin port")
     add_passphrase_arg(serve)
     serve.set_defaults(func=run_serve)
     isc = s.add_parser("is-client", help="IS certificates for an HTTPS IS port (is_tls)")
@@ -213,13 +216,22 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvloop
 
     from sild.gateway.config import GatewaySettings
+    from sild.gateway.processes import run_processes
     from sild.gateway.service import serve_gateway
 
+    if not 1 <= args.processes <= 256:
+        raise InvalidRequest("--processes must be between 1 and 256")
     settings = GatewaySettings.load(Path(args.dir))
+    passphrase = read_passphrase(args.passphrase_file)
     console.print(f"gateway {settings.server}: IS http://{settings.is_listen}, "
-                  f"peers https://{settings.peer_listen}, admin http://{settings.admin_listen}")
-    uvloop.run(serve_gateway(settings, passphrase=read_passphrase(args.passphrase_file)))
-    return 0
+                  f"peers https://{settings.peer_listen}, admin http://{settings.admin_listen}"
+                  + (f", {args.processes} processes" if args.processes > 1 else ""))
+    if args.processes > 1:
+        from sild.gateway.stores import migrate_all
+
+        migrate_all(settings)  # once, before the processes start together
+    return run_processes(args.processes, lambda i: uvloop.run(serve_gateway(
+        settings, passphrase=passphrase, process=i, processes=args.processes)))
 
 
 def run_is_client_add(args: argparse.Namespace) -> int:

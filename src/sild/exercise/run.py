@@ -6,14 +6,14 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from sild.exercise import conf, consent, flood, is_port, logs, peer
+from sild.exercise import conf, consent, flood, is_port, logs, outage, peer
 from sild.exercise.model import Attack, Outcome, Result
 from sild.exercise.target import Target
 
 __all__ = ["ATTACKS", "preflight", "run_attacks"]
 
 ATTACKS: tuple[Attack, ...] = (*peer.ATTACKS, *is_port.ATTACKS, *conf.ATTACKS, *consent.ATTACKS,
-                               *logs.ATTACKS, *flood.ATTACKS)
+                               *logs.ATTACKS, *flood.ATTACKS, *outage.ATTACKS)
 
 
 async def preflight(target: Target) -> None:

@@ -1,4 +1,6 @@
-"""The network under attack, read from a demo folder (``sild demo --dir``).
+"""The network under attack, read from a demo folder (``sild demo --dir``) or from a
+target file that names the folders and, where clients reach the network elsewhere (a
+load balancer, another host), its URLs (:meth:`Target.of_file`).
 
 The drill runs as the network's operator would run it: with the gateways' folders
 (ports, keys, databases), the instance CA and the ledger's verifier key at hand, as a
@@ -7,7 +9,7 @@ red team given an insider's view (Locked Shields' "assume breach").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sild.core.identifiers import MemberId, ServiceId, SubsystemId
@@ -30,6 +32,10 @@ class Target:
     ledger_key: Path | None
     locked_person: str  # a person who locked their health data ("" = unknown)
     person: str  # a person without a lock, for ordinary lookups
+    # Set by a target file (:meth:`of_file`); None: the demo's.
+    client_id: SubsystemId | None = None
+    other_client_id: SubsystemId | None = None
+    service_id: ServiceId | None = None
 
     @property
     def member(self) -> MemberId:
@@ -38,16 +44,16 @@ class Target:
     @property
     def client(self) -> SubsystemId:
         """The consumer granted the provider's service (the doctor)."""
-        return self.member.subsystem("his")
+        return self.client_id or self.member.subsystem("his")
 
     @property
     def other_client(self) -> SubsystemId:
         """A client of the same member that is *not* granted it."""
-        return self.member.subsystem("billing")
+        return self.other_client_id or self.member.subsystem("billing")
 
     @property
     def service(self) -> ServiceId:
-        return self.provider.server.owner.subsystem("rr").service("persons")
+        return self.service_id or self.provider.server.owner.subsystem("rr").service("persons")
 
     def is_url(self, settings: GatewaySettings) -> str:
         return f"http://{settings.is_listen}"
@@ -76,3 +82,82 @@ class Target:
                    health=gw("gw3"), police=gw("gw4"), bank=gw("gw5"),
                    ledger_key=vkey if vkey.is_file() else None,
                    locked_person=people.person("locked").code, person=people.pool[0])
+
+    @classmethod
+    def of_file(cls, path: Path) -> Target:
+        """A network described by a TOML file (docs/operations.md "Exercise"); folders
+        relative to the file. ``[urls]`` overrides where the consumer's and provider's IS
+        ports and the provider's peer port are reached."""
+        import tomllib
+        from urllib.parse import urlsplit
+
+        from sild.errors import SildError
+
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigurationError(f"cannot read {path}: {e.strerror}") from e
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigurationError(f"{path} is not a TOML target file: {e}") from e
+        base = path.resolve().parent
+
+        def text(key: str, default: str = "") -> str:
+            value = data.get(key, default)
+            if not isinstance(value, str):
+                raise ConfigurationError(f"{path}: {key} must be a string")
+            return value
+
+        def folder(key: str) -> Path:
+            return base / text(key)
+
+        def gw(key: str) -> GatewaySettings | None:
+            if not text(key):
+                return None
+            if not (folder(key) / GATEWAY_FILE).is_file():
+                raise ConfigurationError(f"{path}: {key} = {text(key)!r} is not a gateway folder")
+            return GatewaySettings.load(folder(key))
+
+        def address(key: str, url: object) -> str:
+            parts = urlsplit(url) if isinstance(url, str) else None
+            try:
+                port = parts.port if parts is not None else None
+            except ValueError:
+                port = None
+            if parts is None or parts.scheme not in ("http", "https", "") or \
+                    not parts.hostname or port is None:
+                raise ConfigurationError(f"{path}: urls.{key} must be http://HOST:PORT")
+            return f"{parts.hostname}:{port}"
+
+        for key in ("registry", "provider", "consumer"):
+            if not text(key):
+                raise ConfigurationError(f"{path}: {key} (a folder) is required")
+        provider, consumer = gw("provider"), gw("consumer")
+        assert provider is not None
+        assert consumer is not None
+        urls = data.get("urls", {})
+        if not isinstance(urls, dict):
+            raise ConfigurationError(f"{path}: [urls] must be a table")
+        unknown = set(urls) - {"consumer", "provider", "provider_peer"}
+        if unknown:
+            raise ConfigurationError(f"{path}: unknown urls.{sorted(unknown)[0]}")
+        if "consumer" in urls:
+            consumer = replace(consumer, is_listen=address("consumer", urls["consumer"]))
+        if "provider" in urls:
+            provider = replace(provider, is_listen=address("provider", urls["provider"]))
+        if "provider_peer" in urls:
+            provider = replace(provider, peer_listen=address("provider_peer",
+                                                             urls["provider_peer"]))
+        try:
+            instance = Instance.load(folder("registry"))
+            ids = {k: text(k) for k in ("client", "other_client", "service")}
+            client = SubsystemId.parse(ids["client"]) if ids["client"] else None
+            other = SubsystemId.parse(ids["other_client"]) if ids["other_client"] else None
+            service = ServiceId.parse(ids["service"]) if ids["service"] else None
+        except SildError as e:
+            raise ConfigurationError(f"{path}: {e.message}") from e
+        vkey = folder("ledger_key") if text("ledger_key") else None
+        return cls(root=base, instance=instance, provider=provider, consumer=consumer,
+                   health=gw("health"), police=gw("police"), bank=gw("bank"),
+                   ledger_key=vkey, locked_person=text("locked_person"),
+                   person=text("person"), client_id=client, other_client_id=other,
+                   service_id=service)

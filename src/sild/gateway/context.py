@@ -143,6 +143,9 @@ class GatewayContext:
     consent: ConsentPort | None = None  # None: no consent service, locks not enforced
     # The OpenID provider's JWKS for Sild-Subject-Assertion; None: not accepted.
     assertion_keys: Mapping[str, Any] | None = None
+    # The replay window shared with the gateway's other nodes (sild.gateway.replay_shared;
+    # PostgreSQL); None: the per-node ReplayCache alone.
+    shared_replay: Any | None = None
 
     def __post_init__(self) -> None:
         self.replay = ReplayCache(self.limits.freshness)

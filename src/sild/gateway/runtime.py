@@ -62,11 +62,13 @@ from sild.gateway.exchange.transports import (
     LeanPeerTransport,
 )
 from sild.gateway.metrics import GatewayMetrics
+from sild.gateway.replay_shared import SharedReplay
 from sild.gateway.serverconf.is_clients import load_is_clients
 from sild.gateway.signer import SignKeys
 from sild.gateway.tracker_notifier import TrackerNotifier
 from sild.instance import parse_listen
 from sild.soap.wsdl_http import wsdl_handler
+from sild.store import make_engine
 from sild.web.deadlines import Deadlines, WatchedProtocol
 from sild.web.errors import answer_for
 
@@ -102,6 +104,11 @@ class Gateway:
     access: AccessPort
     passphrase: bytes | None = None
     admin_app_factory: Callable[[Gateway], Any] | None = None
+    # Several processes of this gateway on one host share its ports (SO_REUSEPORT;
+    # `sild gateway serve --processes N`, docs/operations.md "Active-active topology").
+    reuse_port: bool = False
+    # Never lead anchoring (the extra processes on SQLite, where nothing elects a leader).
+    anchoring_standby: bool = False
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     ctx: GatewayContext = field(init=False)
     confclient: ConfClient = field(init=False)
@@ -187,6 +194,13 @@ class Gateway:
         self.is_transport = LeanIsTransport()
         self.provider = provider_pipeline(self.ctx, self.is_transport)
         self._admission()
+        engine = make_engine(s.database_url)
+        if engine.dialect.name == "postgresql":
+            # other nodes may share this database: one replay window for all of them
+            self._replay_engine = engine
+            self.ctx.shared_replay = await asyncio.to_thread(SharedReplay.open, engine)
+        else:
+            engine.dispose()
 
         is_app = web.Application(client_max_size=s.limits.max_body + 1024,
                                  middlewares=[self._busy, self._measure("consumer")])
@@ -210,7 +224,8 @@ class Gateway:
         self._tasks.append(asyncio.create_task(confclient.run(self._stop)))
         self._tasks.append(asyncio.create_task(self._watch_conf()))
         if s.anchoring.enabled:  # docs/spec/anchoring.md §3–4
-            self.anchorer = Anchorer.open(s.database_url, s.anchoring)
+            self.anchorer = Anchorer.open(s.database_url, s.anchoring,
+                                          standby=self.anchoring_standby)
             await self.anchorer.start()
             self.ctx.anchoring_check = self.anchorer.check_open
         if s.tracker.notify:  # usage events to the notification service (notify.md §4)
@@ -398,6 +413,7 @@ class Gateway:
             # A TLS handshake is part of the request head: header_timeout for it too.
             server = await loop.create_server(
                 protocol, host, port, ssl=tls, backlog=1024, reuse_address=True,
+                reuse_port=self.reuse_port or None,
                 ssl_handshake_timeout=header_timeout if tls is not None else None)
         except OSError as e:
             await runner.cleanup()
@@ -435,6 +451,7 @@ class Gateway:
         try:
             server = await loop.create_server(protocol, host, port, ssl=self._server_tls,
                                               backlog=1024, reuse_address=True,
+                                              reuse_port=self.reuse_port or None,
                                               ssl_handshake_timeout=lim.header_timeout)
         except OSError as e:
             raise ConfigurationError(f"cannot listen on {listen}: {e.strerror}") from e
@@ -488,6 +505,13 @@ class Gateway:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)
+        shared = getattr(getattr(self, "ctx", None), "shared_replay", None)
+        if shared is not None:
+            shared.close()
+            self.ctx.shared_replay = None
+        replay_engine = getattr(self, "_replay_engine", None)
+        if replay_engine is not None:
+            replay_engine.dispose()
         consent = getattr(getattr(self, "ctx", None), "consent", None)
         if consent is not None and hasattr(consent, "close"):
             await consent.close()

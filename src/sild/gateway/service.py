@@ -89,8 +89,12 @@ def init_gateway(root: Path, *, server: ServerId, anchor: Path, auth_key: Path, 
 
 
 async def serve_gateway(settings: GatewaySettings, *, passphrase: bytes | None = None,
-                        stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set (or SIGINT/SIGTERM when none is given)."""
+                        stop: asyncio.Event | None = None, process: int = 0,
+                        processes: int = 1) -> None:
+    """Run until ``stop`` is set (or SIGINT/SIGTERM when none is given).
+
+    One of ``processes`` processes sharing the gateway's ports (SO_REUSEPORT); the
+    first (``process`` 0) also serves the admin port and, on SQLite, anchors."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -100,8 +104,9 @@ async def serve_gateway(settings: GatewaySettings, *, passphrase: bytes | None =
     stores = GatewayStores(settings)
     await stores.start()
     gateway = Gateway(settings, stores.log, stores.serverconf, passphrase=passphrase,
-                      admin_app_factory=lambda gw: create_admin_app(
-                          gw, stores.serverconf, token, stores.check_database))
+                      admin_app_factory=None if process else lambda gw: create_admin_app(
+                          gw, stores.serverconf, token, stores.check_database),
+                      reuse_port=processes > 1, anchoring_standby=process > 0)
     try:
         await gateway.start()
         await stop.wait()

@@ -38,7 +38,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from sild.doc.trust import TrustList
-from sild.portal.config import PortalConfig
+from sild.portal.config import PortalConfig, ledger_policy
 from sild.portal.documents import Documents
 from sild.portal.eservices import EServicePages
 from sild.portal.exchange import GatewayClient, ManagementClient
@@ -77,7 +77,8 @@ def _mount_usage(app: Starlette, config: PortalConfig) -> bool:
     usage: Any = importlib.import_module("sild.portal.usage")
     trackers = [usage.TrackerRef(label, str(service))
                 for label, service in config.trackers.items()]
-    source = usage.HttpUsageSource(config.gateway_url, str(config.client), trackers)
+    source = usage.HttpUsageSource(config.gateway_url, str(config.client), trackers,
+                                   policy=ledger_policy(config))
     timeline = Starlette(routes=usage.usage_routes(source))
     timeline.state.templates = app.state.templates
     # The timeline's paths are absolute (/usage, /usage/how, /usage/proof/…): mounted at

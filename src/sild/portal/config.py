@@ -45,6 +45,7 @@ code = "EE38001085718"
 name = "Mari Maasikas"
 
 trust_files = ["root-ca.pem"]            # anchors for verifying documents
+ledger_keys = ["ledger.vkey"]            # proof badges check anchors against the ledger
 
 [signing]                                # signing with the person's soft token + PIN2
 tokens_dir = "tokens"                    # <CC code>.token per person
@@ -66,8 +67,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sild.core.identifiers import ServiceId, SubsystemId
+from sild.core.note import Ed25519Verifier, parse_verifier_key
 from sild.core.usage import parse_subject
-from sild.errors import ConfigurationError, SildError
+from sild.core.verification import TrustPolicy
+from sild.errors import ConfigurationError, LedgerFormatError, SildError
 
 __all__ = [
     "DEFAULT_PORT",
@@ -142,6 +145,9 @@ class PortalConfig:
     demo_persons: tuple[DemoPerson, ...] = ()
     signing: SigningSettings | None = None
     trust_files: tuple[Path, ...] = ()  # anchors for verifying documents (root CAs)
+    # The ledger's verification keys (`ledger.vkey`): with them the timeline's proof badges
+    # check each usage chain's anchor against the ledger (docs/spec/portal-usage.md).
+    ledger_keys: tuple[Path, ...] = ()
 
     @property
     def secure_cookies(self) -> bool:
@@ -248,6 +254,23 @@ def _paths(base: Path, value: object, what: str) -> tuple[Path, ...]:
     return paths
 
 
+def ledger_policy(config: PortalConfig) -> TrustPolicy | None:
+    """The trust policy of the proof badges: the configured ledger keys, or None (badges
+    then say "complete, not yet anchored" at best)."""
+    if not config.ledger_keys:
+        return None
+    keys = []
+    for path in config.ledger_keys:
+        try:
+            key = parse_verifier_key(path.read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError, ValueError, LedgerFormatError) as e:
+            raise ConfigurationError(f"ledger_keys: {path} is not a ledger key") from e
+        if not isinstance(key, Ed25519Verifier):
+            raise ConfigurationError(f"ledger_keys: {path} is not an Ed25519 ledger key")
+        keys.append(key)
+    return TrustPolicy(log_keys=tuple(keys))
+
+
 def _signing(base: Path, data: dict[str, Any]) -> SigningSettings | None:
     if "signing" not in data:
         return None
@@ -264,7 +287,7 @@ def parse_config(data: dict[str, Any], base: Path) -> PortalConfig:
     """The configuration from a parsed TOML document; files relative to ``base``."""
     known = {"listen", "public_url", "gateway_url", "client", "demo", "registers", "trackers",
              "consent", "notify", "oidc", "doctors", "eservices", "eservice_apis",
-             "demo_persons", "signing", "trust_files"}
+             "demo_persons", "signing", "trust_files", "ledger_keys"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigurationError(f"unknown setting {unknown[0][:40]!r}")
@@ -290,7 +313,7 @@ def parse_config(data: dict[str, Any], base: Path) -> PortalConfig:
     persons = _demo_persons(data)
     if persons and not demo:
         raise ConfigurationError("[[demo_persons]] needs demo = true")
-    return PortalConfig(
+    config = PortalConfig(
         gateway_url=_url(data.get("gateway_url"), "gateway_url"), client=client,
         listen=listen, public_url=_url(data.get("public_url", f"http://{listen}"),
                                        "public_url"),
@@ -300,7 +323,10 @@ def parse_config(data: dict[str, Any], base: Path) -> PortalConfig:
         doctors=_links(data, "doctors", "client"), eservices=_links(data, "eservices", "url"),
         eservice_apis=_services(data, "eservice_apis", ESERVICE_LABELS),
         demo_persons=persons, signing=_signing(base, data),
-        trust_files=_paths(base, data.get("trust_files", []), "trust_files"))
+        trust_files=_paths(base, data.get("trust_files", []), "trust_files"),
+        ledger_keys=_paths(base, data.get("ledger_keys", []), "ledger_keys"))
+    ledger_policy(config)  # a bad key file is refused at start, with its name
+    return config
 
 
 def load_config(path: Path) -> PortalConfig:

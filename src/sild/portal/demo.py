@@ -91,6 +91,8 @@ class _FromDemo:
     doctors: Sequence[tuple[str, SubsystemId]]
     eservices: Sequence[tuple[str, str]]
     eservice_services: Mapping[str, ServiceId]
+    # The demo ledger's key: the timeline's badges check anchors against it.
+    ledger_keys: tuple[Path, ...] = ()
 
 
 def from_demo_country(country: Any) -> PortalCountry:
@@ -116,7 +118,9 @@ def from_demo_country(country: Any) -> PortalCountry:
         eservices=sorted(country.eservice_urls.items()),
         eservice_services={k: ServiceId.parse(v)
                            for k, v in getattr(country, "eservice_services", {}).items()
-                           if k in ESERVICE_LABELS})
+                           if k in ESERVICE_LABELS},
+        ledger_keys=tuple(p for p in [Path(country.root) / "ledger" / "ledger.vkey"]
+                          if p.is_file()))
 
 
 def config_of(country: PortalCountry, *, listen: str,
@@ -131,7 +135,8 @@ def config_of(country: PortalCountry, *, listen: str,
         doctors=tuple(Link(name, str(client)) for name, client in country.doctors),
         eservices=tuple(Link(name, url) for name, url in country.eservices),
         eservice_apis=dict(getattr(country, "eservice_services", {})),
-        demo_persons=tuple(DemoPerson(code, name) for code, name in country.demo_persons))
+        demo_persons=tuple(DemoPerson(code, name) for code, name in country.demo_persons),
+        ledger_keys=tuple(getattr(country, "ledger_keys", ())))
 
 
 def demo_oidc(country: Any) -> tuple[OidcSettings, int] | None:

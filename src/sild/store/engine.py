@@ -60,7 +60,7 @@ def make_engine(url: str) -> Engine:
 
 # component → its migrations folder under store/migrations/ (and version table name)
 COMPONENTS = ("registry", "messagelog", "serverconf", "ledger", "witness", "anchoring",
-              "identity", "consent", "notify", "registers", "eservices")
+              "identity", "consent", "notify", "registers", "eservices", "replay")
 
 
 def alembic_config(component: str) -> Config:

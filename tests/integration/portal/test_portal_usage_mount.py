@@ -37,8 +37,10 @@ class _Ref(NamedTuple):
 class _Source:
     made: ClassVar[list[tuple[str, str, list[Any]]]] = []
 
-    def __init__(self, gateway_url: str, client: str, trackers: list[Any]) -> None:
+    def __init__(self, gateway_url: str, client: str, trackers: list[Any],
+                 policy: Any = None) -> None:
         self.made.append((gateway_url, client, list(trackers)))
+        self.policy = policy
 
 
 def _routes(source: _Source) -> list[Route]:

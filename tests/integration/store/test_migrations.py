@@ -18,6 +18,7 @@ from sild.store.messagelog_tables import metadata as messagelog_metadata
 from sild.store.notify_tables import metadata as notify_metadata
 from sild.store.registers_tables import metadata as registers_metadata
 from sild.store.registry_tables import metadata as registry_metadata
+from sild.store.replay_tables import metadata as replay_metadata
 from sild.store.serverconf_tables import metadata as serverconf_metadata
 
 METADATA = {"registry": registry_metadata, "messagelog": messagelog_metadata,
@@ -25,7 +26,8 @@ METADATA = {"registry": registry_metadata, "messagelog": messagelog_metadata,
             "witness": witness_metadata, "anchoring": anchoring_metadata,
             "identity": identity_metadata, "consent": consent_metadata,
             "notify": notify_metadata, "registers": registers_metadata,
-            "eservices": eservices_metadata}
+            "eservices": eservices_metadata,
+            "replay": replay_metadata}
 
 
 @pytest.mark.parametrize("component", COMPONENTS)

@@ -78,3 +78,32 @@ def test_not_toml_is_a_configuration_error(tmp_path: Path) -> None:
     """A file that is not TOML → ConfigurationError, no traceback."""
     with pytest.raises(ConfigurationError, match="not TOML"):
         load_config(_write(tmp_path, "= = ="))
+
+
+def test_ledger_keys_give_the_badges_a_trust_policy(tmp_path: Path) -> None:
+    """ledger_keys = ["ledger.vkey"] → a TrustPolicy with that Ed25519 key."""
+    from sild.core.note import Ed25519Signer
+    from sild.portal.config import ledger_policy
+
+    signer = Ed25519Signer.from_seed("ledger.example/demo", bytes(32))
+    (tmp_path / "ledger.vkey").write_text(signer.verifier().vkey() + "\n")
+    c = load_config(_write(tmp_path, 'ledger_keys = ["ledger.vkey"]\n' + GOOD))
+    policy = ledger_policy(c)
+    assert policy is not None
+    assert [k.name for k in policy.log_keys] == ["ledger.example/demo"]
+    assert ledger_policy(load_config(_write(tmp_path, GOOD))) is None
+
+
+@pytest.mark.parametrize("content", [b"\x00\xff binary", b"not a key", b""])
+def test_a_bad_ledger_key_file_is_named(tmp_path: Path, content: bytes) -> None:
+    """A ledger_keys file that is binary, text or empty → ConfigurationError naming it."""
+    (tmp_path / "ledger.vkey").write_bytes(content)
+    with pytest.raises(ConfigurationError, match="ledger_keys"):
+        load_config(_write(tmp_path, 'ledger_keys = ["ledger.vkey"]\n' + GOOD))
+
+
+def test_a_ledger_key_that_is_a_folder_is_named(tmp_path: Path) -> None:
+    """ledger_keys naming a folder → ConfigurationError, not a traceback."""
+    (tmp_path / "ledger.vkey").mkdir()
+    with pytest.raises(ConfigurationError, match="ledger_keys"):
+        load_config(_write(tmp_path, 'ledger_keys = ["ledger.vkey"]\n' + GOOD))

@@ -15,6 +15,15 @@ Two tasks run beside the gateway:
 * the **submitter** (§4) sends the roots of pending rounds (oldest first, many per
   request) to the ledger and stores each receipt once it has checked it.
 
+Several gateway nodes on one PostgreSQL database (docs/operations.md "Active-active
+topology") elect one anchorer: the node whose connection holds the session advisory lock
+:data:`LEADER_LOCK` closes and submits rounds; the others only watch the queue's age
+(so every node fails closed together, §4.3) and try for the lock each period. A killed
+leader's session ends with its process, PostgreSQL releases the lock, and a standby
+takes over within one period, loading the head map as the leader left it. Should two
+closers ever overlap (a leader whose connection broke unnoticed), the round's primary
+key lets only one of them commit; the loser reloads the map and tries again.
+
 While the ledger is unreachable, rounds queue in the database and traffic goes on;
 once the oldest pending round has waited longer than ``max_unanchored`` (X-Road's
 acceptable-timestamp-failure-period, default 4 h) the gateway refuses traffic with
@@ -54,6 +63,7 @@ from sild.store.anchoring_tables import anchor_records, anchor_rounds
 from sild.store.messagelog_tables import message_log
 
 __all__ = [
+    "LEADER_LOCK",
     "SHA256_ID",
     "Anchorer",
     "AnchoringLimits",
@@ -72,6 +82,8 @@ log = structlog.get_logger("sild.gateway.anchoring.anchorer")
 T = TypeVar("T")
 
 SHA256_ID = 0x01  # the SHA-256 algorithm id of KSI imprints (core/imprint.py)
+# The PostgreSQL advisory lock the anchoring leader holds ("SildAnch").
+LEADER_LOCK = 0x53696C64_416E6368
 
 
 # -- §2.1 the leaf encoding (pure) ------------------------------------------------------
@@ -268,7 +280,7 @@ class Anchorer:
     def __init__(self, engine: Engine, settings: AnchoringSettings, *,
                  limits: AnchoringLimits | None = None, ledger: LedgerPort | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 own_engine: bool = False) -> None:
+                 own_engine: bool = False, standby: bool = False) -> None:
         self.engine = engine
         self.settings = settings
         self.limits = limits or AnchoringLimits()
@@ -285,6 +297,11 @@ class Anchorer:
         self._oldest_pending: float | None = None  # epoch seconds of the oldest pending round
         self.headmap: HeadMap | None = None  # docs/spec/tracker.md §3.4, loaded at start
         self.last_error: str | None = None
+        # PostgreSQL: the connection holding LEADER_LOCK while this node leads (used
+        # only in the anchorer's thread); SQLite has one writer host, always the leader.
+        self._leader_conn: Connection | None = None
+        self._standby = standby  # never leads (extra processes on one SQLite host)
+        self.leading = engine.dialect.name != "postgresql" and not standby
 
     @classmethod
     def open(cls, database_url: str, settings: AnchoringSettings, **kw: Any) -> Anchorer:
@@ -296,7 +313,7 @@ class Anchorer:
     async def start(self) -> None:
         """Create the tables if needed, learn the queue's age, start both tasks."""
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sild-anchoring")
-        await self._db(lambda: migrate(self.engine, "anchoring"))
+        await self._db(self._migrate)
         await self._db(self._refresh_pending)
         await self._db(self._load_map)
         self._tasks = [asyncio.create_task(self._close_loop(), name="sild-anchoring-closer"),
@@ -313,6 +330,8 @@ class Anchorer:
                 await task
         self._tasks.clear()
         if self._executor is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                await self._db(self._resign)
             self._executor.shutdown(wait=True)
             self._executor = None
         await self._ledger.close()
@@ -371,7 +390,11 @@ class Anchorer:
     async def _close_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                await self.close_once()
+                self.leading = await self._db(self._lead)
+                if self.leading:
+                    await self.close_once()
+                else:  # a standby: keep the queue's age current for check_open (§4.3)
+                    await self._db(self._refresh_pending)
             except (SildError, SQLAlchemyError) as e:
                 log.warning("anchoring_round_failed", error=str(e))
             with contextlib.suppress(TimeoutError):
@@ -420,6 +443,9 @@ class Anchorer:
     async def _submit_loop(self) -> None:
         delay = self.settings.period
         while not self._stop.is_set():
+            if not self.leading:  # the leader submits; standbys wait for the lock
+                await self._wait(self.settings.period)
+                continue
             try:
                 anchored = await self.submit_once()
                 self.last_error = None
@@ -448,6 +474,51 @@ class Anchorer:
         if self._executor is None:
             raise StorageError("anchoring is not running")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def _migrate(self) -> None:
+        from sild.gateway.stores import migration_lock
+
+        with migration_lock(self.engine):  # nodes starting together take turns
+            migrate(self.engine, "anchoring")
+
+    def _lead(self) -> bool:
+        """True while this node holds the anchoring leadership (PostgreSQL: the session
+        advisory lock :data:`LEADER_LOCK` on a connection kept for it)."""
+        if self._standby:
+            return False
+        if self.engine.dialect.name != "postgresql":
+            return True
+        conn = self._leader_conn
+        if conn is not None:
+            try:
+                conn.execute(sa.text("SELECT 1"))
+                conn.commit()  # not left idle in a transaction
+                return True
+            except SQLAlchemyError:  # the session (and with it the lock) is gone
+                self._resign()
+                return False
+        conn = self.engine.connect()
+        try:
+            won = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
+                                    {"k": LEADER_LOCK}).scalar())
+            conn.commit()
+        except SQLAlchemyError:
+            conn.close()
+            raise
+        if not won:
+            conn.close()
+            return False
+        self._leader_conn = conn
+        self._load_map()  # rounds the previous leader closed changed the map
+        log.info("anchoring_leader", lock=LEADER_LOCK)
+        return True
+
+    def _resign(self) -> None:
+        conn, self._leader_conn = self._leader_conn, None
+        if conn is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.invalidate()  # closes the session: PostgreSQL releases the lock
+            conn.close()
 
     def _pending(self) -> list[tuple[int, bytes, str | None]]:
         r = anchor_rounds.c

@@ -115,6 +115,9 @@ class VerifyEnvelope(ContextStage):
             signed, peer=ex.peer, hosted=ex.view.hosted_by(own), trust=ex.view,
             replay=ctx.replay, at=ex.request_in, freshness=ctx.limits.freshness,
             max_body=ctx.limits.max_body)
+        if ctx.shared_replay is not None:  # (2e) across the gateway's nodes, before the IS
+            await ctx.shared_replay.claim(h.request_id, expires_at=h.time.timestamp()
+                                          + ctx.limits.freshness)
         ex.pending.append(LogRecord(
             logged_at=ex.request_in, side="provider", kind="request",
             message_id=h.message_id, request_id=h.request_id, client_id=str(h.client),

@@ -46,7 +46,13 @@ from sild.core.headertext import storable
 from sild.core.timefmt import format_micros
 from sild.errors import ConfigurationError, LoggingFailed, StorageError
 from sild.gateway.messagelog.opmon import OpMonRecord
-from sild.gateway.messagelog.usage import UsageChains, UsageRecord, upsert_heads
+from sild.gateway.messagelog.usage import (
+    MAX_CHAIN_RACES,
+    UsageChains,
+    UsageRecord,
+    chain_race,
+    upsert_heads,
+)
 from sild.store.messagelog_tables import message_log, opmon_records, usage_log
 
 __all__ = [
@@ -457,6 +463,7 @@ class MessageLog:
             except Exception as e:  # this append's rows cannot even be built
                 errors[i] = e
         commits = 0
+        races = 0
         todo = [rows] if rows else []  # a stack of parts, the first part on top
         while todo:
             part = todo.pop()
@@ -465,6 +472,12 @@ class MessageLog:
                 commits += 1
                 continue
             except Exception as e:
+                if chain_race(e) and races < MAX_CHAIN_RACES:
+                    # another node extended a chain first: the same part again, numbered
+                    # from the heads now stored (usage.py; forget() already ran)
+                    races += 1
+                    todo.append(part)
+                    continue
                 if len(part) > 1 and _refused_for_data(e):
                     half = len(part) // 2
                     todo += [part[half:], part[:half]]

@@ -10,7 +10,10 @@ The writer thread numbers the records and extends the chains inside the transact
 is only updated after a commit, and dropped after a failed one, so a retried batch
 reads the heads again from the database. Another writer (``sild tracker unseal``, a
 second gateway node) is caught by the unique ``(register, subject, seq)`` key: the
-batch fails, the cache is dropped, the retry numbers from the stored heads.
+batch fails, the cache is dropped, and the same batch is committed again, numbered
+from the stored heads (:func:`chain_race`, up to :data:`MAX_CHAIN_RACES` times per
+batch): losing such a race never fails a request (docs/operations.md "Active-active
+topology").
 """
 
 from __future__ import annotations
@@ -23,13 +26,32 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from sild.core.headertext import storable
 from sild.core.timefmt import format_micros
 from sild.core.usage import CHAIN_START, UsageContent, chain_next
 from sild.store.messagelog_tables import usage_heads, usage_log
 
-__all__ = ["UsageChains", "UsageRecord", "upsert_heads"]
+__all__ = ["MAX_CHAIN_RACES", "UsageChains", "UsageRecord", "chain_race", "upsert_heads"]
+
+# Times one batch is committed again after losing a chain race to another writer; each
+# retry reads the heads that writer stored, so only a writer that keeps winning on the
+# same chain can exhaust this (then the batch falls back to the halving retry).
+MAX_CHAIN_RACES = 8
+
+
+def chain_race(error: BaseException) -> bool:
+    """Whether ``error`` is another writer's record taking a chain's next ``seq``
+    (the unique key ``ux_usage_log_seq``; SQLite names its columns instead), or two
+    writers' batches locking the same chains' heads in opposite order (PostgreSQL
+    aborts one: deadlock 40P01, or serialisation failure 40001)."""
+    if getattr(getattr(error, "orig", None), "sqlstate", None) in ("40P01", "40001"):
+        return True
+    if not isinstance(error, IntegrityError):
+        return False
+    text = str(error.orig)
+    return "ux_usage_log_seq" in text or "usage_log.seq" in text
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
