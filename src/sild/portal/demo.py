@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from sild.core.identifiers import ServiceId, SubsystemId
 from sild.embedded import EmbeddedServer, free_port, start_embedded
+from sild.errors import ConfigurationError
 from sild.portal.app import create_portal_app
 from sild.portal.config import (
     ESERVICE_LABELS,
@@ -159,12 +160,23 @@ async def start(country: Any, *, host: str = "127.0.0.1", port: int = 0,
 
     ``country`` is a :class:`PortalCountry` or the demo's ``DemoCountry``; with the
     demo's Sild ID (:func:`demo_oidc`) the portal offers "Log in with Sild ID" and
-    listens on the port registered with the provider."""
-    if oidc is None and (found := demo_oidc(country)) is not None:
-        oidc, port = found
+    listens on the port registered with the provider. A second portal for the same demo
+    (that port taken, by the demo's own portal) runs on a free port without Sild ID:
+    the provider would send the person back to the first one."""
+    found = demo_oidc(country) if oidc is None and not port else None
     if not hasattr(country, "portal_gateway_url"):
         country = from_demo_country(country)
-    port = port or free_port()
+    if found is not None:
+        try:
+            return await _serve(country, host, found[1], found[0], signer)
+        except ConfigurationError as e:
+            if "cannot listen" not in e.message:
+                raise
+    return await _serve(country, host, port or free_port(), oidc, signer)
+
+
+async def _serve(country: PortalCountry, host: str, port: int, oidc: OidcSettings | None,
+                 signer: PersonSigner | None) -> RunningPortal:
     config = config_of(country, listen=f"{host}:{port}", oidc=oidc)
     server, task = await start_embedded(create_portal_app(config, signer=signer), host, port,
                                         lifespan="on")
