@@ -5,7 +5,9 @@ The registry (signed global configuration), eight organisations' gateways
 registries each from its own generated database (:mod:`sild.demo_data`) behind its
 organisation's gateway with the data tracker, consent, notifications and background
 traffic (:mod:`sild.demo_tracker`), and the once-only e-services
-(:mod:`sild.demo_eservices`) — all on loopback with X-Road's default ports, registered
+(:mod:`sild.demo_eservices`), Sild ID — soft tokens for the demo persons and the
+OpenID Connect provider the portal logs in with (:mod:`sild.demo_identity`) — all on
+loopback with X-Road's default ports, registered
 the real way (CSR → CA → signed request → approval). A Rich progress bar shows the
 start-up (:mod:`sild.demo_start`); the running country is handed to the portal if
 ``sild.portal.demo`` exists and written to ``demo-country.json``. A first exchange is
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import shlex
 import shutil
@@ -39,6 +42,7 @@ from sild.demo_country import COUNTRY_FILE, DemoCountry
 from sild.demo_data import Generation
 from sild.demo_eservices import start_eservices
 from sild.demo_eservices import tour as eservices_tour
+from sild.demo_identity import DemoIdentity, start_identity
 from sild.demo_plan import CLINIC, INSTANCE, REGISTER, RIA, SPECS
 from sild.demo_start import Steps, build_country, start_portal, stop_portal
 from sild.demo_tracker import TrackerDemo
@@ -135,8 +139,9 @@ async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str]
     net: LocalNet | None = None
     engines: list[Any] = []
     portal_stop: Any = None
+    identity: DemoIdentity | None = None
     try:
-        with Steps(8) as steps:
+        with Steps(9) as steps:
             steps.step(f"generating the registers ({SIZES[size]:,} persons) and the network")
             net = LocalNet.create(root, list(SPECS), instance_id=INSTANCE,
                                   registry_port=port, fixed_ports=fixed_ports, ledger=True,
@@ -165,7 +170,12 @@ async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str]
             consumer = net.is_url_of(CLINIC.server)
             call = f"{consumer}/r1/{PERSONS.path()}/38001085718"
             answer = await _first_exchange(call)
-            country = build_country(net, tracker, data, eservice_urls, sild)
+            steps.step("Sild ID: the demo persons' tokens and the OpenID Connect provider")
+            identity = await start_identity(net.instance, root, data.persons,
+                                            fixed_ports=fixed_ports)
+            country = dataclasses.replace(
+                build_country(net, tracker, data, eservice_urls, sild),
+                oidc_url=identity.issuer)
             (root / COUNTRY_FILE).write_text(country.to_json())
             steps.step("the portal")
             portal_stop = await start_portal(country)
@@ -173,6 +183,8 @@ async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str]
         _say_network(net, country, answer, say)
         if isinstance(getattr(portal_stop, "url", None), str):
             say(f"Citizen portal: {portal_stop.url}/")
+        if identity is not None:
+            _say_sild_id(identity, say, sild)
         say("")
         _say_tour(net, root, call, consumer, say, sild)
         tracker.tour(net, say, _shown, sild)
@@ -184,6 +196,9 @@ async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str]
         say(f"  curl -s -H 'X-Road-Client: {country.subsystems['tracker']}' "
             f"-H 'X-Road-UserId: {citizen}' '{find}/v2/findUsage?userCode={citizen}'"
             "        # the e-services' uses, each with its purpose")
+        if identity is not None and citizen in identity.tokens:
+            say(f"  {sild} identity token status {_shown(identity.tokens[citizen])}"
+                "        # the person's Sild ID token (PIN1 1234) for the portal's login")
         if not wait:
             return
         say("\nPress Ctrl-C to stop.")
@@ -193,6 +208,8 @@ async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str]
     finally:
         generation.stop()
         await stop_portal(portal_stop)
+        if identity is not None:
+            await identity.stop()
         await tracker.stop()
         if net is not None:
             await net.stop()
@@ -218,6 +235,25 @@ def _say_network(net: LocalNet, country: DemoCountry, answer: dict[str, object],
         say(f"  {p.code:<15} {p.given_name} {p.surname}: {p.note}")
     say(f"First exchange {CLIENT} → {PERSONS}: the provider saw "
         f"{answer.get('method')} {answer.get('path')}")
+
+
+def _say_sild_id(identity: DemoIdentity, say: Callable[[str], None], sild: str) -> None:
+    """How to log in to the portal with Sild ID (docs/guide.md, the demo's portal)."""
+    say(f"Sild ID (OpenID Connect provider {identity.issuer}): in the portal, "
+        "\"Log in with Sild ID\"; on the provider's page either")
+    say("  - its marked demo login, or")
+    say("  - the certificate login: paste the person's certificate and, as the signature, "
+        "what this prints for the nonce the page shows (PIN1 1234):")
+    code = next(iter(identity.tokens), "")
+    if code:
+        say(f"      certificate: {_shown(identity.certificate_file(code))}")
+        say(f"      {sild} identity token authenticate {_shown(identity.tokens[code])} "
+            f"--pin1-file {_shown(identity.pin1_file)} --challenge \"$({sild} identity "
+            f"oidc challenge --origin {identity.issuer} --nonce NONCE)\"")
+    say(f"    then register a passkey at {identity.issuer}/passkeys (within 10 minutes) "
+        "and log in with it next time.")
+    say(f"  tokens and certificates of every Estonian demo person: "
+        f"{_shown(identity.folder)}/")
 
 
 def _say_tour(net: LocalNet, root: Path, call: str, consumer: str,
@@ -271,6 +307,6 @@ def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
         if "cannot listen" in e.message:
             raise ConfigurationError(
                 f"{e.message} — the demo uses ports 4000, 8080-8087, 5500-5507, 5566-5573, "
-                "8470, 8490-8494 and 9000; is another `sild demo` running?") from e
+                "8470, 8482, 8487, 8490-8494 and 9000; is another `sild demo` running?") from e
         raise
     return 0

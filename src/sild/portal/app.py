@@ -12,7 +12,8 @@
 ``GET /notifications``, ``GET /notifications/feed``  the person's inbox (§5)
 ``GET /documents``, ``POST /documents/verify``,  documents (sild.doc) (§5)
 ``POST /documents/sign``
-``GET /eservices``                              e-services
+``GET /eservices``, ``/eservices/company``,      e-services: the list and the portal's own
+``/eservices/tax-return``, ``/eservices/family`` pages (GET; POST CSRF-checked) (§8)
 ``/usage…``                                     who used my data (the timeline's routes)
 ``GET /static/…``                               CSS and the one script
 ==============================================  ==========================================
@@ -39,6 +40,7 @@ from starlette.staticfiles import StaticFiles
 from sild.doc.trust import TrustList
 from sild.portal.config import PortalConfig, ledger_policy
 from sild.portal.documents import Documents
+from sild.portal.eservices import EServicePages
 from sild.portal.exchange import GatewayClient, ManagementClient
 from sild.portal.i18n import Translations
 from sild.portal.login import LoginRoutes
@@ -102,6 +104,7 @@ def create_portal_app(config: PortalConfig, *, sessions: SessionStore | None = N
     render = Renderer(Translations(), demo=config.demo)
     views = Views(config, gateway, consent, notify, render)
     login = LoginRoutes(config)
+    eservices = EServicePages(config, gateway, render)
     documents = Documents(render, TrustList.from_paths(config.trust_files),
                           signer or _signer(config))
 
@@ -153,7 +156,13 @@ def create_portal_app(config: PortalConfig, *, sessions: SessionStore | None = N
         Route("/documents", need(documents.page), methods=["GET"]),
         Route("/documents/verify", need(documents.verify), methods=["POST"]),
         Route("/documents/sign", need(documents.sign), methods=["POST"]),
-        Route("/eservices", need(views.eservices), methods=["GET"]),
+        Route("/eservices", need(eservices.index), methods=["GET"]),
+        Route("/eservices/company", need(eservices.company_form), methods=["GET"]),
+        Route("/eservices/company", need(eservices.company), methods=["POST"]),
+        Route("/eservices/tax-return", need(eservices.tax_return), methods=["GET"]),
+        Route("/eservices/tax-return", need(eservices.confirm_tax_return), methods=["POST"]),
+        Route("/eservices/family", need(eservices.family), methods=["GET"]),
+        Route("/eservices/family", need(eservices.child), methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
 

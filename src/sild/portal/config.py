@@ -31,7 +31,12 @@ client_secret_file = "oidc-client-secret"   # optional (public client with PKCE)
 name = "Clinic Ltd — family doctor"
 client = "DEMO/COM/10000001/his"
 
-[[eservices]]
+[eservice_apis]                          # e-services the portal's own pages use (§8),
+company = "DEMO/GOV/70000310/company/company"   # called through the exchange
+"tax-return" = "DEMO/GOV/70000310/taxreturn/taxreturn"
+family = "DEMO/GOV/70006317/family/family"
+
+[[eservices]]                            # links to other e-services' own pages
 name = "Register a company"
 url = "http://127.0.0.1:8490/"
 
@@ -69,6 +74,7 @@ from sild.errors import ConfigurationError, LedgerFormatError, SildError
 
 __all__ = [
     "DEFAULT_PORT",
+    "ESERVICE_LABELS",
     "REGISTER_LABELS",
     "DemoPerson",
     "Link",
@@ -82,6 +88,8 @@ __all__ = [
 DEFAULT_PORT = 8487
 # The base registries the "My data" page knows how to show (docs/spec/registers.md §4).
 REGISTER_LABELS = ("population", "health", "business", "tax", "vehicles", "land")
+# The e-services the portal has pages for (docs/spec/portal.md §8, docs/spec/eservices.md §5).
+ESERVICE_LABELS = ("company", "tax-return", "family")
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,7 @@ class PortalConfig:
     oidc: OidcSettings | None = None
     doctors: tuple[Link, ...] = ()
     eservices: tuple[Link, ...] = ()
+    eservice_apis: dict[str, ServiceId] = field(default_factory=dict)  # label → service
     demo_persons: tuple[DemoPerson, ...] = ()
     signing: SigningSettings | None = None
     trust_files: tuple[Path, ...] = ()  # anchors for verifying documents (root CAs)
@@ -170,12 +179,13 @@ def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _services(data: dict[str, Any], key: str) -> dict[str, ServiceId]:
+def _services(data: dict[str, Any], key: str,
+              labels: tuple[str, ...] = REGISTER_LABELS) -> dict[str, ServiceId]:
     out: dict[str, ServiceId] = {}
     for label, sid in _table(data, key).items():
-        if label not in REGISTER_LABELS:
+        if label not in labels:
             raise ConfigurationError(f"[{key}] {label[:30]!r}: one of "
-                                     f"{', '.join(REGISTER_LABELS)}")
+                                     f"{', '.join(labels)}")
         try:
             out[label] = ServiceId.parse(_text(sid, f"[{key}] {label}"))
         except SildError as e:
@@ -276,8 +286,8 @@ def _signing(base: Path, data: dict[str, Any]) -> SigningSettings | None:
 def parse_config(data: dict[str, Any], base: Path) -> PortalConfig:
     """The configuration from a parsed TOML document; files relative to ``base``."""
     known = {"listen", "public_url", "gateway_url", "client", "demo", "registers", "trackers",
-             "consent", "notify", "oidc", "doctors", "eservices", "demo_persons", "signing",
-             "trust_files", "ledger_keys"}
+             "consent", "notify", "oidc", "doctors", "eservices", "eservice_apis",
+             "demo_persons", "signing", "trust_files", "ledger_keys"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigurationError(f"unknown setting {unknown[0][:40]!r}")
@@ -311,6 +321,7 @@ def parse_config(data: dict[str, Any], base: Path) -> PortalConfig:
         trackers=_services(data, "trackers"), consent=_api(base, data, "consent"),
         notify=_api(base, data, "notify"), oidc=oidc,
         doctors=_links(data, "doctors", "client"), eservices=_links(data, "eservices", "url"),
+        eservice_apis=_services(data, "eservice_apis", ESERVICE_LABELS),
         demo_persons=persons, signing=_signing(base, data),
         trust_files=_paths(base, data.get("trust_files", []), "trust_files"),
         ledger_keys=_paths(base, data.get("ledger_keys", []), "ledger_keys"))

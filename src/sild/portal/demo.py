@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,20 @@ from typing import Any, Protocol
 
 from sild.core.identifiers import ServiceId, SubsystemId
 from sild.embedded import EmbeddedServer, free_port, start_embedded
+from sild.errors import ConfigurationError
 from sild.portal.app import create_portal_app
-from sild.portal.config import DemoPerson, Link, OidcSettings, PortalConfig, ServiceApi
+from sild.portal.config import (
+    ESERVICE_LABELS,
+    DemoPerson,
+    Link,
+    OidcSettings,
+    PortalConfig,
+    ServiceApi,
+)
 from sild.portal.signing import PersonSigner
 
-__all__ = ["PortalCountry", "RunningPortal", "config_of", "from_demo_country", "start"]
+__all__ = ["PortalCountry", "RunningPortal", "config_of", "demo_oidc", "from_demo_country",
+           "start"]
 
 
 class PortalCountry(Protocol):
@@ -47,6 +57,7 @@ class PortalCountry(Protocol):
     def doctors(self) -> Sequence[tuple[str, SubsystemId]]: ...  # (name, client)
     @property
     def eservices(self) -> Sequence[tuple[str, str]]: ...  # (name, URL)
+    # optional: ``eservice_services`` (label → ServiceId), the e-services with portal pages
 
 
 @dataclass
@@ -80,6 +91,7 @@ class _FromDemo:
     demo_persons: Sequence[tuple[str, str]]
     doctors: Sequence[tuple[str, SubsystemId]]
     eservices: Sequence[tuple[str, str]]
+    eservice_services: Mapping[str, ServiceId]
     # The demo ledger's key: the timeline's badges check anchors against it.
     ledger_keys: tuple[Path, ...] = ()
 
@@ -105,6 +117,9 @@ def from_demo_country(country: Any) -> PortalCountry:
         doctors=[("Clinic — the family doctor", SubsystemId.parse(subs["doctor"]))]
         if "doctor" in subs else [],
         eservices=sorted(country.eservice_urls.items()),
+        eservice_services={k: ServiceId.parse(v)
+                           for k, v in getattr(country, "eservice_services", {}).items()
+                           if k in ESERVICE_LABELS},
         ledger_keys=tuple(p for p in [Path(country.root) / "ledger" / "ledger.vkey"]
                           if p.is_file()))
 
@@ -120,8 +135,22 @@ def config_of(country: PortalCountry, *, listen: str,
         oidc=oidc,
         doctors=tuple(Link(name, str(client)) for name, client in country.doctors),
         eservices=tuple(Link(name, url) for name, url in country.eservices),
+        eservice_apis=dict(getattr(country, "eservice_services", {})),
         demo_persons=tuple(DemoPerson(code, name) for code, name in country.demo_persons),
         ledger_keys=tuple(getattr(country, "ledger_keys", ())))
+
+
+def demo_oidc(country: Any) -> tuple[OidcSettings, int] | None:
+    """The demo's Sild ID for the portal: (settings, the port its redirect URI names),
+    from ``DemoCountry.oidc_url`` and ``<demo>/sild-id/portal-client.json``
+    (sild.demo_identity); None when the demo started no provider."""
+    issuer = getattr(country, "oidc_url", "")
+    path = Path(getattr(country, "root", ".")) / "sild-id" / "portal-client.json"
+    if not issuer or not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return (OidcSettings(issuer, str(data["client_id"]), str(data["client_secret"])),
+            int(data["port"]))
 
 
 async def start(country: Any, *, host: str = "127.0.0.1", port: int = 0,
@@ -129,10 +158,25 @@ async def start(country: Any, *, host: str = "127.0.0.1", port: int = 0,
                 **_: Any) -> RunningPortal:
     """Serve the demo portal on ``host:port`` (0: a free port) until ``stop()``.
 
-    ``country`` is a :class:`PortalCountry` or the demo's ``DemoCountry``."""
+    ``country`` is a :class:`PortalCountry` or the demo's ``DemoCountry``; with the
+    demo's Sild ID (:func:`demo_oidc`) the portal offers "Log in with Sild ID" and
+    listens on the port registered with the provider. A second portal for the same demo
+    (that port taken, by the demo's own portal) runs on a free port without Sild ID:
+    the provider would send the person back to the first one."""
+    found = demo_oidc(country) if oidc is None and not port else None
     if not hasattr(country, "portal_gateway_url"):
         country = from_demo_country(country)
-    port = port or free_port()
+    if found is not None:
+        try:
+            return await _serve(country, host, found[1], found[0], signer)
+        except ConfigurationError as e:
+            if "cannot listen" not in e.message:
+                raise
+    return await _serve(country, host, port or free_port(), oidc, signer)
+
+
+async def _serve(country: PortalCountry, host: str, port: int, oidc: OidcSettings | None,
+                 signer: PersonSigner | None) -> RunningPortal:
     config = config_of(country, listen=f"{host}:{port}", oidc=oidc)
     server, task = await start_embedded(create_portal_app(config, signer=signer), host, port,
                                         lifespan="on")

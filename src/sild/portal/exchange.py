@@ -106,6 +106,16 @@ class GatewayClient(_Http):
             "Accept": "application/json"})
 
 
+    async def call(self, service: ServiceId, method: str, path: str, *, user: str,
+                   body: Any = None) -> Answer:
+        """An e-service's JSON API through the exchange: ``{method} /r1/{service}{path}``
+        with ``user`` (``CC…``) as the acting person (docs/spec/portal.md §8)."""
+        url = f"{self.gateway_url}/r1/{service.path()}{quote(path, safe='/?=&')}"
+        return await self.request(method, url, {
+            "X-Road-Client": str(self.client), "X-Road-UserId": user,
+            "Accept": "application/json"}, body)
+
+
 class ManagementClient(_Http):
     """A person-facing management API (consent or notify) with its bearer token."""
 

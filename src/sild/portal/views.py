@@ -223,8 +223,3 @@ class Views:
         """The notices as an HTML fragment, polled by static/portal.js."""
         inbox = await self._inbox(request.state.person)
         return self.render(request, "_feed.html", {"inbox": inbox})
-
-    # -- e-services --------------------------------------------------------------------
-
-    async def eservices(self, request: Request) -> Response:
-        return self.render(request, "eservices.html", {"eservices": self.config.eservices})
