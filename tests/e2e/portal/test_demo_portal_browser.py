@@ -10,13 +10,14 @@ an RP ID that is a domain); the portal at ``http://127.0.0.1:PORT``.
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from sild.identity.oidc.webeid import challenge_data
 from sild.identity.token import SoftToken
 from sild.testing.demo_run import RunningDemo, running_demo
 
@@ -41,15 +42,25 @@ def _authenticator(page: Any) -> tuple[Any, str]:
 
 def _certificate_login(page: Any, demo: RunningDemo, code: str) -> None:
     """On the provider's page: sign its challenge with the person's demo token (PIN1)."""
-    issuer = demo.country.oidc_url
     folder = demo.country.root / "sild-id"
     nonce = page.locator("#nonce").inner_text()
     token = SoftToken.open(folder / f"{code}.token")
-    sig = token.authenticate(pin1="1234", data=challenge_data(issuer, nonce))
     der = token.certificate("auth").public_bytes(serialization.Encoding.DER)
     assert (folder / f"{code}.cert.b64").read_text().strip() == base64.b64encode(der).decode()
+    # The signature as the demo tells a person to make it: its two printed lines, as
+    # printed, in a fresh bash, the nonce typed at the prompt.
+    printed = [line.strip() for line in demo.printed]
+    ask = printed.index("read -r -p 'nonce shown on the page: ' NONCE")
+    sign = printed[ask + 1]
+    assert f"{code}.token" in sign, sign
+    run = subprocess.run(["bash", "-c", f"{printed[ask]}\n{sign}"], input=nonce + "\n",
+                         capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/")})
+    assert run.returncode == 0, run.stderr
+    signature = run.stdout.strip()
+    assert signature, run.stderr
     page.fill("textarea[name=certificate]", base64.b64encode(der).decode())
-    page.fill("textarea[name=signature]", base64.b64encode(sig).decode())
+    page.fill("textarea[name=signature]", signature)
     page.click("#certificate-submit")
 
 
