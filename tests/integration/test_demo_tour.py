@@ -10,16 +10,15 @@ tour line in a fresh ``bash -c`` from that folder with the same PATH.
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from sild.testing.demo_run import read_until_up
 
 SCRIPT = Path(sys.executable).parent / "sild"  # not resolved: the venv's python is a link
 
@@ -36,29 +35,6 @@ def _env_without_venv() -> dict[str, str]:
     return env
 
 
-def _read_tour(proc: subprocess.Popen[str], timeout: float) -> list[str]:
-    """stdout lines up to "Press Ctrl-C to stop." (the demo is then up and waiting)."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    out: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            raise AssertionError(f"no tour within {timeout} s: {out}") from None
-        if line is None:
-            raise AssertionError(f"the demo stopped before waiting: {out}")
-        out.append(line)
-        if line.strip() == "Press Ctrl-C to stop.":
-            return out
 
 
 def _tour_lines(printed: list[str]) -> list[str]:
@@ -130,7 +106,7 @@ def test_every_tour_line_runs_as_printed_without_the_venv_on_path(tmp_path: Path
             [started_as, "demo", "--dir", str(tmp_path / "sild-demo"), "--free-ports"],
             cwd=here, env=env, stdout=subprocess.PIPE, stderr=err, text=True) as proc:
         try:
-            printed = _read_tour(proc, timeout=120)
+            printed = read_until_up(proc, timeout=120)
             _run_tour(_tour_lines(printed), started_as, cwd=here, env=env)
         finally:
             proc.send_signal(signal.SIGINT)

@@ -5,41 +5,19 @@ network left as found (the tampered rows restored: the audit is clean afterwards
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from sild.testing.demo_run import read_until_up
+
 SILD = [sys.executable, "-m", "sild.cli"]
 
 
-def _wait_up(proc: subprocess.Popen[str], timeout: float) -> list[str]:
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    out: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            raise AssertionError(f"the demo did not start within {timeout} s: {out}") from None
-        if line is None:
-            raise AssertionError(f"the demo stopped: {out}")
-        out.append(line)
-        if line.strip() == "Press Ctrl-C to stop.":
-            return out
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -55,7 +33,7 @@ def _start_demo(demo: Path, errors: Path) -> subprocess.Popen[str]:
             proc = subprocess.Popen([*SILD, "demo", "--dir", str(demo), "--free-ports"],
                                     stdout=subprocess.PIPE, stderr=err, text=True)
         try:
-            _wait_up(proc, timeout=180)
+            read_until_up(proc, timeout=180)
             return proc
         except AssertionError:
             proc.kill()

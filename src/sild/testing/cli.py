@@ -63,3 +63,11 @@ def running(*argv: str, port: int, timeout: float = 20) -> Iterator[dict[str, ob
             proc.kill()
             out, err = proc.communicate()
         done.update(code=proc.returncode, out=out, err=err)
+
+
+def own_lines(err: str) -> str:
+    """A command's own stderr lines, without JSON log events: those come from a background
+    service thread another in-process test left running (seen in CI: a gateway's
+    configuration refresh logging "globalconf accepted" into later tests' capture)."""
+    return "\n".join(line for line in err.strip().splitlines()
+                     if not (line.startswith('{"') and '"event"' in line))

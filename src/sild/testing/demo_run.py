@@ -27,7 +27,9 @@ class RunningDemo:
     printed: tuple[str, ...]
 
 
-def _read_until_up(proc: subprocess.Popen[str], timeout: float) -> list[str]:
+def read_until_up(proc: subprocess.Popen[str], timeout: float) -> list[str]:
+    """The stdout lines of a starting ``sild demo`` (either scenario) up to "Press Ctrl-C
+    to stop." — it is then up and waiting; AssertionError if it stops or takes longer."""
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -60,7 +62,7 @@ def running_demo(root: Path, *, timeout: float = 150) -> Iterator[RunningDemo]:
              "--dir", str(root)], stdout=subprocess.PIPE, stderr=err, text=True,
             preexec_fn=default_sigint) as proc:
         try:
-            printed = _read_until_up(proc, timeout)
+            printed = read_until_up(proc, timeout)
             portal = next(line.split(": ", 1)[1].rstrip("/") for line in printed
                           if line.startswith("Citizen portal: "))
             yield RunningDemo(DemoCountry.from_json((root / COUNTRY_FILE).read_text()),

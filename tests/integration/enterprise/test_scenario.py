@@ -11,15 +11,12 @@ then stops everything with exit 0 and no traceback.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shlex
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +25,7 @@ import pytest
 
 from sild.cli import build_parser
 from sild.testing.cli import default_sigint
+from sild.testing.demo_run import read_until_up
 
 SCRIPT = Path(sys.executable).parent / "sild"  # not resolved: the venv's python is a link
 HERE = SCRIPT.parent.parent.parent  # the folder README's install ran in (holds .venv)
@@ -53,28 +51,6 @@ class Run:
     stderr: str = ""
 
 
-def _read_until_waiting(proc: subprocess.Popen[str], timeout: float) -> list[str]:
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    out: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            raise AssertionError(f"not up within {timeout} s: {out}") from None
-        if line is None:
-            raise AssertionError(f"the scenario stopped before waiting: {out}")
-        out.append(line)
-        if line.strip() == "Press Ctrl-C to stop.":
-            return out
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +66,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             text=True, preexec_fn=default_sigint) as proc:
         state = Run([], env)
         try:
-            state.printed = _read_until_waiting(proc, timeout=120)
+            state.printed = read_until_up(proc, timeout=120)
             yield state
         finally:
             proc.send_signal(signal.SIGINT)

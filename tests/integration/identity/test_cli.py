@@ -15,6 +15,7 @@ from sild.cli import main
 from sild.identity.token import Secret, SoftToken
 from sild.store import make_engine
 from sild.store.identity_tables import identities, persons
+from sild.testing.cli import own_lines
 from sild.testing.clock import FIXED_NOW
 
 PINS = "1234\n12345\n12345678\n"
@@ -56,10 +57,7 @@ def bad(capsys: pytest.CaptureFixture[str], *args: str, match: str) -> None:
     """The command fails with exit 2 and one stderr line matching ``match``."""
     capsys.readouterr()
     assert sild(*args) == 2
-    # Only the command's own lines: a JSON log event on stderr comes from a background
-    # thread another test left running (seen in CI: a gateway's config refresh).
-    err = "\n".join(line for line in capsys.readouterr().err.strip().splitlines()
-                    if not (line.startswith('{"') and '"event"' in line))
+    err = own_lines(capsys.readouterr().err)
     assert len(err.splitlines()) == 1, err
     assert re.search(match, err), err
     assert "Traceback" not in err

@@ -27,6 +27,7 @@ from sild.cli import main
 from sild.embedded import free_port
 from sild.identity.oidc.webeid import challenge_data
 from sild.identity.token import SoftToken
+from sild.testing.cli import own_lines
 
 PINS = "1234\n12345\n12345678\n"
 REDIRECT = "http://127.0.0.1:9/cb"
@@ -57,7 +58,7 @@ def test_init_refuses_a_bad_issuer_and_writes_nothing(
         inst: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An issuer that is not an http(s) URL is refused; no folder is left behind."""
     assert oidc("init", "--dir", str(inst), "--issuer", "ftp://x") == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert len(own_lines(capsys.readouterr().err).splitlines()) == 1
     assert not (inst / "identity" / "oidc").exists()
 
 

@@ -16,7 +16,7 @@ from sild.gateway.config import GatewaySettings
 from sild.gateway.messagelog.log import MessageLog
 from sild.gateway.messagelog.usage import UsageRecord
 from sild.store import make_engine, migrate
-from sild.testing.cli import sild
+from sild.testing.cli import own_lines, sild
 
 REG = "EE/GOV/70000001/rr"
 ANN = "EE60001017869"
@@ -98,7 +98,7 @@ def test_find_proof_unseal_and_expire(gwdir: Path, tmp_path: Path,
 def test_bad_input_is_one_line(gwdir: Path, argv: list[str], message: str,
                                capsys: pytest.CaptureFixture[str]) -> None:
     code = sild("tracker", argv[0], "--dir", str(gwdir), *argv[1:])
-    err = capsys.readouterr().err
+    err = own_lines(capsys.readouterr().err)
     assert code in (1, 2)
     assert "Traceback" not in err
     assert err.startswith("sild: error:") or "usage:" in err
