@@ -12,6 +12,7 @@ import sild.bootstrap
 from sild.cli import main
 from sild.store import make_engine, migrate
 from sild.store.registry_tables import cas, config_keys
+from sild.testing.cli import own_lines
 
 
 def _counts(url: str) -> dict[str, int]:
@@ -33,7 +34,7 @@ def test_second_init_into_the_same_database_is_refused(
     assert main(["init", str(tmp_path / "b"), "--instance", "LV", "--database", db_url]) == 1
     err = capsys.readouterr().err
     assert "already holds a Sild registry" in err
-    assert len(err.strip().splitlines()) == 1
+    assert len(own_lines(err).splitlines()) == 1
     assert "Traceback" not in err
     assert not (tmp_path / "b").exists()
     assert _counts(db_url) == before == {"cas": 1, "config_keys": 1}
@@ -97,7 +98,7 @@ def test_unreadable_database_is_one_line(tmp_path: Path, content: bytes | None,
     assert main(["init", str(tmp_path / "a"), "--database", f"sqlite:///{target}"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("sild: error: ")
-    assert len(err.strip().splitlines()) == 1
+    assert len(own_lines(err).splitlines()) == 1
     assert not (tmp_path / "a").exists()
 
 
@@ -110,5 +111,5 @@ def test_unreachable_postgres_is_one_line(tmp_path: Path, pg_url: str,
                  url.render_as_string(hide_password=False)]) == 1
     err = capsys.readouterr().err
     assert "cannot read the database" in err
-    assert len(err.strip().splitlines()) == 1
+    assert len(own_lines(err).splitlines()) == 1
     assert not (tmp_path / "a").exists()

@@ -11,6 +11,7 @@ from sild.cli import main
 from sild.cli._common import instance_of
 from sild.identity.oidc.home import OidcHome
 from sild.identity.oidc.passkey_store import PasskeyStore
+from sild.testing.cli import own_lines
 
 
 @pytest.fixture
@@ -68,9 +69,9 @@ def test_bad_input_is_one_line_exit_2(inst: Path, capsys: pytest.CaptureFixture[
     """A malformed personal code or an unknown credential: one line on stderr, exit 2."""
     assert main(["identity", "oidc", "passkey", "list", "--person", "EE38001085719",
                  "--dir", str(inst)]) == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1
+    err = own_lines(capsys.readouterr().err)
+    assert len(err.splitlines()) == 1
     assert main(["identity", "oidc", "passkey", "remove", "nope", "--dir", str(inst)]) == 2
-    err = capsys.readouterr().err
+    err = own_lines(capsys.readouterr().err)
     assert "no passkey" in err
-    assert len(err.strip().splitlines()) == 1
+    assert len(err.splitlines()) == 1

@@ -13,7 +13,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from sild.embedded import free_port
-from sild.testing.cli import running, sild
+from sild.testing.cli import own_lines, running, sild
 from sild.testing.notify import ServerThread, WebhookSink, sample_event
 
 PERSON = "EE38001085718"
@@ -38,7 +38,7 @@ def test_init_files_and_refuses_twice(inst: Path, capsys: pytest.CaptureFixture[
     assert notify(inst, "init") == 2
     err = capsys.readouterr().err
     assert "exists" in err
-    assert len(err.strip().splitlines()) == 1
+    assert len(own_lines(err).splitlines()) == 1
 
 
 def test_subscribe_list_inbox_unsubscribe(inst: Path, capsys: pytest.CaptureFixture[str]
@@ -76,7 +76,7 @@ def test_bad_input_one_line_exit_2(inst: Path, capsys: pytest.CaptureFixture[str
     capsys.readouterr()
     assert notify(inst, *args) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1
+    assert len(own_lines(err).splitlines()) == 1
     assert "Traceback" not in err
 
 
