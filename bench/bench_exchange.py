@@ -90,6 +90,10 @@ def cpu_split(pid: int) -> tuple[float, float]:
 
 def wrk(url: str, seconds: int, connections: int, header: str | list[str] | None,
         script: str | None = None) -> tuple[float, float, int]:
+    # The previous run's requests, their connections closed by wrk, still finish in the
+    # gateway and hold their admission places until then (client_concurrency 64 at 64
+    # connections: a few hundred ms of 429s and 1 s holds otherwise).
+    time.sleep(1)
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script is not None:  # a POST body (wrk's Lua: wrk.method, wrk.body, wrk.headers)
         cmd[1:1] = ["-s", script]
@@ -132,7 +136,15 @@ def series(label: str, url: str, args: argparse.Namespace, header: str | list[st
     peak = 0.0
     for i in range(args.runs):
         cpu0 = {p: cpu_split(p) for p in watch}
+        spies = [subprocess.Popen(  # py-spy without pausing the process (--nonblocking)
+            ["py-spy", "record", "--nonblocking", "-p", str(p), "-d",
+             str(int(args.duration)), "-f", "raw", "-r", "250",
+             "-o", f"{args.profile}-{label}-{names[p]}.txt"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for p in watch] if getattr(args, "profile", "") and i == 0 else []
         rps, p99, errors = wrk(url, args.duration, args.connections, header, script)
+        for spy in spies:
+            spy.wait(30)
         after = {p: cpu_split(p) for p in watch}
         cpu = {p: after[p][0] + after[p][1] - c[0] - c[1] for p, c in cpu0.items()}
         sys_share = {p: (after[p][1] - c[1]) / max(cpu[p], 1e-9) for p, c in cpu0.items()}
@@ -209,6 +221,9 @@ def main() -> None:
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--personal", action="store_true",
                     help="also the same service as a personal-data service (issue #8)")
+    ap.add_argument("--profile", default="",
+                    help="path prefix: py-spy raw stacks of the gateways during each "
+                         "series' first measured run (needs py-spy on PATH)")
     ap.add_argument("--protocol", choices=["rest", "soap"], default="rest",
                     help="soap: SOAP vs REST POSTs of the same body, alternating (issue #11)")
     args = ap.parse_args()

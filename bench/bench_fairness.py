@@ -75,6 +75,10 @@ ADMISSION = AdmissionSettings(
              str(PROBE): Quota(concurrency=64)})
 
 
+# New connections per phase whose time to a first answer is measured.
+NEW_CONNECTIONS = 10
+
+
 def wrk(url: str, seconds: float, connections: int, *headers: str) -> dict[str, float]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", url]
     for h in headers:
@@ -116,7 +120,12 @@ async def open_loop(host: str, port: int, path: str, client: str, rate: float,
                "\r\n").encode()
     idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(connections):
-        idle.put_nowait(await asyncio.open_connection(host, port))
+        # A kept-alive client's pool: each connection is accepted by the gateway and has
+        # answered once before the clock starts (what a new connection costs under a
+        # flood is measured apart, by first_answers).
+        conn = await asyncio.open_connection(host, port)
+        await _one(*conn, request)
+        idle.put_nowait(conn)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     loop = asyncio.get_running_loop()
@@ -151,6 +160,34 @@ async def open_loop(host: str, port: int, path: str, client: str, rate: float,
             "max": ms[-1], "n": len(ms), "statuses": statuses}
 
 
+async def first_answers(host: str, port: int, path: str, client: str, count: int,
+                        gap: float) -> list[float]:
+    """ms from connect to the first answer, for ``count`` new connections ``gap`` s apart
+    (a client that opens a connection while a flood is on)."""
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nX-Road-Client: {client}\r\n"
+               "Connection: close\r\n\r\n").encode()
+    loop = asyncio.get_running_loop()
+    out = []
+    for _ in range(count):
+        start = loop.time()
+        reader, writer = await asyncio.open_connection(host, port)
+        await _one(reader, writer, request)
+        out.append((loop.time() - start) * 1000)
+        writer.close()
+        await asyncio.sleep(gap)
+    return sorted(out)
+
+
+async def measure(host: str, port: int, path: str, args: argparse.Namespace
+                  ) -> tuple[dict[str, object], list[float]]:
+    """The second client's open loop and, beside it, new connections' first answers."""
+    calm, fresh = await asyncio.gather(
+        open_loop(host, port, path, str(CALM), args.rate, args.duration),
+        first_answers(host, port, path, str(CALM), NEW_CONNECTIONS,
+                      args.duration / NEW_CONNECTIONS))
+    return calm, fresh
+
+
 def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
     root = Path(tempfile.mkdtemp(prefix="sild-fair-"))
     made: list[str] = []
@@ -168,8 +205,10 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
             stores.serverconf.grant(HELLO, parse_subject(str(client)))
         stores.engine.dispose()
         consumer = net.gateway_settings[CONSUMER.server]
-        dataclasses.replace(consumer, admission=ADMISSION).write()
-        assert GatewaySettings.load(consumer.root).admission == ADMISSION
+        admission = ADMISSION if args.accept_rate is None else dataclasses.replace(
+            ADMISSION, accept_rate=args.accept_rate, accept_burst=args.accept_rate)
+        dataclasses.replace(consumer, admission=admission).write()
+        assert GatewaySettings.load(consumer.root).admission == admission
         log = (root / "procs.log").open("wb")
 
         def spawn(*cmd: str) -> subprocess.Popen[bytes]:
@@ -201,8 +240,7 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
         for i in range(args.runs * len(MODES)):
             mode = MODES[i % len(MODES)]
             time.sleep(2)  # let the capacity run's or the last flood's tail drain
-            calm = asyncio.run(open_loop(host, int(port), path, str(CALM), args.rate,
-                                         args.duration))
+            calm, calm_fresh = asyncio.run(measure(host, int(port), path, args))
             flood_out: list[dict[str, float]] = []
 
             def flood(out: list[dict[str, float]], seconds: float, mode: str) -> None:
@@ -223,8 +261,7 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
                          "-f", "raw", "-o", f"{args.profile}-{db}-{mode}-{name}.txt",
                          "-r", "200"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            loaded = asyncio.run(open_loop(host, int(port), path, str(CALM), args.rate,
-                                           args.duration))
+            loaded, loaded_fresh = asyncio.run(measure(host, int(port), path, args))
             gw_cores = [(cpu_seconds(p.pid) - c) / args.duration
                         for p, c in zip(gws, cpu0, strict=True)]
             rss = [max(a, rss_mb(p.pid)) for a, p in zip(rss, gws, strict=True)]
@@ -237,13 +274,17 @@ def run_db(db: str, args: argparse.Namespace) -> dict[str, object]:
                   f"unloaded p50 {calm['p50']:.1f} ms "
                   f"p99 {calm['p99']:.1f} ms {calm['statuses']}; under flood p50 "
                   f"{loaded['p50']:.1f} ms p99 {loaded['p99']:.1f} ms {loaded['statuses']}; "
-                  f"p99 ratio {ratio:.2f}; flood {f['rps']:,.0f} answers/s "
+                  f"p99 ratio {ratio:.2f}; a new connection's first answer median "
+                  f"{statistics.median(calm_fresh):.0f} ms unloaded, "
+                  f"{statistics.median(loaded_fresh):.0f} ms (max {max(loaded_fresh):.0f}) "
+                  f"under flood; flood {f['rps']:,.0f} answers/s "
                   f"({f['rps'] / cap['rps']:.1f}× capacity), 429s {f['non2xx']:,} of "
                   f"{f['requests']:,} {f['socket_errors']}; cores: wrk {f['wrk_cores']:.2f}, "
                   f"provider {gw_cores[0]:.2f}, consumer {gw_cores[1]:.2f}; load average "
                   f"{os.getloadavg()[0]:.1f}; gateway RSS "
                   f"{', '.join(f'{m:.0f}' for m in rss)} MB", flush=True)
             runs.append({"mode": mode, "unloaded": calm, "flood": loaded, "ratio": ratio,
+                         "first_answer_ms": {"unloaded": calm_fresh, "flood": loaded_fresh},
                          "wrk": f, "gateway_cores": gw_cores, "load": os.getloadavg()[0]})
         result["runs"] = runs
     finally:
@@ -272,6 +313,9 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--rate", type=float, default=100)
     ap.add_argument("--flood-connections", type=int, default=1024)
+    ap.add_argument("--accept-rate", type=float, default=None,
+                    help="the consumer's [admission] accept_rate (and burst); default: "
+                         "the gateway's default; 0 = no limit")
     ap.add_argument("--profile", default="",
                     help="path prefix: py-spy raw stacks of both gateways in the first flood")
     args = ap.parse_args()
@@ -284,14 +328,16 @@ def main() -> None:
         un = [x["unloaded"]["p99"] for x in runs]
         fl = [x["flood"]["p99"] for x in runs]
         ratios = [x["ratio"] for x in runs]
-        mult = [x["wrk"]["rps"] / r["capacity_rps"] for x in runs]  # type: ignore[operator]
+        mult = [x["wrk"]["rps"] / r["capacity_rps"] for x in runs]
+        fresh = [statistics.median(x["first_answer_ms"]["flood"]) for x in runs]
         print(f"{r['db']}, flood {mode}: capacity {r['capacity_rps']:,.0f} req/s; "
               "second client p99 "
               f"unloaded median {statistics.median(un):.1f} ms ({min(un):.1f}–{max(un):.1f}), "
               f"under flood median {statistics.median(fl):.1f} ms ({min(fl):.1f}–"
               f"{max(fl):.1f}); ratio median {statistics.median(ratios):.2f} "
               f"({min(ratios):.2f}–{max(ratios):.2f}), target ≤ 2; flood "
-              f"{statistics.median(mult):.1f}× capacity")
+              f"{statistics.median(mult):.1f}× capacity; a new connection's first answer "
+              f"under flood median {statistics.median(fresh):.0f} ms")
     print(json.dumps(results))
 
 

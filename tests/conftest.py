@@ -20,6 +20,12 @@ settings.register_profile("sild", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("sild")
 
+# pytest-xdist: each worker process (and what it starts) hands out its own share of the
+# free ports (sild.embedded.free_port), so two workers never bind the same one.
+if os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
+    os.environ["SILD_PORT_SHARE"] = (f"{os.environ['PYTEST_XDIST_WORKER'][2:]}/"
+                                     f"{os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1')}")
+
 PG_URL = os.environ.get("SILD_PG_URL", "")
 REQUIRE_PG = os.environ.get("SILD_REQUIRE_PG") == "1"
 PG_SKIP_REASON = (

@@ -24,12 +24,10 @@ exist, and what a line writes goes into the demo folder
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import shlex
 import shutil
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +48,7 @@ from sild.errors import ConfigurationError
 from sild.ledger.submitters import add_key
 from sild.localnet import LocalNet
 from sild.registers import SIZES
+from sild.startup_signals import Interrupted, StartupSignals
 
 __all__ = ["run_demo"]
 
@@ -87,46 +86,20 @@ async def _first_exchange(url: str) -> dict[str, object]:
         return data
 
 
-class _Interrupted(Exception):
-    """Ctrl-C (or SIGTERM) while the network was starting: it was stopped cleanly."""
-
-
-class _Signals:
-    """Ctrl-C from the very start. During start-up it cancels the start-up task, whose
-    ``finally`` stops what already runs, instead of KeyboardInterrupt tearing through
-    every server's task at once (issue 12: tracebacks); once up, it sets ``stop``."""
-
-    def __init__(self) -> None:
-        self.stop = asyncio.Event()
-        self.started = False
-        self._main = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self._on_signal)
-
-    def _on_signal(self) -> None:
-        if self.stop.is_set():
-            return
-        self.stop.set()
-        if not self.started and self._main is not None:
-            self._main.cancel()
-
-
 async def _run(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
                fixed_ports: bool, sild: str, seed: int, size: str) -> None:
-    signals = _Signals()
+    signals = StartupSignals()
     try:
         await _start_and_wait(root, port, wait, say, fixed_ports=fixed_ports, sild=sild,
                               signals=signals, seed=seed, size=size)
     except asyncio.CancelledError:
         if signals.stop.is_set() and not signals.started:
-            raise _Interrupted from None
+            raise Interrupted from None
         raise
 
 
 async def _start_and_wait(root: Path, port: int, wait: bool, say: Callable[[str], None], *,
-                          fixed_ports: bool, sild: str, signals: _Signals, seed: int,
+                          fixed_ports: bool, sild: str, signals: StartupSignals, seed: int,
                           size: str) -> None:
     _prepare_folder(root)  # start-up is synchronous work before the servers anyway
     root.mkdir(parents=True)  # noqa: ASYNC240
@@ -300,7 +273,7 @@ def run_demo(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
     try:
         asyncio.run(_run(root, port, wait, say, fixed_ports=fixed_ports, sild=sild,
                          seed=seed, size=size))
-    except _Interrupted:
+    except Interrupted:
         raise KeyboardInterrupt from None  # `sild: interrupted`, exit 130; all stopped
     except OSError as e:
         raise ConfigurationError(f"cannot start the demo: {e}") from e

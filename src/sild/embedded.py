@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -29,15 +30,29 @@ _HANDED_OUT: deque[int] = deque(maxlen=1024)
 _HANDED_OUT_LOCK = threading.Lock()
 
 
+def _port_share() -> tuple[int, int]:
+    """``SILD_PORT_SHARE=K/N``: this process (and its children) hand out only ports
+    with ``(port // 2) % N == K``. Parallel test processes (pytest-xdist,
+    tests/conftest.py) each get their own K, so two of them never pick the same free
+    port. (Halved first: Linux gives bind(0) mostly odd ports, keeping even ones for
+    connect(), so ``port % 2`` alone would starve one share.)"""
+    raw = os.environ.get("SILD_PORT_SHARE", "")
+    index, slash, count = raw.partition("/")
+    if slash and index.isdigit() and count.isdigit() and int(index) < int(count):
+        return int(index), int(count)
+    return 0, 1
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago and that this process has not
     handed out lately (so two servers set up side by side never share one)."""
+    index, count = _port_share()
     with _HANDED_OUT_LOCK:
         while True:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 port: int = s.getsockname()[1]
-            if port not in _HANDED_OUT:
+            if (port >> 1) % count == index and port not in _HANDED_OUT:
                 _HANDED_OUT.append(port)
                 return port
 

@@ -42,9 +42,14 @@ class World:
     backend: str  # "sqlite" or "postgres"
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session (tests/fuzz has an __init__.py for it: without one a folder
+# is no package and "package" means the session): a worker goes on to other folders
+# after this one, and a session-long network kept logging its configuration refreshes
+# into their captured stderr (the leaked "globalconf accepted" lines that failed the
+# one-line CLI checks in CI).
+@pytest.fixture(scope="package")
 def session_pg() -> Iterator[Callable[[str], str]]:
-    """name → a fresh PostgreSQL database for the whole session, dropped at its end."""
+    """name → a fresh PostgreSQL database for this folder's tests, dropped after them."""
     url = os.environ.get("SILD_PG_URL", "")
     if not url:
         if os.environ.get("SILD_REQUIRE_PG") == "1":
@@ -73,7 +78,7 @@ def session_pg() -> Iterator[Callable[[str], str]]:
         admin.dispose()
 
 
-@pytest.fixture(scope="session",
+@pytest.fixture(scope="package",
                 params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def world(request: pytest.FixtureRequest,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:

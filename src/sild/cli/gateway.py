@@ -64,9 +64,10 @@ def add_parser(sub: Any) -> None:
 
     serve = s.add_parser("serve", help="run the gateway (IS, inter-gateway and admin ports)")
     serve.add_argument("--dir", required=True, metavar="DIR")
-    serve.add_argument("--processes", type=int, default=1, metavar="N",
-                       help="processes sharing the IS and peer ports (SO_REUSEPORT); "
-                            "the first also serves the admin port")
+    serve.add_argument("--processes", type=int, default=None, metavar="N",
+                       help="processes sharing the IS and peer ports (SO_REUSEPORT), "
+                            "restarted when one dies; the first also serves the admin "
+                            "port (default: [gateway] processes in gateway.toml, 1)")
     add_passphrase_arg(serve)
     serve.set_defaults(func=run_serve)
     isc = s.add_parser("is-client", help="IS certificates for an HTTPS IS port (is_tls)")
@@ -215,23 +216,31 @@ def run_add_sign_key(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     import uvloop
 
-    from sild.gateway.config import GatewaySettings
+    from sild.gateway.config import MAX_PROCESSES, GatewaySettings
     from sild.gateway.processes import run_processes
     from sild.gateway.service import serve_gateway
+    from sild.web.heap import settle_after_start
 
-    if not 1 <= args.processes <= 256:
-        raise InvalidRequest("--processes must be between 1 and 256")
+    if args.processes is not None and not 1 <= args.processes <= MAX_PROCESSES:
+        raise InvalidRequest(f"--processes must be between 1 and {MAX_PROCESSES}")
     settings = GatewaySettings.load(Path(args.dir))
+    count = settings.processes if args.processes is None else args.processes
     passphrase = read_passphrase(args.passphrase_file)
     console.print(f"gateway {settings.server}: IS http://{settings.is_listen}, "
                   f"peers https://{settings.peer_listen}, admin http://{settings.admin_listen}"
-                  + (f", {args.processes} processes" if args.processes > 1 else ""))
-    if args.processes > 1:
-        from sild.gateway.stores import migrate_all
+                  + (f", {count} processes" if count > 1 else ""))
 
-        migrate_all(settings)  # once, before the processes start together
-    return run_processes(args.processes, lambda i: uvloop.run(serve_gateway(
-        settings, passphrase=passphrase, process=i, processes=args.processes)))
+    def serve(process: int) -> None:
+        uvloop.run(serve_gateway(settings, passphrase=passphrase, process=process,
+                                 processes=count, started=settle_after_start))
+
+    if count == 1:
+        serve(0)
+        return 0
+    from sild.gateway.stores import migrate_all
+
+    migrate_all(settings)  # once, before the processes start together
+    return run_processes(count, serve)
 
 
 def run_is_client_add(args: argparse.Namespace) -> int:

@@ -36,16 +36,14 @@ from typing import Any
 import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sild.consent.model import Action, parse_time
 from sild.consent.service import ConsentService
-from sild.errors import InternalError, InvalidRequest, MissingHeader, SildError
-from sild.web.errors import answer_for, error_answer
-from sild.web.shell import Shell
+from sild.errors import InvalidRequest, MissingHeader
+from sild.web.shell import Shell, xroad_error_handlers
 
 __all__ = ["DEFAULT_PORT", "MAX_BODY", "create_consent_app", "serve_consent"]
 
@@ -202,28 +200,6 @@ def create_consent_app(service: ConsentService, *, admin_token: str) -> Shell:
                         actor=actor(request), subject=request.path_params["code"])
         return _json(rec.to_json())
 
-    async def sild_error(request: Request, e: Exception) -> Response:
-        assert isinstance(e, SildError)
-        a = answer_for(e, accept=request.headers.get("accept", ""))
-        return Response(a.body, status_code=a.status, headers={"X-Road-Error": a.code},
-                        media_type=a.content_type)
-
-    async def http_error(request: Request, e: Exception) -> Response:
-        assert isinstance(e, HTTPException)
-        code = {404: "Client.NotFound", 405: "Client.InvalidHttpMethod"}.get(
-            e.status_code, "Client.BadRequest")
-        a = error_answer(code, str(e.detail), accept=request.headers.get("accept", ""),
-                         status=e.status_code)
-        return Response(a.body, status_code=a.status, headers={"X-Road-Error": a.code},
-                        media_type=a.content_type)
-
-    async def crash(request: Request, e: Exception) -> Response:
-        # A bug: Starlette sends this answer, then re-raises so the Shell logs the traceback.
-        a = answer_for(InternalError(f"internal error ({type(e).__name__})"),
-                       accept=request.headers.get("accept", ""))
-        return Response(a.body, status_code=a.status, headers={"X-Road-Error": a.code},
-                        media_type=a.content_type)
-
     person = "/v1/persons/{code}"
     routes = [
         Route("/v1/decision", decision, methods=["GET"]),
@@ -240,9 +216,7 @@ def create_consent_app(service: ConsentService, *, admin_token: str) -> Shell:
         Route(f"{person}/consents/{{cid}}", one_consent, methods=["GET"]),
         Route(f"{person}/consents/{{cid}}/{{action}}", act, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={SildError: sild_error,
-                                                       HTTPException: http_error,
-                                                       Exception: crash})
+    app = Starlette(routes=routes, exception_handlers=xroad_error_handlers())
     return Shell(app, max_body=MAX_BODY, admin_token=admin_token,
                  admin_prefixes=("/v1/persons",))
 

@@ -28,7 +28,6 @@ import contextlib
 import json
 import random
 import shlex
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +55,7 @@ from sild.enterprise.systems import create_system_app, openapi_document
 from sild.errors import ConfigurationError
 from sild.gateway.serverconf.store import PersonalData
 from sild.localnet import LocalNet
+from sild.startup_signals import Interrupted, StartupSignals
 from sild.store import make_engine
 from sild.tracker.app import create_tracker_app, openapi_text
 from sild.tracker.store import UsageStore
@@ -64,31 +64,6 @@ __all__ = ["run_enterprise"]
 
 MARKER = ".sild-demo"
 PORTAL_PORT = 8490
-
-
-class _Interrupted(Exception):
-    """Ctrl-C while starting: what already ran was stopped cleanly."""
-
-
-class _Signals:
-    """Ctrl-C from the very start: cancels start-up (whose ``finally`` stops what runs);
-    once up, sets ``stop``."""
-
-    def __init__(self) -> None:
-        self.stop = asyncio.Event()
-        self.started = False
-        self._main = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self._on_signal)
-
-    def _on_signal(self) -> None:
-        if self.stop.is_set():
-            return
-        self.stop.set()
-        if not self.started and self._main is not None:
-            self._main.cancel()
 
 
 def _shown(path: Path) -> str:
@@ -238,7 +213,7 @@ def _print_step(say: Callable[[str], None], n: int, total: int, step: Step, t0: 
 
 
 async def _start_and_wait(root: Path, *, port: int, wait: bool, say: Callable[[str], None],
-                          fixed_ports: bool, sild: str, signals: _Signals,
+                          fixed_ports: bool, sild: str, signals: StartupSignals,
                           database_url: Callable[[str], str] | None) -> None:
     t0 = time.monotonic()
     _prepare_folder(root)
@@ -352,19 +327,19 @@ def run_enterprise(root: Path, *, port: int, wait: bool, say: Callable[[str], No
     """
 
     async def main() -> None:
-        signals = _Signals()
+        signals = StartupSignals()
         try:
             await _start_and_wait(root, port=port, wait=wait, say=say,
                                   fixed_ports=fixed_ports, sild=sild, signals=signals,
                                   database_url=database_url)
         except asyncio.CancelledError:
             if signals.stop.is_set() and not signals.started:
-                raise _Interrupted from None
+                raise Interrupted from None
             raise
 
     try:
         asyncio.run(main())
-    except _Interrupted:
+    except Interrupted:
         raise KeyboardInterrupt from None  # `sild: interrupted`, exit 130; all stopped
     except OSError as e:
         raise ConfigurationError(f"cannot start the scenario: {e}") from e

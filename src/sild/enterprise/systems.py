@@ -15,15 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sild.core.usage import parse_subject
 from sild.enterprise.data import Company, Employee, money, payslips
-from sild.errors import InvalidRequest, NotFound, SildError
-from sild.web.errors import answer_for, error_answer
+from sild.errors import InvalidRequest, NotFound
+from sild.web.shell import xroad_error_handlers
 
 __all__ = ["SYSTEMS", "create_system_app", "openapi_document"]
 
@@ -109,27 +108,6 @@ def openapi_document(system: str) -> dict[str, Any]:
     }
 
 
-def _answer(request: Request, e: SildError) -> Response:
-    a = answer_for(e, accept=request.headers.get("accept", ""))
-    return Response(a.body, status_code=a.status, media_type=a.content_type,
-                    headers={"X-Road-Error": a.code})
-
-
-async def _sild_error(request: Request, e: Exception) -> Response:
-    assert isinstance(e, SildError)
-    return _answer(request, e)
-
-
-async def _http_error(request: Request, e: Exception) -> Response:
-    assert isinstance(e, HTTPException)
-    code = {404: "Client.NotFound", 405: "Client.InvalidHttpMethod"}.get(
-        e.status_code, "Client.BadRequest")
-    a = error_answer(code, str(e.detail), accept=request.headers.get("accept", ""),
-                     status=e.status_code)
-    return Response(a.body, status_code=a.status, media_type=a.content_type,
-                    headers={"X-Road-Error": a.code})
-
-
 def create_system_app(system: str, company: Company) -> Starlette:
     """One in-house system: its endpoint and ``GET /openapi.json``."""
     if system not in SYSTEMS:
@@ -145,4 +123,4 @@ def create_system_app(system: str, company: Company) -> Starlette:
 
     return Starlette(routes=[Route(SYSTEMS[system][1], endpoint, methods=["GET"]),
                              Route("/openapi.json", openapi, methods=["GET"])],
-                     exception_handlers={SildError: _sild_error, HTTPException: _http_error})
+                     exception_handlers=xroad_error_handlers())

@@ -17,16 +17,14 @@ from typing import Any
 import jinja2
 import orjson
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sild.core.usage import parse_subject
-from sild.errors import InvalidRequest, MissingHeader, PayloadTooLarge, SildError
+from sild.errors import InvalidRequest, MissingHeader, PayloadTooLarge
 from sild.eservices.exchange import RegisterClient
-from sild.web.errors import answer_for, error_answer
-from sild.web.shell import Shell
+from sild.web.shell import Shell, xroad_error_handlers
 
 __all__ = ["MAX_BODY", "acting_person", "build_app", "json_answer", "person", "read_json",
            "text_field", "utc_text"]
@@ -91,23 +89,6 @@ def json_answer(data: Any, status: int = 200) -> Response:
                     media_type="application/json; charset=utf-8")
 
 
-async def _sild_error(request: Request, e: Exception) -> Response:
-    assert isinstance(e, SildError)
-    a = answer_for(e, accept=request.headers.get("accept", ""))
-    return Response(a.body, status_code=a.status, media_type=a.content_type,
-                    headers={"X-Road-Error": a.code})
-
-
-async def _http_error(request: Request, e: Exception) -> Response:
-    assert isinstance(e, HTTPException)
-    code = {404: "Client.NotFound", 405: "Client.InvalidHttpMethod"}.get(
-        e.status_code, "Client.BadRequest")
-    a = error_answer(code, str(e.detail), accept=request.headers.get("accept", ""),
-                     status=e.status_code)
-    return Response(a.body, status_code=a.status, media_type=a.content_type,
-                    headers={"X-Road-Error": a.code})
-
-
 _PAGE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}
@@ -147,5 +128,5 @@ def build_app(routes: Sequence[BaseRoute], client: RegisterClient,
                 on_close()
 
     app = Starlette(routes=[Route("/", index, methods=["GET"]), *routes], lifespan=lifespan,
-                    exception_handlers={SildError: _sild_error, HTTPException: _http_error})
+                    exception_handlers=xroad_error_handlers())
     return Shell(app, max_body=MAX_BODY)

@@ -14,6 +14,12 @@ port, and the calling gateway (its TLS certificate) on the provider's peer port.
 3. the caller's token bucket (``rate`` per second, ``burst`` deep) is empty →
    :class:`~sild.errors.TooManyRequests` (429), ``Retry-After`` when a token is back.
 
+A SOAP request names its client only in the body: the IS port admits it on its head
+under the shared key, and once its X-Road header is read and the client checked, the
+SOAP front end trades that ticket for one of its client's (:meth:`Gate.trade`: steps
+2–3, the request already past step 1), so SOAP callers have per-client limits too and
+the shared key bounds only requests not yet read (docs/spec/soap.md §2).
+
 An admitted request holds a :class:`Ticket` until its answer is written. Nothing waits
 in a queue: the answer is immediate either way. Per-caller state is bounded
 (``max_callers``); past it, idle callers are forgotten and, if none is idle, newcomers
@@ -75,6 +81,12 @@ class AdmissionSettings:
     retry_after: int = 1
     # Callers remembered per side (a stranger may invent client ids).
     max_callers: int = 10_000
+    # New connections each port accepts per second (per process), and the bucket for a
+    # burst; past it they wait in the kernel's queue (sild.web.listen). A flood of new
+    # connections costs ~90 µs of Python each even when refused; kept-alive clients are
+    # not limited by this. 0 = no limit.
+    accept_rate: float = 1000.0
+    accept_burst: float = 1000.0
 
 
 class _Caller:
@@ -129,6 +141,22 @@ class Gate:
             self._refused("overloaded")
             raise Overloaded(f"the gateway has {self.in_flight} requests in flight, its "
                              "limit; try again later", retry_after=self.retry_after)
+        caller = self._check(key)
+        caller.in_flight += 1
+        self.in_flight += 1
+        return Ticket(self, caller)
+
+    def trade(self, ticket: Ticket, key: str) -> Ticket:
+        """``ticket``'s request, admitted already (step 1), now as ``key``'s: steps 2–3
+        for ``key``, then ``ticket`` is released. Raises as :meth:`admit`, keeping
+        ``ticket`` (its holder releases it with the refusal)."""
+        caller = self._check(key)
+        caller.in_flight += 1
+        self.in_flight += 1
+        ticket.release()
+        return Ticket(self, caller)
+
+    def _check(self, key: str) -> _Caller:
         caller = self._callers.get(key)
         if caller is None:
             caller = self._caller(key)
@@ -148,9 +176,7 @@ class Gate:
                     f"{self.what} {key} is over its rate of {quota.rate:g} requests/s",
                     retry_after=max(1, math.ceil((1.0 - tokens) / quota.rate)))
             caller.tokens = tokens - 1.0
-        caller.in_flight += 1
-        self.in_flight += 1
-        return Ticket(self, caller)
+        return caller
 
     def quota_of(self, key: str) -> Quota:
         return self.overrides.get(key, self.default)

@@ -21,6 +21,8 @@
                                       # (`sild gateway is-client add`; files in is-clients/)
     peer_listen = "127.0.0.1:5500"    # inter-gateway mutual TLS (X-Road 5500)
     admin_listen = "127.0.0.1:5566"   # admin API + /health + /metrics, localhost only
+    processes = 1                     # gateway processes sharing the IS and peer ports
+                                      # (SO_REUSEPORT), kept running; `serve --processes`
 
     [limits]
     max_body = 10485760               # bytes; X-Road max-loggable-message-body-size 10 MiB
@@ -30,6 +32,8 @@
                                       # first byte; slower connections are closed
     body_timeout = 30                 # seconds for a request body once its head is in
     keepalive_timeout = 75            # seconds an idle kept-alive connection stays open
+    peer_connection_lifetime = 120    # seconds a peer connection is reused, then renewed
+                                      # (spreads peers over nodes behind a TCP balancer)
 
     [admission]                       # docs/spec/exchange.md §8; 0 = no limit
     max_in_flight = 1024              # per side; past it 503 + Retry-After (load shed)
@@ -40,6 +44,8 @@
     peer_rate = 0
     peer_burst = 0
     retry_after = 1                   # seconds, in Retry-After of 429 and 503
+    accept_rate = 1000                # new connections/s per port and process; more
+    accept_burst = 1000               # wait in the kernel's queue (0 = no limit)
 
     [admission.clients."EE/GOV/70000001/rr"]   # per-client override (same for
     concurrency = 16                           # [admission.peers."EE/COM/1/gw2"])
@@ -111,6 +117,11 @@ class GatewayLimits:
     # An idle kept-alive connection is closed after this; above the peers' pool idle
     # time (60 s, sild.gateway.runtime) so that the closing side is the client's.
     keepalive_timeout: float = 75.0
+    # A peer connection older than this gets `Connection: close` on its next answer, so
+    # that the peer opens a new one: behind a TCP load balancer that is how several
+    # nodes of a gateway share the peers, and a restarted node gets its share back
+    # (one TLS handshake per connection per lifetime; 0 = keep connections for ever).
+    peer_connection_lifetime: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -260,6 +271,7 @@ class GatewaySettings:
     log_body: str = "full"
     retention_days: int = 30
     is_tls: bool = False
+    processes: int = 1
     anchoring: AnchoringSettings = field(default_factory=AnchoringSettings)
     admission: AdmissionSettings = field(default_factory=AdmissionSettings)
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
@@ -323,6 +335,7 @@ class GatewaySettings:
                 peer_listen=str(gw.get("peer_listen", "127.0.0.1:5500")),
                 admin_listen=str(gw.get("admin_listen", "127.0.0.1:5566")),
                 is_tls=bool(gw.get("is_tls", False)),
+                processes=_processes(gw.get("processes", 1)),
                 limits=GatewayLimits(
                     max_body=int(lim.get("max_body", d.max_body)),
                     peer_timeout=float(lim.get("peer_timeout", d.peer_timeout)),
@@ -332,6 +345,9 @@ class GatewaySettings:
                     body_timeout=_number(lim, "body_timeout", d.body_timeout, where="limits"),
                     keepalive_timeout=_number(lim, "keepalive_timeout", d.keepalive_timeout,
                                               where="limits"),
+                    peer_connection_lifetime=_number(
+                        lim, "peer_connection_lifetime", d.peer_connection_lifetime,
+                        where="limits"),
                 ),
                 admission=_admission(data.get("admission", {})),
                 log_body=str(mlog.get("body", "full")),
@@ -358,6 +374,9 @@ class GatewaySettings:
         if (lim.max_body <= 0 or lim.freshness <= 0 or lim.header_timeout <= 0
                 or lim.body_timeout <= 0 or lim.keepalive_timeout <= 0):
             raise ConfigurationError("[limits] values must be positive")
+        if lim.peer_connection_lifetime < 0:
+            raise ConfigurationError("[limits] peer_connection_lifetime must be 0 (no limit) "
+                                     "or positive")
         adm = self.admission
         if adm.max_in_flight <= 0 or adm.retry_after <= 0 or adm.max_callers <= 0:
             raise ConfigurationError(
@@ -381,14 +400,16 @@ class GatewaySettings:
             f"is_listen = {q(self.is_listen)}\n"
             f"peer_listen = {q(self.peer_listen)}\n"
             f"admin_listen = {q(self.admin_listen)}\n"
-            f"is_tls = {'true' if self.is_tls else 'false'}\n\n"
+            f"is_tls = {'true' if self.is_tls else 'false'}\n"
+            f"processes = {self.processes}\n\n"
             "[limits]\n"
             f"max_body = {lim.max_body}\n"
             f"peer_timeout = {lim.peer_timeout}\n"
             f"freshness = {lim.freshness}\n"
             f"header_timeout = {lim.header_timeout}\n"
             f"body_timeout = {lim.body_timeout}\n"
-            f"keepalive_timeout = {lim.keepalive_timeout}\n\n"
+            f"keepalive_timeout = {lim.keepalive_timeout}\n"
+            f"peer_connection_lifetime = {lim.peer_connection_lifetime}\n\n"
             "[messagelog]\n"
             f"body = {q(self.log_body)}\n"
             f"retention_days = {self.retention_days}\n\n"
@@ -407,6 +428,18 @@ class GatewaySettings:
 def _under(root: Path, name: str) -> str:
     """A file setting relative to the gateway folder, made absolute ("" stays "")."""
     return str((root / name).resolve()) if name else ""
+
+
+MAX_PROCESSES = 256
+
+
+def _processes(value: object) -> int:
+    """``[gateway] processes``: a whole number of gateway processes, 1 to 256."""
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not 1 <= value <= MAX_PROCESSES:
+        raise ConfigurationError(f"[gateway] processes must be a whole number from 1 to "
+                                 f"{MAX_PROCESSES}, not {value!r}")
+    return value
 
 
 def sign_key_stem(member: MemberId) -> str:
@@ -447,7 +480,8 @@ def _admission(table: Any) -> AdmissionSettings:
     if not isinstance(table, dict):
         raise ConfigurationError(f"[admission] must be a table, not {table!r}")
     d = AdmissionSettings()
-    top = {"max_in_flight", "retry_after", "max_callers", "clients", "peers"} | {
+    top = {"max_in_flight", "retry_after", "max_callers", "clients", "peers", "accept_rate",
+           "accept_burst"} | {
         f"{who}_{k}" for who in ("client", "peer") for k in ("concurrency", "rate", "burst")}
     unknown = sorted(set(table) - top)
     if unknown:
@@ -478,7 +512,9 @@ def _admission(table: Any) -> AdmissionSettings:
         retry_after=int(_number(table, "retry_after", d.retry_after, where="admission",
                                 whole=True)),
         max_callers=int(_number(table, "max_callers", d.max_callers, where="admission",
-                                whole=True)))
+                                whole=True)),
+        accept_rate=_number(table, "accept_rate", d.accept_rate, where="admission"),
+        accept_burst=_number(table, "accept_burst", d.accept_burst, where="admission"))
 
 
 def _admission_text(a: AdmissionSettings) -> str:
@@ -487,7 +523,8 @@ def _admission_text(a: AdmissionSettings) -> str:
     for who, quota in (("client", a.client), ("peer", a.peer)):
         lines += [f"{who}_concurrency = {quota.concurrency}", f"{who}_rate = {quota.rate}",
                   f"{who}_burst = {quota.burst}"]
-    lines += [f"retry_after = {a.retry_after}", f"max_callers = {a.max_callers}"]
+    lines += [f"retry_after = {a.retry_after}", f"max_callers = {a.max_callers}",
+              f"accept_rate = {a.accept_rate}", f"accept_burst = {a.accept_burst}"]
     for name, table in (("clients", a.clients), ("peers", a.peers)):
         for key, quota in table.items():
             lines += ["", f"[admission.{name}.{q(key)}]", f"concurrency = {quota.concurrency}",

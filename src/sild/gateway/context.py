@@ -19,6 +19,7 @@ from sild.core.identifiers import ClientId, ServerId, ServiceId, SubsystemId
 from sild.core.replay import ReplayCache
 from sild.core.trust import TrustView
 from sild.errors import GlobalConfError, GlobalConfExpired, ServiceUnavailable
+from sild.gateway.admission import Ticket
 from sild.gateway.config import GatewayLimits, TrackerSettings
 from sild.gateway.messagelog.log import LogRecord
 from sild.gateway.messagelog.opmon import OpMonRecord
@@ -146,6 +147,9 @@ class GatewayContext:
     # The replay window shared with the gateway's other nodes (sild.gateway.replay_shared;
     # PostgreSQL); None: the per-node ReplayCache alone.
     shared_replay: Any | None = None
+    # Trades a request's admission ticket for one of the named client's (Gate.trade on
+    # the IS port: SOAP clients are known only once the body is read); None: no limits.
+    admit_client: Callable[[Ticket, str], Ticket] | None = None
 
     def __post_init__(self) -> None:
         self.replay = ReplayCache(self.limits.freshness)

@@ -71,6 +71,7 @@ from sild.soap.wsdl_http import wsdl_handler
 from sild.store import make_engine
 from sild.web.deadlines import Deadlines, WatchedProtocol
 from sild.web.errors import answer_for
+from sild.web.listen import create_server
 
 __all__ = ["Gateway"]
 
@@ -214,6 +215,13 @@ class Gateway:
                          for name, pipeline in (("rest", self.consumer),
                                                 ("soap", self.soap_consumer))})
 
+        # Set-up that holds the event loop comes before listening: a process that joins a
+        # shared port (SO_REUSEPORT) is handed connections from the moment it listens.
+        if s.anchoring.enabled:  # docs/spec/anchoring.md §3–4
+            self.anchorer = Anchorer.open(s.database_url, s.anchoring,
+                                          standby=self.anchoring_standby)
+            await self.anchorer.start()
+            self.ctx.anchoring_check = self.anchorer.check_open
         await self._serve(is_app, s.is_listen, is_tls)
         await self._serve_peers(s.peer_listen)
         if self.admin_app_factory is not None:
@@ -223,11 +231,6 @@ class Gateway:
             self._tasks.append(asyncio.create_task(keep_fresh(self._stop)))
         self._tasks.append(asyncio.create_task(confclient.run(self._stop)))
         self._tasks.append(asyncio.create_task(self._watch_conf()))
-        if s.anchoring.enabled:  # docs/spec/anchoring.md §3–4
-            self.anchorer = Anchorer.open(s.database_url, s.anchoring,
-                                          standby=self.anchoring_standby)
-            await self.anchorer.start()
-            self.ctx.anchoring_check = self.anchorer.check_open
         if s.tracker.notify:  # usage events to the notification service (notify.md §4)
             self.notifier = TrackerNotifier.for_gateway(s)
             await self.notifier.start()
@@ -251,6 +254,7 @@ class Gateway:
             return g
 
         self.client_gate = gate("consumer", a.client, dict(a.clients), "client")
+        self.ctx.admit_client = self.client_gate.trade  # SOAP clients, once read
         self.peer_gate = gate("provider", a.peer, dict(a.peers), "peer gateway")
         self._is_deadlines = Deadlines(on_expire=m.slow_closed.labels("is").inc)
         self._peer_deadlines = Deadlines(on_expire=m.slow_closed.labels("peer").inc)
@@ -269,14 +273,15 @@ class Gateway:
     def _admit_client_text(self, text: str) -> Ticket:
         key = self._client_keys.get(text)
         if key is None:
-            key = SHARED
-            with contextlib.suppress(SildError):
-                view = self.ctx.trust()
-                client = parse_client(text.strip())
-                if client in view.hosted_by(self.ctx.own_entry(view)):
-                    key = str(client)
-                    if len(self._client_keys) < MAX_KEYS:
-                        self._client_keys[text] = key
+            key = SHARED  # unknown, malformed or absent (SOAP: traded once read): one key
+            if text:
+                with contextlib.suppress(SildError):
+                    view = self.ctx.trust()
+                    client = parse_client(text.strip())
+                    if client in view.hosted_by(self.ctx.own_entry(view)):
+                        key = str(client)
+                        if len(self._client_keys) < MAX_KEYS:
+                            self._client_keys[text] = key
         return self.client_gate.admit(key)
 
     def _admit_peer(self, der: bytes | None) -> Ticket:
@@ -408,12 +413,12 @@ class Gateway:
                                    idle_timeout=idle_timeout, watched=self._watched,
                                    connections=self._is_connections, early=early)
 
-        loop = asyncio.get_running_loop()
         try:
             # A TLS handshake is part of the request head: header_timeout for it too.
-            server = await loop.create_server(
-                protocol, host, port, ssl=tls, backlog=1024, reuse_address=True,
-                reuse_port=self.reuse_port or None,
+            server = await create_server(
+                protocol, host, port, ssl=tls, reuse_port=self.reuse_port,
+                rate=self.settings.admission.accept_rate,
+                burst=self.settings.admission.accept_burst,
                 ssl_handshake_timeout=header_timeout if tls is not None else None)
         except OSError as e:
             await runner.cleanup()
@@ -429,7 +434,8 @@ class Gateway:
         duration = self.metrics.duration.labels("provider")
         ok, error = (self.metrics.requests.labels("provider", o) for o in ("ok", "error"))
         lim = self.settings.limits
-        timeouts = Timeouts(lim.header_timeout, lim.body_timeout, lim.keepalive_timeout)
+        timeouts = Timeouts(lim.header_timeout, lim.body_timeout, lim.keepalive_timeout,
+                            lim.peer_connection_lifetime)
 
         async def handle(incoming: Incoming) -> Answer:
             return await run(ProviderExchange(request_in=clock(), incoming=incoming))
@@ -447,12 +453,12 @@ class Gateway:
                                       admit=self._admit_peer, deadlines=self._peer_deadlines,
                                       timeouts=timeouts)
 
-        loop = asyncio.get_running_loop()
         try:
-            server = await loop.create_server(protocol, host, port, ssl=self._server_tls,
-                                              backlog=1024, reuse_address=True,
-                                              reuse_port=self.reuse_port or None,
-                                              ssl_handshake_timeout=lim.header_timeout)
+            server = await create_server(protocol, host, port, ssl=self._server_tls,
+                                         reuse_port=self.reuse_port,
+                                         rate=self.settings.admission.accept_rate,
+                                         burst=self.settings.admission.accept_burst,
+                                         ssl_handshake_timeout=lim.header_timeout)
         except OSError as e:
             raise ConfigurationError(f"cannot listen on {listen}: {e.strerror}") from e
         self._servers.append(server)

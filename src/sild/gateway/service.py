@@ -7,6 +7,7 @@ import contextlib
 import secrets
 import shutil
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -90,11 +91,13 @@ def init_gateway(root: Path, *, server: ServerId, anchor: Path, auth_key: Path, 
 
 async def serve_gateway(settings: GatewaySettings, *, passphrase: bytes | None = None,
                         stop: asyncio.Event | None = None, process: int = 0,
-                        processes: int = 1) -> None:
+                        processes: int = 1,
+                        started: Callable[[], None] | None = None) -> None:
     """Run until ``stop`` is set (or SIGINT/SIGTERM when none is given).
 
     One of ``processes`` processes sharing the gateway's ports (SO_REUSEPORT); the
-    first (``process`` 0) also serves the admin port and, on SQLite, anchors."""
+    first (``process`` 0) also serves the admin port and, on SQLite, anchors.
+    ``started`` is called once the ports listen."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -109,6 +112,8 @@ async def serve_gateway(settings: GatewaySettings, *, passphrase: bytes | None =
                       reuse_port=processes > 1, anchoring_standby=process > 0)
     try:
         await gateway.start()
+        if started is not None:
+            started()
         await stop.wait()
     finally:
         await gateway.stop()

@@ -37,7 +37,6 @@ import anyio.to_thread
 import orjson
 import structlog
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -45,7 +44,6 @@ from starlette.routing import Route
 from sild.core.identifiers import parse_client
 from sild.errors import (
     BatchTooLarge,
-    InternalError,
     InvalidRequest,
     MissingHeader,
     SildError,
@@ -53,8 +51,7 @@ from sild.errors import (
 from sild.notify.delivery import DeliveryWorker
 from sild.notify.model import parse_event
 from sild.notify.store import NotifyStore
-from sild.web.errors import answer_for, error_answer
-from sild.web.shell import Shell
+from sild.web.shell import Shell, xroad_error_handlers
 
 __all__ = ["DEFAULT_PORT", "create_notify_app", "serve_notify"]
 
@@ -206,29 +203,6 @@ def create_notify_app(store: NotifyStore, *, admin_token: str,
                          limit=_int(request, "limit", 100, MAX_PAGE))
         return _json({"deliveries": [n.to_json() for n in page]})
 
-    # -- errors the X-Road way --------------------------------------------------------------
-
-    async def sild_error(request: Request, e: Exception) -> Response:
-        assert isinstance(e, SildError)
-        a = answer_for(e, accept=request.headers.get("accept", ""))
-        return Response(a.body, status_code=a.status, headers={"X-Road-Error": a.code},
-                        media_type=a.content_type)
-
-    async def http_error(request: Request, e: Exception) -> Response:
-        assert isinstance(e, HTTPException)
-        code = {404: "Client.NotFound", 405: "Client.InvalidHttpMethod"}.get(
-            e.status_code, "Client.BadRequest")
-        a = error_answer(code, str(e.detail), accept=request.headers.get("accept", ""),
-                         status=e.status_code)
-        return Response(a.body, status_code=a.status, headers={"X-Road-Error": a.code},
-                        media_type=a.content_type)
-
-    async def crash(request: Request, e: Exception) -> Response:
-        a = answer_for(InternalError(f"internal error ({type(e).__name__})"),
-                       accept=request.headers.get("accept", ""))
-        return Response(a.body, status_code=a.status, headers={"X-Road-Error": a.code},
-                        media_type=a.content_type)
-
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if worker is not None:
@@ -251,8 +225,7 @@ def create_notify_app(store: NotifyStore, *, admin_token: str,
         Route(f"{person}/deliveries", deliveries, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={SildError: sild_error, HTTPException: http_error,
-                                        Exception: crash})
+                    exception_handlers=xroad_error_handlers())
     return Shell(app, max_body=limits.max_body, admin_token=admin_token,
                  admin_prefixes=("/v1/persons",))
 

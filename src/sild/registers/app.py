@@ -20,17 +20,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from sild.core.usage import SUBJECT_HEADER, parse_subject
-from sild.errors import InvalidRequest, NotFound, SildError
+from sild.errors import InvalidRequest, NotFound
 from sild.registers.openapi import ENDPOINTS, REGISTERS, openapi_json
 from sild.store import registers_tables as t
-from sild.web.errors import answer_for, error_answer
-from sild.web.shell import Shell
+from sild.web.shell import Shell, xroad_error_handlers
 
 __all__ = ["DEFAULT_PORT", "create_register_app", "create_registers_app"]
 
@@ -208,27 +206,6 @@ _HANDLERS: dict[str, dict[str, Handler]] = {
 assert all(set(_HANDLERS[r]) == {e[0] for e in ENDPOINTS[r]} for r in REGISTERS)
 
 
-def _answer(request: Request, e: SildError) -> Response:
-    a = answer_for(e, accept=request.headers.get("accept", ""))
-    return Response(a.body, status_code=a.status, media_type=a.content_type,
-                    headers={"X-Road-Error": a.code})
-
-
-async def _sild_error(request: Request, e: Exception) -> Response:
-    assert isinstance(e, SildError)
-    return _answer(request, e)
-
-
-async def _http_error(request: Request, e: Exception) -> Response:
-    assert isinstance(e, HTTPException)
-    code = {404: "Client.NotFound", 405: "Client.InvalidHttpMethod"}.get(
-        e.status_code, "Client.BadRequest")
-    a = error_answer(code, str(e.detail), accept=request.headers.get("accept", ""),
-                     status=e.status_code)
-    return Response(a.body, status_code=a.status, media_type=a.content_type,
-                    headers={"X-Road-Error": a.code})
-
-
 def _subjects(answer: Any, found: dict[str, None]) -> dict[str, None]:
     """Every ``personalCode`` in ``answer``, in order, once each."""
     if isinstance(answer, dict):
@@ -267,8 +244,7 @@ def create_register_app(register: str, engine: Engine) -> Starlette:
 
     routes = [_route(engine, path, h) for path, h in _HANDLERS[register].items()]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
-    return Starlette(routes=routes, exception_handlers={
-        SildError: _sild_error, HTTPException: _http_error})
+    return Starlette(routes=routes, exception_handlers=xroad_error_handlers())
 
 
 def create_registers_app(engine: Engine) -> Shell:
@@ -285,6 +261,5 @@ def create_registers_app(engine: Engine) -> Shell:
     routes: list[Route | Mount] = [Route("/", index, methods=["GET"]),
                                    Route("/healthz", healthz, methods=["GET"])]
     routes += [Mount(f"/{r}", app=create_register_app(r, engine)) for r in REGISTERS]
-    app = Starlette(routes=routes, exception_handlers={
-        SildError: _sild_error, HTTPException: _http_error})
+    app = Starlette(routes=routes, exception_handlers=xroad_error_handlers())
     return Shell(app, max_body=_MAX_BODY)

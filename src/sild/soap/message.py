@@ -14,13 +14,14 @@ Steps (docs/spec/soap.md §2):
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
 
 from lxml import etree
 
-from sild.core.identifiers import ClientId, ServiceId, parse_client
+from sild.core.identifiers import ClientId, MemberId, ServiceId, SubsystemId
 from sild.errors import (
     InvalidIdentifier,
     SoapDuplicateHeaderField,
@@ -124,6 +125,21 @@ def _wrapper(body: etree._Element) -> etree._Element:
     raise SoapMissingBody("Malformed SOAP message: body missing")
 
 
+# The same few identifiers arrive on every request: built (and checked) once each.
+@functools.lru_cache(maxsize=4096)
+def _client(instance: str, member_class: str, member_code: str, subsystem: str
+            ) -> ClientId:
+    member = MemberId(instance, member_class, member_code)
+    return SubsystemId(member, subsystem) if subsystem else member
+
+
+@functools.lru_cache(maxsize=4096)
+def _service(instance: str, member_class: str, member_code: str, subsystem: str,
+             code: str) -> ServiceId:
+    return ServiceId(SubsystemId(MemberId(instance, member_class, member_code), subsystem),
+                     code)
+
+
 def parse_request(soap_part: bytes) -> SoapRequest:
     """Steps 1–5 of the module docstring over the SOAP part of a request."""
     header, body = _envelope(parse_xml(soap_part))  # (1)(2)
@@ -138,18 +154,19 @@ def parse_request(soap_part: bytes) -> SoapRequest:
             f"Invalid protocol version: {_text(fields['protocolVersion'])!r} (must be 4.0)")
     kind, c = _identifier(fields["client"], "client", ("MEMBER", "SUBSYSTEM"),
                           ("xRoadInstance", "memberClass", "memberCode"))
-    text = "/".join((c["xRoadInstance"], c["memberClass"], c["memberCode"]))
-    if kind == "SUBSYSTEM":
-        if not c.get("subsystemCode"):
-            raise SoapMissingHeaderField("Required field 'subsystemCode' of client is missing")
-        text += "/" + c["subsystemCode"]
+    if kind == "SUBSYSTEM" and not c.get("subsystemCode"):
+        raise SoapMissingHeaderField("Required field 'subsystemCode' of client is missing")
     _, s = _identifier(fields["service"], "service", ("SERVICE",),
                        ("xRoadInstance", "memberClass", "memberCode", "subsystemCode",
                         "serviceCode"))
     version = s.get("serviceVersion", "")
-    client = parse_client(text)
-    service = ServiceId.parse("/".join((s["xRoadInstance"], s["memberClass"], s["memberCode"],
-                                        s["subsystemCode"], s["serviceCode"])))
+    # The values are literal text (PR-MESS Annex H): built as identifiers directly, each
+    # part checked against PR-REST §4.8's characters — never joined with "/" and parsed
+    # as a REST path, which would percent-decode "70%30" into another member's code.
+    client = _client(c["xRoadInstance"], c["memberClass"], c["memberCode"],
+                     c["subsystemCode"] if kind == "SUBSYSTEM" else "")
+    service = _service(s["xRoadInstance"], s["memberClass"], s["memberCode"],
+                       s["subsystemCode"], s["serviceCode"])
     server = ""
     if "securityServer" in fields:
         _, g = _identifier(fields["securityServer"], "securityServer", ("SERVER",),

@@ -149,6 +149,37 @@ class Shell:
         await send({"type": "http.response.body", "body": body})
 
 
+def xroad_error_handlers() -> dict[Any, Any]:
+    """Starlette ``exception_handlers`` that answer every error the X-Road way (a
+    SildError by its code, Starlette's 404/405 and other HTTP errors, and a bug as
+    InternalError — Starlette re-raises that one so the Shell logs the traceback)."""
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    def response(a: ErrorAnswer) -> Response:
+        return Response(a.body, status_code=a.status, headers={"X-Road-Error": a.code},
+                        media_type=a.content_type)
+
+    async def sild_error(request: Request, e: Exception) -> Response:
+        assert isinstance(e, SildError)
+        return response(answer_for(e, accept=request.headers.get("accept", "")))
+
+    async def http_error(request: Request, e: Exception) -> Response:
+        assert isinstance(e, StarletteHTTPException)
+        code = {404: "Client.NotFound", 405: "Client.InvalidHttpMethod"}.get(
+            e.status_code, "Client.BadRequest")
+        return response(error_answer(code, str(e.detail),
+                                     accept=request.headers.get("accept", ""),
+                                     status=e.status_code))
+
+    async def crash(request: Request, e: Exception) -> Response:
+        return response(answer_for(InternalError(f"internal error ({type(e).__name__})"),
+                                   accept=request.headers.get("accept", "")))
+
+    return {SildError: sild_error, StarletteHTTPException: http_error, Exception: crash}
+
+
 def install_fastapi_errors(app: Any) -> None:
     """FastAPI's own errors through the one mapper (validation 400, HTTP errors by status)."""
     from fastapi.exceptions import RequestValidationError

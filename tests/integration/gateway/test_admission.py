@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from prometheus_client import generate_latest
 
 from sild.core.identifiers import MemberId, SubsystemId
@@ -30,13 +31,18 @@ from sild.localnet import GatewaySpec, LocalNet
 from sild.testing.exchange import call, error_type
 from sild.testing.gateway_doubles import MemoryAccess, MemoryLog
 from sild.testing.netthread import NetThread
+from sild.testing.servers import serve_asgi
+from sild.testing.soap import ECHO_NS, SoapProvider
+from sild.testing.soap_client import soap_request
 
 PROVIDER = GatewaySpec(MemberId("EE", "GOV", "70000001"), "Register", "gw1", ("rr",))
 CONSUMER = GatewaySpec(MemberId("EE", "COM", "10000001"), "Clinic", "gw2",
-                       ("flood", "calm", "vip", "burst"))
+                       ("flood", "calm", "vip", "burst", "soapy"))
 ECHO = PROVIDER.member.subsystem("rr").service("echo")
 SLOW = PROVIDER.member.subsystem("rr").service("slow")
-FLOOD, CALM, VIP, BURST = (SubsystemId(CONSUMER.member, s) for s in CONSUMER.subsystems)
+SOAP_ECHO = PROVIDER.member.subsystem("rr").service("soapecho")  # sild.testing.soap
+FLOOD, CALM, VIP, BURST, SOAPY = (SubsystemId(CONSUMER.member, s)
+                                  for s in CONSUMER.subsystems)
 HEADER_TIMEOUT = 3.0
 
 
@@ -57,16 +63,18 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
     n.gateway_settings[CONSUMER.server] = dataclasses.replace(consumer, admission=(
         AdmissionSettings(max_in_flight=6, client=Quota(concurrency=2),
                           clients={str(VIP): Quota(concurrency=10),
-                                   str(BURST): Quota(concurrency=2, rate=2, burst=3)})))
+                                   str(BURST): Quota(concurrency=2, rate=2, burst=3),
+                                   str(SOAPY): Quota(concurrency=2, rate=0.5, burst=2)})))
     provider = n.gateway_settings[PROVIDER.server]
     n.gateway_settings[PROVIDER.server] = dataclasses.replace(provider, admission=(
         AdmissionSettings(peer=Quota(concurrency=5))))
-    with NetThread(n):
+    with NetThread(n), serve_asgi(SoapProvider()) as soap_is:
         a = access["gw1"]
         a.services[ECHO] = StaticTarget(n.is_url + "/echo", 5.0)
         a.services[SLOW] = StaticTarget(n.is_url + "/slow", 5.0)
-        for service in (ECHO, SLOW):
-            a.allowed[service] = {FLOOD, CALM, VIP, BURST}
+        a.services[SOAP_ECHO] = StaticTarget(soap_is + "/soap", 5.0)
+        for service in (ECHO, SLOW, SOAP_ECHO):
+            a.allowed[service] = {FLOOD, CALM, VIP, BURST, SOAPY}
         yield n
 
 
@@ -130,6 +138,32 @@ def test_rate_limit_refuses_past_the_burst_then_recovers(net: LocalNet) -> None:
     assert int(headers["retry-after"]) >= 1
     time.sleep(0.6)
     assert fetch(net, BURST)[0] == 200
+
+
+def soap_fetch(n: LocalNet, client: SubsystemId) -> str:
+    """An X-Road SOAP call of SOAP_ECHO as ``client``: its faultcode, "" for an answer."""
+    body = soap_request(client, SOAP_ECHO,
+                        f'<e:soapecho xmlns:e="{ECHO_NS}"><text>hi</text></e:soapecho>')
+    status, _, answer = call(f"{n.is_url_of(CONSUMER.server)}/", method="POST", body=body,
+                             headers={"Content-Type": "text/xml; charset=UTF-8",
+                                      "SOAPAction": '""'})
+    assert status == 200, answer  # X-Road answers SOAP faults with HTTP 200 too
+    root = etree.fromstring(answer)
+    if root.find(".//faultcode") is None:
+        assert b"soapechoResponse" in answer, answer
+        return ""
+    return root.findtext(".//faultcode") or ""
+
+
+def test_soap_clients_are_admitted_by_their_own_limits(net: LocalNet) -> None:
+    """A SOAP request names its client only in the body; once its header is read, it
+    holds that client's place (docs/spec/soap.md §2): the `soapy` client's bucket
+    (burst 2, 0.5/s) refuses its third call with the X-Road fault, while another
+    client's SOAP call goes through at once."""
+    codes = [soap_fetch(net, SOAPY) for _ in range(3)]
+    assert codes == ["", "", "Server.ClientProxy.TooManyRequests"]
+    assert soap_fetch(net, CALM) == ""
+    assert net.gateways[CONSUMER.server].client_gate.in_flight == 0  # every place given back
 
 
 def test_per_client_override_and_per_peer_limit(net: LocalNet) -> None:

@@ -4,13 +4,15 @@ order, one request shape, limits before reading, malformed HTTP answered and clo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from sild.gateway.exchange.lean_server import PeerServerProtocol
+from sild.gateway.exchange.lean_server import PeerServerProtocol, Timeouts
 from sild.gateway.exchange.record import Answer, Incoming
 
 PATH = "/sild/v1/message"
@@ -21,8 +23,9 @@ async def _echo(incoming: Incoming) -> Answer:
     return Answer(200, (("Content-Type", "application/octet-stream"),), b"got:" + body)
 
 
-@pytest.fixture
-def port() -> Iterator[int]:
+@contextlib.contextmanager
+def _serving(timeouts: Timeouts | None = None) -> Iterator[int]:
+    """The lean server with ``timeouts`` on its own loop thread; its port."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, object] = {}
@@ -32,7 +35,9 @@ def port() -> Iterator[int]:
 
         async def start() -> None:
             server = await loop.create_server(
-                lambda: PeerServerProtocol(_echo, path=PATH, max_body=100), "127.0.0.1", 0)
+                lambda: PeerServerProtocol(_echo, path=PATH, max_body=100,
+                                           timeouts=timeouts or Timeouts()),
+                "127.0.0.1", 0)
             holder["server"] = server
             holder["port"] = server.sockets[0].getsockname()[1]
             ready.set()
@@ -43,11 +48,19 @@ def port() -> Iterator[int]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     ready.wait(5)
-    yield int(holder["port"])  # type: ignore[call-overload]
-    loop.call_soon_threadsafe(holder["server"].close)  # type: ignore[attr-defined]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    try:
+        yield int(holder["port"])  # type: ignore[call-overload]
+    finally:
+        loop.call_soon_threadsafe(holder["server"].close)  # type: ignore[attr-defined]
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    with _serving() as p:
+        yield p
 
 
 def _exchange(port: int, raw: bytes, *, expect_close: bool = False) -> bytes:
@@ -105,3 +118,41 @@ def test_streamed_body_over_the_limit_is_refused(port: int) -> None:
            + b"3c\r\n" + chunk + b"\r\n" + b"3c\r\n" + chunk + b"\r\n0\r\n\r\n")
     answer = _exchange(port, raw, expect_close=True)
     assert answer.split(b" ")[1] == b"413"
+
+
+def _answer_on(conn: socket.socket) -> bytes:
+    """One whole answer (its body is ``got:`` and one byte) read from ``conn``."""
+    data = b""
+    while not (b"\r\n\r\n" in data and data.endswith(b"got:x")):
+        chunk = conn.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_a_connection_past_its_lifetime_is_closed_after_an_answer() -> None:
+    """peer_connection_lifetime: a connection older than it gets its answer with
+    `Connection: close` (RFC 9112 §9.6) and then ends, so a TCP load balancer can hand the
+    peer's next connection to another node; a younger one stays open."""
+    with _serving(Timeouts(lifetime=0.5)) as aging, \
+            socket.create_connection(("127.0.0.1", aging), timeout=5) as conn:
+        conn.sendall(_post(b"x"))
+        first = _answer_on(conn)
+        assert b"HTTP/1.1 200 OK" in first
+        assert b"connection: close" not in first.lower()
+        time.sleep(0.6)
+        conn.sendall(_post(b"x"))
+        second = _answer_on(conn)
+        assert b"HTTP/1.1 200 OK" in second
+        assert b"Connection: close" in second
+        assert conn.recv(1) == b""  # the server closed it
+
+
+def test_without_a_lifetime_a_connection_stays_open(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        for _ in range(2):
+            conn.sendall(_post(b"x"))
+            assert b"connection: close" not in _answer_on(conn).lower()
+            time.sleep(0.3)
+        conn.shutdown(socket.SHUT_WR)  # the server closes its side at the end of input
+        assert conn.recv(1) == b""

@@ -159,3 +159,24 @@ def test_backoff_doubles_per_refusal_in_a_row_up_to_16_times() -> None:
     assert [backoff(1, n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 16, 16]
     assert backoff(3, 2) == 6
     assert backoff(1, 0) == 1
+
+
+def test_trade_moves_a_request_to_its_caller_without_counting_it_twice() -> None:
+    """Gate.trade (SOAP: the client is known once the body is read): the request leaves
+    the shared key's place for its caller's, the side's in-flight count stays one, and a
+    refusal keeps the old ticket for its holder to release."""
+    g = gate(Quota(concurrency=1), max_in_flight=2)
+    head = g.admit(SHARED)
+    mine = g.trade(head, "soapy")
+    assert g.in_flight == 1
+    g.admit(SHARED).release()  # the shared place is free again
+    other = g.admit(SHARED)
+    with pytest.raises(TooManyRequests):
+        g.trade(other, "soapy")  # its one place is taken
+    assert g.in_flight == 2
+    with pytest.raises(Overloaded):
+        g.admit("anyone")  # both requests still count in the bound
+    other.release()
+    mine.release()
+    head.release()  # already released by the trade: no double count
+    assert g.in_flight == 0

@@ -28,16 +28,18 @@ def test_defaults_and_round_trip(tmp_path: Path) -> None:
     """Written settings load back equal, overrides included."""
     adm = AdmissionSettings(max_in_flight=50, client=Quota(4, 10.0, 20.0),
                             clients={"EE/GOV/70000001/rr": Quota(16, 100.0, 0.0)},
-                            peers={"EE/COM/10000001/gw2": Quota(8, 0.0, 0.0)}, retry_after=2)
+                            peers={"EE/COM/10000001/gw2": Quota(8, 0.0, 0.0)}, retry_after=2,
+                            accept_rate=250.0, accept_burst=40.0)
     s = GatewaySettings(root=tmp_path.resolve(), server=SERVER, database_url="sqlite:///x.db",
                         limits=GatewayLimits(header_timeout=2.5, body_timeout=4,
-                                             keepalive_timeout=9),
+                                             keepalive_timeout=9, peer_connection_lifetime=0),
                         admission=adm)
     s.write()
     loaded = GatewaySettings.load(tmp_path)
     assert loaded.admission == adm
     assert (loaded.limits.header_timeout, loaded.limits.body_timeout,
-            loaded.limits.keepalive_timeout) == (2.5, 4, 9)
+            loaded.limits.keepalive_timeout, loaded.limits.peer_connection_lifetime
+            ) == (2.5, 4, 9, 0)
 
 
 def test_override_inherits_unset_keys(tmp_path: Path) -> None:
@@ -64,6 +66,8 @@ def test_override_inherits_unset_keys(tmp_path: Path) -> None:
     ('[admission.clients."EE/GOV/70000001/rr"]\nrat = 1\n', "unknown setting 'rat'"),
     ('[admission.clients."EE/GOV/70000001/rr"]\nburst = -3\n', "burst must be"),
     ("[admission]\nclients = 3\n", "[admission.clients] must be a table"),
+    ("[admission]\naccept_rate = -1\n", "[admission] accept_rate must be a number ≥ 0"),
+    ("[admission]\naccept_burst = \"many\"\n", "[admission] accept_burst must be a number"),
 ])
 def test_bad_admission_settings_are_one_line_errors(tmp_path: Path, toml: str,
                                                     message: str) -> None:
@@ -76,9 +80,12 @@ def test_bad_admission_settings_are_one_line_errors(tmp_path: Path, toml: str,
 
 
 @pytest.mark.parametrize("toml", ["header_timeout = -1", "body_timeout = 0",
-                                  'keepalive_timeout = "long"'])
+                                  'keepalive_timeout = "long"',
+                                  "peer_connection_lifetime = -5",
+                                  'peer_connection_lifetime = "2m"',
+                                  "peer_connection_lifetime = nan"])
 def test_bad_timeouts_are_one_line_errors(tmp_path: Path, toml: str) -> None:
-    """Timeouts must be positive numbers."""
+    """Timeouts must be positive numbers (the peer connection lifetime: ≥ 0)."""
     write(tmp_path, "")
     path = tmp_path / GATEWAY_FILE
     key = toml.split(" ")[0]

@@ -93,21 +93,24 @@ def test_every_find_usage_page_is_read(gateway: Any) -> None:
     assert len(population.entries) == FIND_LIMIT + 3
 
 
-@pytest.mark.parametrize(("health", "says"), [
+@pytest.mark.parametrize(("health", "timeout", "says"), [
     ({"status": 502, "body": b'{"type": "Server.ServerProxy.NetworkError", "message": "x"}'},
-     "HTTP 502 (Server.ServerProxy.NetworkError: x)"),
-    ({"status": 500, "body": b"<html>"}, "HTTP 500"),
-    ({"body": b"not json"}, "malformed findUsage answer"),
-    ({"body": b'{"totalUsages": "many", "usages": []}'}, "malformed findUsage answer"),
-    ({"delay": 2.0}, "no answer within 0.5 s"),
+     10.0, "HTTP 502 (Server.ServerProxy.NetworkError: x)"),
+    ({"status": 500, "body": b"<html>"}, 10.0, "HTTP 500"),
+    ({"body": b"not json"}, 10.0, "malformed findUsage answer"),
+    ({"body": b'{"totalUsages": "many", "usages": []}'}, 10.0, "malformed findUsage answer"),
+    ({"delay": 6.0}, 2.0, "no answer within 2 s"),
 ])
 def test_a_register_that_does_not_answer_usefully(gateway: Any, health: dict[str, Any],
-                                                  says: str) -> None:
-    """Each failure becomes that register's error; the other register still answers."""
+                                                  timeout: float, says: str) -> None:
+    """Each failure becomes that register's error; the other register still answers.
+
+    Only the slow register's case uses a short timeout, and not a tiny one: under a
+    loaded CI machine a 0.5 s budget for an answering stand-in was missed once."""
     url, _, state = gateway
     state.clear()
     state.update(health)
-    got = _answers(url, timeout=0.5)
+    got = _answers(url, timeout=timeout)
     assert got["health"].error is not None
     assert says in got["health"].error
     assert got["population"].error is None

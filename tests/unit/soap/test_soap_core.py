@@ -81,6 +81,21 @@ def test_header_errors(mutate: object, error: type[Exception]) -> None:
         parse_request((mutate(head) + "<soapenv:Body>" + rest).encode())  # type: ignore[operator]
 
 
+@pytest.mark.parametrize(("raw", "sent"), [
+    ("<id:memberCode>10000001</id:memberCode>", "<id:memberCode>1000%301</id:memberCode>"),
+    ("<id:subsystemCode>his</id:subsystemCode>", "<id:subsystemCode>h/is</id:subsystemCode>"),
+    ("<id:serviceCode>echo</id:serviceCode>", "<id:serviceCode>ec%68o</id:serviceCode>"),
+], ids=["percent-in-member", "slash-in-subsystem", "percent-in-service"])
+def test_identifier_values_are_literal_text(raw: str, sent: str) -> None:
+    """SOAP identifier values are text, not REST path segments (PR-MESS Annex H;
+    PR-REST §4.8's characters): "1000%301" is refused, never decoded into another
+    member's code "10000001"."""
+    doc = soap_request(CLIENT, ECHO, BODY).decode()
+    assert raw in doc
+    with pytest.raises(InvalidIdentifier):
+        parse_request(doc.replace(raw, sent, 1).encode())
+
+
 def test_body_must_match_service_code() -> None:
     """A wrapper other than serviceCode is InconsistentHeaders."""
     with pytest.raises(SoapInconsistentHeaders):

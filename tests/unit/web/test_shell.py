@@ -100,3 +100,37 @@ def test_metrics_are_served_by_every_shell(url: str) -> None:
     assert status == 200
     assert headers["content-type"].startswith("text/plain")
     assert b"process_resident_memory_bytes" in body or b"python_info" in body
+
+
+def _starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from sild.web.shell import xroad_error_handlers
+
+    async def denied(request: Any) -> Response:
+        raise AccessDenied("no")
+
+    async def bug(request: Any) -> Response:
+        raise ZeroDivisionError("secret")
+
+    return Starlette(routes=[Route("/denied", denied), Route("/bug", bug)],
+                     exception_handlers=xroad_error_handlers())
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code"), [
+    ("GET", "/denied", 500, "Server.AccessDenied"),
+    ("GET", "/nowhere", 404, "Client.NotFound"),
+    ("DELETE", "/denied", 405, "Client.InvalidHttpMethod"),
+    ("GET", "/bug", 500, "Server.InternalError"),
+])
+def test_starlette_apps_answer_every_error_the_xroad_way(method: str, path: str,
+                                                         status: int, code: str) -> None:
+    """xroad_error_handlers (consent, notify, registers, e-services, enterprise systems):
+    a SildError by its code, Starlette's 404/405, and a bug without its message."""
+    with serve_asgi(Shell(_starlette_app(), max_body=1000)) as base:
+        got, headers, body = _call(base, method, path, {"Accept": "application/json"})
+    assert (got, headers["x-road-error"]) == (status, code)
+    assert json.loads(body)["type"] == code
+    assert b"secret" not in body

@@ -210,13 +210,15 @@ def consumer_handler(run: Callable[[ConsumerExchange], Awaitable[Answer]],
                     "Retry-After", str(after))), a.body))
             if streak is not None:
                 streak(request, False)
+        ex: ConsumerExchange | None = None
         try:
             ex = ConsumerExchange(request_in=clock(),
-                                  incoming=incoming(request, body_timeout))
+                                  incoming=incoming(request, body_timeout), ticket=ticket)
             answer = await run(ex)
-        finally:
-            if ticket is not None:
-                ticket.release()
+        finally:  # the ticket, or the one the SOAP front end traded it for
+            held = ticket if ex is None else ex.ticket
+            if held is not None:
+                held.release()
         if answer.status in _LATER and not any(
                 k.lower() == "retry-after" for k, _ in answer.headers):
             answer = Answer(answer.status, (*answer.headers, ("Retry-After", "1")),

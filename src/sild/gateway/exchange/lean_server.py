@@ -19,7 +19,12 @@ event-loop time for that; this protocol hands the pipeline an
 * timeouts (:mod:`sild.web.deadlines`): a request head must be complete within
   ``header_timeout`` of the connection or of its first byte, a body within
   ``body_timeout`` of its head; an idle kept-alive connection closes after
-  ``keepalive_timeout``. Late connections are aborted.
+  ``keepalive_timeout``. Late connections are aborted;
+* a connection older than ``lifetime`` (0: no limit) gets ``Connection: close`` on
+  its next answer, when nothing else is pipelined behind it (RFC 9112 §9.6): the peer
+  opens a new one, which a TCP load balancer in front of several nodes of this
+  gateway may send to another node — how a restarted node gets traffic again
+  (docs/operations.md "Active-active topology").
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ class Timeouts:
     header: float = 10.0
     body: float = 30.0
     keepalive: float = 75.0
+    lifetime: float = 0.0
 
 
 class PeerServerProtocol(asyncio.Protocol):
@@ -125,6 +131,7 @@ class PeerServerProtocol(asyncio.Protocol):
         self._ticket: Ticket | None = None
         self._refusal: Answer | None = None
         self._hold = 0.0
+        self._retire_at = float("inf")  # when the connection's lifetime is over
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -134,6 +141,8 @@ class PeerServerProtocol(asyncio.Protocol):
         ssl_obj = transport.get_extra_info("ssl_object")
         der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
         self.certificate = der or None
+        if self.timeouts.lifetime > 0:
+            self._retire_at = asyncio.get_running_loop().time() + self.timeouts.lifetime
         self._watch(self.timeouts.header)
 
     def data_received(self, data: bytes) -> None:
@@ -234,11 +243,14 @@ class PeerServerProtocol(asyncio.Protocol):
                               else await self._answer(request))
                     if self.on_answer is not None:
                         self.on_answer(answer, loop.time() - start)
-                    self._write(answer, close=not request.keep_alive)
+                    last = not request.keep_alive or (
+                        not self.pending and not self._in_message
+                        and loop.time() >= self._retire_at)
+                    self._write(answer, close=last)
                 finally:
                     if request.ticket is not None:
                         request.ticket.release()
-                if not request.keep_alive:
+                if last:
                     return
                 if request.refusal is not None and request.hold > 0:
                     self._hold_reading(request.hold)

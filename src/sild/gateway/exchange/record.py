@@ -18,6 +18,7 @@ from sild.core.exchange import SignedRequest, SignedResponse, VerifiedRequest, V
 from sild.core.globalconf import GatewayEntry
 from sild.core.identifiers import ClientId, ServiceId
 from sild.core.trust import TrustView
+from sild.gateway.admission import Ticket
 from sild.gateway.context import ServiceTarget
 from sild.gateway.messagelog.log import LogRecord
 from sild.gateway.messagelog.opmon import OpMonRecord, ServerType
@@ -122,6 +123,7 @@ class ConsumerExchange(ExchangeRecord):
     soap_hash: str = ""  # X-Road's requestHash over the SOAP part (PR-MESS §2.3)
     extra_headers: tuple[tuple[str, str], ...] = ()  # signed along (SOAP header extension)
     accept: str = ""  # the IS's Accept header: errors are answered in that form
+    ticket: Ticket | None = None  # admission (docs/spec/exchange.md §8), released by the port
     query: str = ""
     empty_query: bool = False  # the target ended in a bare "?"
     providers: tuple[GatewayEntry, ...] = ()

@@ -2,7 +2,8 @@
 (docs/spec/soap.md §2–4; PR-MESS v4.0). The same pipeline as REST with a SOAP first
 stage and SOAP answers::
 
-    (1) ParseSoapRequest → (1) CheckClient → (2) SignRequest → (3) SendToProvider
+    (1) ParseSoapRequest → (1) CheckClient → (1) AdmitSoapClient → (1) TargetServer
+        → (2) SignRequest → (3) SendToProvider
         → (6) VerifyResponse → (6) CheckSoapResponse → log → answer (or a SOAP fault)
 
 Every refusal is a SOAP fault with HTTP 200 (research/xroad.md §0.2).
@@ -91,6 +92,18 @@ class ParseSoapRequest(ContextStage):
         ex.extra_headers = tuple(extra)
 
 
+class AdmitSoapClient(ContextStage):
+    """(1) Admission by the client the X-Road header names, now that it is read and
+    checked (docs/spec/soap.md §2, docs/spec/exchange.md §8): the request's ticket,
+    taken on its head under the shared key, is traded for one of this client's, whose
+    concurrency and rate limits then hold as for a REST client. A refusal is a fault."""
+
+    async def __call__(self, ex: ConsumerExchange) -> None:
+        trade = self.ctx.admit_client
+        if trade is not None and ex.ticket is not None and ex.client is not None:
+            ex.ticket = trade(ex.ticket, str(ex.client))
+
+
 class TargetServer(ContextStage):
     """(1) ``xrd:securityServer``: only that provider gateway may answer (PR-MESS Annex H)."""
 
@@ -149,6 +162,7 @@ def soap_consumer_pipeline(ctx: GatewayContext, transport: PeerTransport
     return Pipeline([
         ParseSoapRequest(ctx),            # (1)
         CheckClient(ctx),                 # (1)
+        AdmitSoapClient(ctx),             # (1)
         TargetServer(ctx),                # (1)
         SignRequest(ctx),                 # (2)
         SendToProvider(ctx, transport),   # (3)

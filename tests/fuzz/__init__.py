@@ -1,0 +1,1 @@
+"""The fuzz suite: a package, so that its network (scope="package") ends with it."""
