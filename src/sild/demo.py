@@ -223,7 +223,7 @@ def _say_sild_id(identity: DemoIdentity, say: Callable[[str], None], sild: str) 
         say("      read -r -p 'nonce shown on the page: ' NONCE")
         say(f"      {sild} identity token authenticate {_shown(identity.tokens[code])} "
             f"--pin1-file {_shown(identity.pin1_file)} --challenge \"$({sild} identity "
-            f"oidc challenge --origin {identity.issuer} --nonce \"$NONCE\")\"")
+            f"oidc challenge --origin {identity.issuer} --nonce=\"$NONCE\")\"")
     say(f"    then register a passkey at {identity.issuer}/passkeys (within 10 minutes) "
         "and log in with it next time.")
     say(f"  tokens and certificates of every Estonian demo person: "

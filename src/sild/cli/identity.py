@@ -680,6 +680,10 @@ def run_token_auth(args: argparse.Namespace) -> int:
         challenge = bytes.fromhex(args.challenge)
     except ValueError as e:
         raise InvalidRequest("--challenge must be hex") from e
+    if not challenge:
+        # An empty challenge is what "$(sild identity oidc challenge …)" gives when that
+        # command failed: signing nothing would only fail later, at the provider.
+        raise InvalidRequest("--challenge is empty: nothing to sign")
     tok = SoftToken.open(Path(args.token))
     sig = tok.authenticate(pin1=_secret(args.pin1_file, "PIN1 file"), data=challenge)
     console.print(base64.b64encode(sig).decode(), markup=False)

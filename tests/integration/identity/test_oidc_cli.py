@@ -180,6 +180,13 @@ def test_serve_and_log_in_as_an_operator_would(inst: Path, tmp_path: Path,
         assert main(["identity", "token", "authenticate", str(tmp_path / "jaak.token"),
                      "--challenge", hex_challenge, "--pin1-file", str(tmp_path / "pin1")]) == 0
         sig = capsys.readouterr().out.strip()
+        # An empty challenge (what "$(oidc challenge …)" gives when that command failed)
+        # is refused in one line, not signed.
+        assert main(["identity", "token", "authenticate", str(tmp_path / "jaak.token"),
+                     "--challenge", "", "--pin1-file", str(tmp_path / "pin1")]) == 2
+        err = capsys.readouterr().err
+        assert "--challenge is empty" in err
+        assert "Traceback" not in err
         tok = SoftToken.open(tmp_path / "jaak.token")
         der = tok.certificate("auth").public_bytes(serialization.Encoding.DER)
         r = requests.post(f"{url}/login/certificate", allow_redirects=False, timeout=10,
