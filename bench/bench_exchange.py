@@ -24,6 +24,7 @@ spread, the ratio to the baseline, and the gateways' resident memory.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -127,6 +128,9 @@ def pg_factory(admin_url: str, made: list[str]) -> object:
     return make
 
 
+_PROFILED = itertools.count(1)  # profiles are numbered in the order they are taken
+
+
 def series(label: str, url: str, args: argparse.Namespace, header: str | list[str] | None,
            pids: list[int], names: dict[int, str], script: str | None = None
            ) -> dict[str, object]:
@@ -136,12 +140,13 @@ def series(label: str, url: str, args: argparse.Namespace, header: str | list[st
     peak = 0.0
     for i in range(args.runs):
         cpu0 = {p: cpu_split(p) for p in watch}
+        n = next(_PROFILED)
         spies = [subprocess.Popen(  # py-spy without pausing the process (--nonblocking)
             ["py-spy", "record", "--nonblocking", "-p", str(p), "-d",
              str(int(args.duration)), "-f", "raw", "-r", "250",
-             "-o", f"{args.profile}-{label}-{names[p]}.txt"],
+             "-o", f"{args.profile}-{label}-{n}-{names[p]}.txt"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for p in watch] if getattr(args, "profile", "") and i == 0 else []
+            for p in watch] if getattr(args, "profile", "") else []
         rps, p99, errors = wrk(url, args.duration, args.connections, header, script)
         for spy in spies:
             spy.wait(30)
@@ -222,8 +227,8 @@ def main() -> None:
     ap.add_argument("--personal", action="store_true",
                     help="also the same service as a personal-data service (issue #8)")
     ap.add_argument("--profile", default="",
-                    help="path prefix: py-spy raw stacks of the gateways during each "
-                         "series' first measured run (needs py-spy on PATH)")
+                    help="path prefix: py-spy raw stacks of the gateways during every "
+                         "measured run, PREFIX-LABEL-N-PROCESS.txt (needs py-spy on PATH)")
     ap.add_argument("--protocol", choices=["rest", "soap"], default="rest",
                     help="soap: SOAP vs REST POSTs of the same body, alternating (issue #11)")
     args = ap.parse_args()

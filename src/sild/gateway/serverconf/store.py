@@ -498,6 +498,11 @@ class ServerConf:
             self._snapshot, self._checked_at = snap, now
             return snap
 
+    @property
+    def kept_fresh(self) -> bool:
+        """A :meth:`keep_fresh` task has made its first refresh and runs on."""
+        return self._refreshed_elsewhere
+
     async def keep_fresh(self, stop: asyncio.Event) -> None:
         """Refresh every ``ttl`` seconds in a worker thread until ``stop`` is set; from
         then on request handlers read the snapshot without any database query."""
