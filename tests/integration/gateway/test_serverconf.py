@@ -318,10 +318,10 @@ def test_hot_path_reads_no_database_while_kept_fresh(db_url: str) -> None:
 
     async def scenario() -> None:
         stop = asyncio.Event()
-        task = asyncio.create_task(gateway.keep_fresh(stop))
-        async with asyncio.timeout(30):  # its first refresh, in a worker thread (a
-            while not gateway.kept_fresh:  # fixed 0.1 s wait failed on a loaded CI run)
-                await asyncio.sleep(0.01)
+        ready = asyncio.Event()
+        task = asyncio.create_task(gateway.keep_fresh(stop, ready))
+        # its first refresh, in a worker thread (a fixed 0.1 s wait failed on loaded CI)
+        await asyncio.wait_for(ready.wait(), 30)
         sa.event.listen(engine, "before_cursor_execute", count)
         try:
             for _ in range(5):  # each call past the ttl: a reader without keep_fresh

@@ -28,6 +28,8 @@ from sild.errors import (
 )
 from sild.soap.fault import fault_body
 from sild.soap.message import (
+    REPR,
+    SILD,
     XRD,
     add_request_hash,
     check_response,
@@ -72,13 +74,53 @@ def test_member_client_is_accepted() -> None:
     (lambda h: h.replace(">rr<", "><", 1).replace("<id:subsystemCode></id:subsystemCode>", ""),
      SoapMissingHeaderField),
     (lambda h: h.replace('objectType="SERVICE"', 'objectType="MEMBER"'), InvalidIdentifier),
-], ids=["version", "duplicate", "missing-client", "missing-subsystem", "object-type"])
+    (lambda h: h.replace("<xrd:id ", f'<!-- a --><!-- b --><x:userId xmlns:x="{XRD}">x'
+                         "</x:userId><xrd:id "), SoapDuplicateHeaderField),
+    (lambda h: h.replace("<id:memberCode>10000001</id:memberCode>",
+                         "<id:memberCode>10000001</id:memberCode>"
+                         "<id:memberCode>10000002</id:memberCode>"), SoapDuplicateHeaderField),
+    (lambda h: h.replace("<xrd:id ", f'<s:purpose xmlns:s="{SILD}">a</s:purpose>'
+                         f'<s:purpose xmlns:s="{SILD}">b</s:purpose><xrd:id '),
+     SoapDuplicateHeaderField),
+    (lambda h: h.replace("<xrd:id ", f'<r:representedParty xmlns:r="{REPR}"><r:partyCode>1'
+                         f'</r:partyCode></r:representedParty><r:representedParty xmlns:r='
+                         f'"{REPR}"><r:partyCode>2</r:partyCode></r:representedParty>'
+                         "<xrd:id "), SoapDuplicateHeaderField),
+], ids=["version", "duplicate", "missing-client", "missing-subsystem", "object-type",
+        "duplicate-after-comments", "duplicate-identifier-part", "duplicate-purpose",
+        "duplicate-represented-party"])
 def test_header_errors(mutate: object, error: type[Exception]) -> None:
     """Each broken header gives its own X-Road error."""
     raw = soap_request(CLIENT, ECHO, BODY).decode()
     head, rest = raw.split("<soapenv:Body>")
     with pytest.raises(error):
         parse_request((mutate(head) + "<soapenv:Body>" + rest).encode())  # type: ignore[operator]
+
+
+def test_repeats_that_x_road_allows_are_read() -> None:
+    """Comments anywhere, two Sild dataSubjects and a foreign header element twice are
+    accepted, and every field is read as in a plain header (the parser's one-pass walk
+    and its exact fallback, sild.soap.message._by_tag, give the same request)."""
+    doc = soap_request(CLIENT, ECHO, BODY, message_id="m-1").decode()
+    plain = parse_request(doc.encode())
+    one = f'<s:dataSubject xmlns:s="{SILD}">EE1</s:dataSubject><!-- one -->'
+    repeats = (f'<s:dataSubject xmlns:s="{SILD}">EE2</s:dataSubject>'
+               '<f:x xmlns:f="urn:f"/><f:x xmlns:f="urn:f"/><!-- two -->')
+    for extra, subjects in ((one, ("EE1",)), (one + repeats, ("EE1", "EE2"))):
+        got = parse_request(doc.replace("<xrd:id ", extra + "<xrd:id ", 1)
+                            .replace("<id:memberCode>", "<!-- c --><!-- d --><id:memberCode>")
+                            .encode())
+        assert got.data_subjects == subjects
+        assert (got.client, got.service, got.message_id, got.user_id, got.body_tag) == (
+            plain.client, plain.service, plain.message_id, plain.user_id, plain.body_tag)
+
+
+def test_a_second_body_is_refused() -> None:
+    """Envelope children are checked exactly when a tag repeats: two Bodies are refused."""
+    doc = soap_request(CLIENT, ECHO, BODY).decode()
+    with pytest.raises(SoapDuplicateHeaderField):
+        parse_request(doc.replace("</soapenv:Body>", "</soapenv:Body><soapenv:Body>"
+                                  + BODY + "</soapenv:Body>").encode())
 
 
 @pytest.mark.parametrize(("raw", "sent"), [
@@ -119,9 +161,17 @@ def test_soap_12_envelope_is_refused() -> None:
     b'<!DOCTYPE a SYSTEM "http://127.0.0.1:9/x.dtd"><a/>',
     b'<?xml version="1.0" encoding="UTF-16"?>'.decode().encode("utf-16")
     + '<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>'.encode("utf-16-le"),
-], ids=["xxe", "external-dtd", "utf16-dtd"])
+    '<?xml version="1.0" encoding="UTF-16LE"?><!DOCTYPE a><a/>'.encode("utf-16-le"),
+    '<?xml version="1.0" encoding="UTF-32"?><!DOCTYPE a><a/>'.encode("utf-32"),
+    b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE a+AD4-<a/>',
+    '<?xml version="1.0" encoding="IBM037"?><!DOCTYPE a><a/>'.encode("cp037"),
+    '<!DOCTYPE a><a/>'.encode("utf-16-le"),
+], ids=["xxe", "external-dtd", "utf16-dtd", "utf16le-no-bom", "utf32", "utf7", "ebcdic",
+        "utf16-no-declaration"])
 def test_any_dtd_is_refused(doc: bytes) -> None:
-    """A document type declaration is refused, whatever it declares or how it is encoded."""
+    """A document type declaration is refused, whatever it declares or how it is encoded
+    (the byte search covers ASCII-compatible encodings; the rest are asked of the parsed
+    tree, sild.soap.safexml._bytes_read_as_ascii)."""
     with pytest.raises(SoapError):
         parse_xml(doc)
 

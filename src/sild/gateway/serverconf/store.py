@@ -498,16 +498,15 @@ class ServerConf:
             self._snapshot, self._checked_at = snap, now
             return snap
 
-    @property
-    def kept_fresh(self) -> bool:
-        """A :meth:`keep_fresh` task has made its first refresh and runs on."""
-        return self._refreshed_elsewhere
-
-    async def keep_fresh(self, stop: asyncio.Event) -> None:
+    async def keep_fresh(self, stop: asyncio.Event, ready: asyncio.Event | None = None
+                         ) -> None:
         """Refresh every ``ttl`` seconds in a worker thread until ``stop`` is set; from
-        then on request handlers read the snapshot without any database query."""
+        then on request handlers read the snapshot without any database query. ``ready``
+        is set once the first refresh is done."""
         await asyncio.to_thread(self.refresh)
         self._refreshed_elsewhere = True
+        if ready is not None:
+            ready.set()
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
