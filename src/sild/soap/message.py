@@ -59,7 +59,7 @@ def soap_request_hash(soap_part: bytes) -> str:
 
 class SoapRequest(NamedTuple):
     """A checked X-Road 4.0 request header and its body's wrapper element (a named
-    tuple: immutable, and built in a quarter of a frozen dataclass's time, twice per
+    tuple: immutable, and built in a third of a frozen dataclass's time, twice per
     request)."""
 
     client: ClientId
@@ -80,8 +80,8 @@ def _text(el: etree._Element) -> str:
     return (el.text or "").strip()
 
 
-# Full tags ("{namespace}local"), looked up in a dict of an element's children: one
-# pass over them in C, no per-child Python work (docs/benchmarks.md, "SOAP exchange").
+# Full tags ("{namespace}local"), looked up in a dict of an element's children built in
+# one pass, with no per-child string work (docs/benchmarks.md, "SOAP exchange").
 _XRD, _ID, _REPR, _ENV = f"{{{XRD}}}", f"{{{ID}}}", f"{{{REPR}}}", f"{{{ENV}}}"
 _OBJECT_TYPE = f"{_ID}objectType"
 _SUBJECT, _PURPOSE = f"{{{SILD}}}dataSubject", f"{{{SILD}}}purpose"
