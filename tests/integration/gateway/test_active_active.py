@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -143,6 +144,42 @@ backend nodes
             time.sleep(0.1)
 
 
+def _copies(shared: GatewaySettings, tmp_path: Path, names: tuple[str, ...],
+            **changes: object) -> list[Node]:
+    """Nodes of one gateway: each a copy of its folder (the same identity: keys,
+    certificates, anchor) with ports of its own and ``changes`` to its settings."""
+    nodes = []
+    for name in names:
+        root = tmp_path / "nodes" / name
+        shutil.copytree(shared.root, root)
+        dataclasses.replace(shared, root=root, is_listen=f"127.0.0.1:{free_port()}",
+                            peer_listen=f"127.0.0.1:{free_port()}",
+                            admin_listen=f"127.0.0.1:{free_port()}",
+                            **changes).write()  # type: ignore[arg-type]
+        nodes.append(Node(root, tmp_path / f"{name}.log"))
+    return nodes
+
+
+@contextlib.contextmanager
+def _balanced(tmp_path: Path, nodes: list[Node], *, peers_on: int = 0) -> Iterator[int]:
+    """The nodes started and healthy behind HAProxy (its IS port yielded); all stopped
+    afterwards."""
+    proxy = None
+    try:
+        for node in nodes:
+            node.start()
+        for node in nodes:
+            node.wait_healthy()
+        proxy, port = _haproxy(tmp_path, nodes, peers_on=peers_on)
+        yield port
+    finally:
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait()
+        for node in nodes:
+            node.stop()
+
+
 @pytest.fixture
 def cluster(tmp_path: Path, pg_databases: Callable[[str], str]
             ) -> Iterator[tuple[LocalNet, list[Node], int]]:
@@ -150,32 +187,13 @@ def cluster(tmp_path: Path, pg_databases: Callable[[str], str]
     net = LocalNet.create(tmp_path / "net", [PROVIDER, CONSUMER], instance_id="EE",
                           database_url=pg_databases, ledger=True)
     shared = net.gateway_settings.pop(CONSUMER.server)  # served by the nodes, not in-process
-    nodes = []
-    for name in ("n1", "n2"):
-        root = tmp_path / "nodes" / name
-        shutil.copytree(shared.root, root)  # the same identity: keys, certificates, anchor
-        dataclasses.replace(shared, root=root, is_listen=f"127.0.0.1:{free_port()}",
-                            peer_listen=f"127.0.0.1:{free_port()}",
-                            admin_listen=f"127.0.0.1:{free_port()}").write()
-        nodes.append(Node(root, tmp_path / f"{name}.log"))
+    nodes = _copies(shared, tmp_path, ("n1", "n2"))
     with NetThread(net):
         sc = net.stores[PROVIDER.server].serverconf
         sc.add_service(ECHO.subsystem, "echo", net.is_url + "/echo", timeout=5)
         sc.grant(ECHO, parse_subject(str(CLIENT)))
-        proxy = None
-        try:
-            for node in nodes:
-                node.start()
-            for node in nodes:
-                node.wait_healthy()
-            proxy, port = _haproxy(tmp_path, nodes)
+        with _balanced(tmp_path, nodes) as port:
             yield net, nodes, port
-        finally:
-            if proxy is not None:
-                proxy.terminate()
-                proxy.wait()
-            for node in nodes:
-                node.stop()
 
 
 async def _load(url: str, until: Callable[[], bool]) -> tuple[list[str], list[str]]:
@@ -296,37 +314,18 @@ def provider_cluster(tmp_path: Path, pg_databases: Callable[[str], str]
                           database_url=pg_databases)
     shared = net.gateway_settings.pop(PROVIDER.server)
     registered = int(shared.peer_listen.rsplit(":", 1)[1])  # HAProxy listens here
-    nodes = []
     # Peers renew their connections every 2 s (default 120 s), so that the balancer
     # hands some of them to a restarted node within the test.
     limits = dataclasses.replace(shared.limits, peer_connection_lifetime=2.0)
-    for name in ("p1", "p2"):
-        root = tmp_path / "nodes" / name
-        shutil.copytree(shared.root, root)
-        dataclasses.replace(shared, root=root, is_listen=f"127.0.0.1:{free_port()}",
-                            peer_listen=f"127.0.0.1:{free_port()}",
-                            admin_listen=f"127.0.0.1:{free_port()}", limits=limits).write()
-        nodes.append(Node(root, tmp_path / f"{name}.log"))
+    nodes = _copies(shared, tmp_path, ("p1", "p2"), limits=limits)
     with NetThread(net):
         first = str(nodes[0].root)
         assert main(["gateway", "service", "add", "--dir", first, str(ECHO.subsystem), "echo",
                      net.is_url + "/echo", "--timeout", "5"]) == 0
         assert main(["gateway", "service", "grant", "--dir", first, str(ECHO),
                      str(CLIENT)]) == 0
-        proxy = None
-        try:
-            for node in nodes:
-                node.start()
-            for node in nodes:
-                node.wait_healthy()
-            proxy, _ = _haproxy(tmp_path, nodes, peers_on=registered)
+        with _balanced(tmp_path, nodes, peers_on=registered):
             yield net, nodes
-        finally:
-            if proxy is not None:
-                proxy.terminate()
-                proxy.wait()
-            for node in nodes:
-                node.stop()
 
 
 def test_kill_9_of_one_provider_node_behind_a_tcp_balancer(
