@@ -90,7 +90,8 @@ def test_member_client_is_accepted() -> None:
         "duplicate-after-comments", "duplicate-identifier-part", "duplicate-purpose",
         "duplicate-represented-party"])
 def test_header_errors(mutate: object, error: type[Exception]) -> None:
-    """Each broken header gives its own X-Road error."""
+    """Each broken header gives its own X-Road error (PR-MESS v4.0 §2.1–2.3 and Annex H;
+    the codes of research/xroad.md §2.4: a field twice is DuplicateHeaderField)."""
     raw = soap_request(CLIENT, ECHO, BODY).decode()
     head, rest = raw.split("<soapenv:Body>")
     with pytest.raises(error):
@@ -99,8 +100,10 @@ def test_header_errors(mutate: object, error: type[Exception]) -> None:
 
 def test_repeats_that_x_road_allows_are_read() -> None:
     """Comments anywhere, two Sild dataSubjects and a foreign header element twice are
-    accepted, and every field is read as in a plain header (the parser's one-pass walk
-    and its exact fallback, sild.soap.message._by_tag, give the same request)."""
+    accepted (SOAP 1.1 §4.2: any namespace-qualified header entries; PR-MESS v4.0 §2.1
+    limits repeats to X-Road's own fields), and every field is read as in a plain header
+    (the parser's one-pass walk and its exact fallback, sild.soap.message._by_tag, give
+    the same request)."""
     doc = soap_request(CLIENT, ECHO, BODY, message_id="m-1").decode()
     plain = parse_request(doc.encode())
     one = f'<s:dataSubject xmlns:s="{SILD}">EE1</s:dataSubject><!-- one -->'
@@ -116,7 +119,8 @@ def test_repeats_that_x_road_allows_are_read() -> None:
 
 
 def test_a_second_body_is_refused() -> None:
-    """Envelope children are checked exactly when a tag repeats: two Bodies are refused."""
+    """Envelope children are checked exactly when a tag repeats: two Bodies are refused
+    (SOAP 1.1 §4: an Envelope has one Body)."""
     doc = soap_request(CLIENT, ECHO, BODY).decode()
     with pytest.raises(SoapDuplicateHeaderField):
         parse_request(doc.replace("</soapenv:Body>", "</soapenv:Body><soapenv:Body>"
@@ -170,8 +174,9 @@ def test_soap_12_envelope_is_refused() -> None:
         "utf16-no-declaration"])
 def test_any_dtd_is_refused(doc: bytes) -> None:
     """A document type declaration is refused, whatever it declares or how it is encoded
-    (the byte search covers ASCII-compatible encodings; the rest are asked of the parsed
-    tree, sild.soap.safexml._bytes_read_as_ascii)."""
+    (SOAP 1.1 §3: "A SOAP message MUST NOT contain a Document Type Declaration"): the
+    byte search finds it in ASCII-family encodings, the parsed tree's doctype in the
+    rest (sild.soap.safexml.parse_xml)."""
     with pytest.raises(SoapError):
         parse_xml(doc)
 
